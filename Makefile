@@ -1,0 +1,37 @@
+# Visual-SDPO. Every target depends on `setup`, so the first `make test` on a fresh machine
+# builds the venv and installs the renderers' system packages itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CONFIG ?= chart_tiny
+ARGS ?=
+# Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
+PYTEST_ARGS ?= -n auto
+
+.PHONY: setup system test lint format
+
+setup: system $(VENV)/.installed
+
+# Re-installs only when pyproject.toml changes, so a second `make setup` takes seconds.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { echo "setup: could not create $(VENV); install the venv module (apt-get install python3-venv)"; exit 1; }
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+	@echo "setup: python environment ready in $(VENV)"
+
+system:
+	@bash scripts/setup_system.sh
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,349 @@
+"""Typed run configuration: the schema every recipe in configs/ fills in, and its loader.
+
+A recipe is a Python file `configs/<name>.py` whose `get_config()` returns a `Config`. Every
+field can be overridden on the command line as `key.sub=value`; values are converted to the
+field's declared type and checked against its allowed values or range *before* any work starts,
+so a typo costs one line of output, not a half-built run:
+
+    python -m sdpo_jax.config chart_tiny train.steps=4 objective.sd_weight=0.5 --print-config
+
+Defaults live here, once; recipes state only what differs from them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Literal
+
+Dtype = Literal["float32", "bfloat16"]
+Task = Literal["chart", "web", "slide"]
+
+
+class ConfigError(ValueError):
+    """A user-caused configuration problem; its message is one line naming the key."""
+
+
+def _field(default: Any, *, lo: float | None = None, hi: float | None = None, doc: str = ""):
+    """A dataclass field with an inclusive numeric range checked at load time."""
+    return dataclasses.field(default=default, metadata={"lo": lo, "hi": hi, "doc": doc})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    # A folder as transformers writes it (config.json + safetensors). None: the built-in preset
+    # with fresh weights, which only the tiny preset allows.
+    path: str | None = None
+    preset: Literal["tiny", "2b", "4b", "8b"] = "tiny"
+    dtype: Dtype = "bfloat16"  # compute dtype
+    param_dtype: Dtype = "float32"  # master weights
+    remat: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshConfig:
+    """Device mesh ("data", "fsdp", "tensor"); -1 takes the devices the other axes leave."""
+
+    data: int = _field(1, lo=-1)
+    fsdp: int = _field(-1, lo=-1)
+    tensor: int = _field(1, lo=-1)
+    # Logical parameter axis -> mesh axis (or None: replicated). Model code names axes; this
+    # table decides where they live. Empty: the model's own default table.
+    rules: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    task: Task = "chart"
+    # bundled: the generated tiny sets shipped with the repo; chartmimic / design2code: local
+    # folders in the published layouts; jsonl: messages + image paths.
+    source: Literal["bundled", "chartmimic", "design2code", "jsonl"] = "bundled"
+    path: str | None = None
+    split: Literal["train", "heldout"] = "train"
+    seed: int = 0
+    max_prompt_tokens: int = _field(1024, lo=16)
+    image_max_pixels: int = _field(1024 * 32 * 32, lo=32 * 32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    num_samples: int = _field(8, lo=1, doc="G, completions per prompt")
+    max_new_tokens: int = _field(1024, lo=1)
+    temperature: float = _field(1.0, lo=0.0)
+    top_k: int = _field(0, lo=0)
+    top_p: float = _field(1.0, lo=0.0, hi=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    workers: int = _field(0, lo=0, doc="0: one per CPU core")
+    wall_seconds: float = _field(20.0, lo=0.1)
+    cpu_seconds: float = _field(10.0, lo=0.1)
+    memory_mb: int = _field(2048, lo=64)
+    chromium_path: str = "/usr/bin/chromium"
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveConfig:
+    sd_weight: float = _field(1.0, lo=0.0, doc="lambda in L = L_GRPO + lambda * L_SD")
+    credit_gamma: float = _field(1.0, lo=0.0, doc="gamma in w = 1 + gamma * m")
+    credit_renormalize: bool = False
+    divergence: Literal["reverse_kl", "forward_kl", "jsd"] = "reverse_kl"
+    jsd_alpha: float = _field(0.5, lo=0.0, hi=1.0)
+    support: Literal["full", "topk", "sampled"] = "topk"
+    topk: int = _field(100, lo=1)
+    tail_bucket: bool = True
+    is_clip: float = _field(2.0, lo=1.0)
+    teacher: Literal["live", "ema"] = "live"
+    ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
+    eps_low: float = _field(0.2, lo=0.0, hi=1.0)
+    eps_high: float = _field(0.28, lo=0.0)
+    normalize_std: bool = True
+    beta: float = _field(0.0, lo=0.0, doc="weight of the KL to the reference policy")
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
+    aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_sum_norm"] = "token_mean"
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardConfig:
+    w_exec: float = _field(1.0, lo=0.0)
+    w_vis: float = _field(1.0, lo=0.0)
+    w_def: float = _field(0.5, lo=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    lr: float = _field(1e-6, lo=0.0)
+    warmup_steps: int = _field(10, lo=0)
+    min_lr_ratio: float = _field(0.1, lo=0.0, hi=1.0)
+    weight_decay: float = _field(0.01, lo=0.0)
+    b1: float = _field(0.9, lo=0.0, hi=1.0)
+    b2: float = _field(0.999, lo=0.0, hi=1.0)
+    grad_clip: float = _field(1.0, lo=0.0, doc="global-norm clip; 0 disables")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    steps: int = _field(200, lo=1)
+    batch_prompts: int = _field(32, lo=1)
+    microbatches: int = _field(1, lo=1)
+    offpolicy_lag: int = _field(0, lo=0, hi=1)
+    seed: int = 0
+    log_every: int = _field(1, lo=1)
+    image_every: int = _field(10, lo=1)
+    checkpoint_every: int = _field(50, lo=1)
+    keep_checkpoints: int = _field(3, lo=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    out_dir: str | None = None  # None: <run_dir>/eval
+    limit: int = _field(0, lo=0, doc="score only the first N items; 0: all")
+    temperature: float = _field(0.0, lo=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str = "unnamed"
+    run_dir: str | None = None  # None: runs/<name>
+    model: ModelConfig = ModelConfig()
+    mesh: MeshConfig = MeshConfig()
+    data: DataConfig = DataConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    render: RenderConfig = RenderConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    reward: RewardConfig = RewardConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def available() -> list[str]:
+    """Names of the recipes shipped in configs/."""
+    import configs
+
+    return sorted(
+        m.name for m in pkgutil.iter_modules(configs.__path__) if not m.name.startswith("_")
+    )
+
+
+def load_config(name: str, overrides: Sequence[str] = ()) -> Config:
+    """The recipe `name` with `key.sub=value` overrides applied, validated."""
+    names = available()
+    if name not in names:
+        raise ConfigError(f"unknown config {name!r}; available: {', '.join(names)}")
+    config = importlib.import_module(f"configs.{name}").get_config()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key.sub=value")
+        config = _set(config, key.strip(), value.strip())
+    validate(config)
+    return config
+
+
+def _set(node: Any, dotted: str, raw: str, prefix: str = "") -> Any:
+    head, _, rest = dotted.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(node)}
+    key = prefix + head
+    if head not in fields:
+        raise ConfigError(f"unknown key {key!r}; allowed: {', '.join(prefix + f for f in fields)}")
+    field = fields[head]
+    hint = typing.get_type_hints(type(node))[head]
+    if dataclasses.is_dataclass(hint):
+        if not rest:
+            raise ConfigError(f"{key!r} is a section; set one of its keys, e.g. {key}.<key>=value")
+        value = _set(getattr(node, head), rest, raw, key + ".")
+    else:
+        if rest:
+            raise ConfigError(f"unknown key {prefix + dotted!r}: {key!r} has no sub-keys")
+        try:
+            value = _convert(raw, hint, key)
+        except ConfigError as err:
+            raise ConfigError(f"{err}{_describe_range(field, '; allowed values: ')}") from None
+        _check_range(value, field, key)
+    return dataclasses.replace(node, **{head: value})
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _convert(raw: Any, hint: Any, key: str) -> Any:
+    """`raw` (command-line text, or JSON-decoded data inside containers) as type `hint`."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if type(None) in args and (raw is None or str(raw).lower() in ("none", "null")):
+            return None
+        (inner,) = [a for a in args if a is not type(None)]  # the schema uses only X | None
+        return _convert(raw, inner, key)
+    if origin is Literal:
+        if raw not in args:
+            raise ConfigError(
+                f"{key}={raw!r} is not allowed; allowed values: {', '.join(map(str, args))}"
+            )
+        return raw
+    if origin is tuple:
+        items = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(items, list | tuple):
+            raise ConfigError(f"{key}={raw!r} is not a JSON list")
+        inner = args[:1] * len(items) if args[-1:] == (Ellipsis,) else args
+        if len(inner) != len(items):
+            raise ConfigError(f"{key}={raw!r} needs {len(inner)} items, got {len(items)}")
+        return tuple(_convert(v, t, key) for v, t in zip(items, inner))
+    if hint is bool:
+        text = str(raw).lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{key}={raw!r} is not a boolean; allowed values: true, false")
+    if hint in (int, float):
+        try:
+            number = hint(str(raw))
+        except ValueError:
+            raise ConfigError(
+                f"{key}={raw!r} is not {'an integer' if hint is int else 'a number'}"
+            ) from None
+        return number
+    if hint is str:
+        return str(raw)
+    raise ConfigError(f"{key}: fields of type {hint} cannot be set from the command line")
+
+
+def _describe_range(field: dataclasses.Field, lead: str = "") -> str:
+    lo, hi = field.metadata.get("lo"), field.metadata.get("hi")
+    bounds = [b for b in (lo is not None and f">= {lo}", hi is not None and f"<= {hi}") if b]
+    return lead + " and ".join(bounds) if bounds else ""
+
+
+def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
+    lo, hi = field.metadata.get("lo"), field.metadata.get("hi")
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if numeric and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+        raise ConfigError(
+            f"{key}={value} is out of range; allowed values: {_describe_range(field)}"
+        )
+
+
+def validate(config: Config) -> None:
+    """Checks that need the whole config (and the file system), after overrides."""
+    for section in dataclasses.fields(config):
+        node = getattr(config, section.name)
+        if dataclasses.is_dataclass(node):
+            for f in dataclasses.fields(node):
+                _check_range(getattr(node, f.name), f, f"{section.name}.{f.name}")
+    model = config.model
+    if model.path is None and model.preset != "tiny":
+        raise ConfigError(
+            f"config {config.name!r} needs weights: add model.path=/path/to/Qwen3-VL folder "
+            "(config.json + safetensors), e.g. make train CONFIG=chart "
+            'ARGS="model.path=/models/Qwen3-VL-8B-Instruct"; the *_tiny configs run without weights'
+        )
+    if model.path is not None and not os.path.isfile(os.path.join(model.path, "config.json")):
+        raise ConfigError(
+            f"model.path={model.path!r} is not a model folder (no config.json there); "
+            "point it at a folder as transformers writes it"
+        )
+    if config.train.batch_prompts % config.train.microbatches:
+        raise ConfigError(
+            f"train.microbatches={config.train.microbatches} must divide "
+            f"train.batch_prompts={config.train.batch_prompts}"
+        )
+    if config.data.source != "bundled" and config.data.path is None:
+        raise ConfigError(f"data.source={config.data.source!r} needs data.path=/path/to/folder")
+
+
+def to_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def format_config(config: Config) -> str:
+    """The resolved config as `key.sub = value` lines, the same syntax overrides use."""
+    lines = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                shown = json.dumps(value) if isinstance(value, tuple) else value
+                lines.append(f"{prefix}{f.name}={shown}")
+
+    walk(config, "")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str]) -> tuple[Config, bool]:
+    """`CONFIG [key=value ...] [--print-config]` -> (config, print_only). Exits with one line
+    on a bad config, the shared front door of every command-line entry point."""
+    args = [a for a in argv if a != "--print-config"]
+    print_only = len(args) != len(argv)
+    if not args or "=" in args[0] or args[0].startswith("-"):
+        sys.exit(
+            f"usage: CONFIG [key.sub=value ...] [--print-config]; CONFIG is one of: {', '.join(available())}"
+        )
+    try:
+        return load_config(args[0], args[1:]), print_only
+    except ConfigError as err:
+        sys.exit(f"config error: {err}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    config, _ = parse_args(sys.argv[1:] if argv is None else argv)
+    print(format_config(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Config loading: every recipe loads, overrides convert types, bad keys and values are named."""
+
+import subprocess
+import sys
+
+import pytest
+
+from sdpo_jax.config import ConfigError, available, format_config, load_config
+
+RECIPES = ["chart", "web", "slide", "chart_tiny", "web_tiny", "slide_tiny"]
+
+
+def test_every_recipe_is_shipped_and_loads(tmp_path):
+    assert sorted(available()) == sorted(RECIPES)
+    (tmp_path / "config.json").write_text("{}")
+    for name in RECIPES:
+        overrides = [] if name.endswith("_tiny") else [f"model.path={tmp_path}"]
+        config = load_config(name, overrides)
+        assert config.name == name
+        assert config.data.task == name.removesuffix("_tiny")
+
+
+def test_paper_scale_recipes_match_the_paper_setup(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    config = load_config("chart", [f"model.path={tmp_path}"])
+    assert (config.model.preset, config.train.batch_prompts, config.sampling.num_samples) == (
+        "8b",
+        32,
+        8,
+    )
+    assert dict(config.mesh.rules)["heads"] == "tensor"
+
+
+def test_overrides_convert_to_the_declared_types():
+    config = load_config(
+        "chart_tiny",
+        [
+            "train.steps=7",
+            "optim.lr=3e-5",
+            "model.remat=true",
+            "objective.divergence=jsd",
+            "run_dir=/tmp/somewhere",
+            'mesh.rules=[["embed", "fsdp"], ["heads", null]]',
+            "eval.out_dir=none",
+        ],
+    )
+    assert config.train.steps == 7 and isinstance(config.train.steps, int)
+    assert config.optim.lr == pytest.approx(3e-5)
+    assert config.model.remat is True
+    assert config.objective.divergence == "jsd"
+    assert config.run_dir == "/tmp/somewhere"
+    assert config.mesh.rules == (("embed", "fsdp"), ("heads", None))
+    assert config.eval.out_dir is None
+
+
+def test_printed_config_round_trips_through_overrides():
+    changed = load_config("web_tiny", ["objective.topk=7", "model.remat=true"])
+    again = load_config("web_tiny", format_config(changed).splitlines())
+    assert again == changed
+
+
+@pytest.mark.parametrize(
+    ("override", "named", "allowed"),
+    [
+        ("trian.steps=3", "'trian'", "train"),
+        ("train.stepz=3", "'train.stepz'", "train.steps"),
+        ("train.steps=three", "train.steps", ">= 1"),
+        ("train.steps=0", "train.steps", ">= 1"),
+        ("optim.lr=-1e-3", "optim.lr", ">= 0.0"),
+        ("objective.divergence=kl", "objective.divergence", "reverse_kl, forward_kl, jsd"),
+        ("objective.jsd_alpha=1.5", "objective.jsd_alpha", "<= 1.0"),
+        ("model.remat=maybe", "model.remat", "true, false"),
+        ("model.preset=70b", "model.preset", "tiny, 2b, 4b, 8b"),
+        ("train=3", "'train'", "train.<key>"),
+        ("train.steps.x=3", "'train.steps.x'", "no sub-keys"),
+        ("train.steps", "'train.steps'", "key.sub=value"),
+    ],
+)
+def test_bad_overrides_fail_naming_the_key_and_the_allowed_values(override, named, allowed):
+    with pytest.raises(ConfigError) as err:
+        load_config("chart_tiny", [override])
+    message = str(err.value)
+    assert "\n" not in message
+    assert named in message and allowed in message
+
+
+def test_paper_scale_without_weights_says_how_to_point_at_them():
+    with pytest.raises(ConfigError, match=r"model\.path=.*_tiny configs run without weights"):
+        load_config("chart")
+
+
+def test_model_path_must_be_a_model_folder(tmp_path):
+    with pytest.raises(ConfigError, match=r"no config\.json"):
+        load_config("web", [f"model.path={tmp_path}"])
+
+
+def test_unknown_recipe_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="chart_tiny"):
+        load_config("chart_huge")
+
+
+def test_cross_field_checks():
+    with pytest.raises(ConfigError, match=r"train\.microbatches"):
+        load_config("chart_tiny", ["train.batch_prompts=3", "train.microbatches=2"])
+    with pytest.raises(ConfigError, match=r"data\.path"):
+        load_config("chart_tiny", ["data.source=chartmimic"])
+
+
+def _cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "sdpo_jax.config", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_print_config_command_prints_the_resolved_config():
+    run = _cli("slide_tiny", "sampling.top_p=0.9", "--print-config")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert "sampling.top_p=0.9" in lines and "name=slide_tiny" in lines
+    assert "mesh.rules=[]" in lines
+
+
+def test_cli_bad_value_is_one_line_and_nonzero_exit():
+    run = _cli("chart_tiny", "train.steps=-2", "--print-config")
+    assert run.returncode != 0
+    assert run.stderr.strip().count("\n") == 0
+    assert run.stderr.startswith("config error: train.steps=-2")
