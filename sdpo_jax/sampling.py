@@ -1,0 +1,245 @@
+"""A jit-compiled KV-cache sampler for Qwen3-VL rollouts.
+
+`generate` runs the prompt once (images encoded once) into a preallocated cache, repeats that
+cache for the `num_samples` completions of each prompt (G samples share one prefill), and
+decodes all rows inside one `lax.while_loop` that ends when every row has finished. Each chosen
+token comes with two log-probabilities: under the distribution actually sampled from
+(temperature, top-k, top-p applied: what importance ratios against the sampler need) and under
+the untempered model (what the trainer's own forward pass recomputes).
+
+Compiled functions are cached per shape bucket (batch, prompt length, image patches, samples,
+new tokens, sampling settings), so a training run that pads prompts to a few bucket lengths
+compiles a handful of times, not every step.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+FINISH_EOS, FINISH_STOP, FINISH_LENGTH = 0, 1, 2
+FINISH_NAMES = ("eos", "stop", "length")
+
+
+class SampleOutput(NamedTuple):
+    """Rows are prompt-major: row r*G + g is sample g of prompt r."""
+
+    tokens: jax.Array  # [B*G, max_new_tokens] int32; `pad_id` after a row's end
+    logprobs: jax.Array  # [B*G, max_new_tokens] f32 under the sampling distribution; 0 after end
+    model_logprobs: jax.Array  # [B*G, max_new_tokens] f32 under the untempered model; 0 after end
+    lengths: jax.Array  # [B*G] int32 tokens generated, the EOS / stop tokens included
+    finish_reason: jax.Array  # [B*G] int32: FINISH_EOS, FINISH_STOP or FINISH_LENGTH
+
+
+class SamplingError(ValueError):
+    """A batch or setting the sampler cannot run; the message names it."""
+
+
+def filter_logits(logits: jax.Array, *, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+    """Logits with everything outside the top-k and outside the top-p nucleus set to -inf.
+
+    The nucleus keeps the smallest prefix of tokens, by descending probability, whose mass
+    reaches `top_p` (the most likely token always stays)."""
+    neg_inf = jnp.finfo(logits.dtype).min
+    if top_k > 0:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, neg_inf, logits)
+    if top_p < 1.0:
+        ordered = jnp.sort(logits, axis=-1)[..., ::-1]
+        probs = jax.nn.softmax(ordered, axis=-1)
+        mass_before = jnp.cumsum(probs, axis=-1) - probs
+        kept = mass_before < top_p
+        threshold = jnp.min(jnp.where(kept, ordered, jnp.inf), axis=-1, keepdims=True)
+        logits = jnp.where(logits < threshold, neg_inf, logits)
+    return logits
+
+
+def sampling_logprobs(
+    logits: jax.Array, *, temperature: float, top_k: int, top_p: float
+) -> jax.Array:
+    """Log-probabilities of the distribution tokens are drawn from (greedy: the model's)."""
+    logits = logits.astype(jnp.float32)
+    if temperature == 0.0:
+        return jax.nn.log_softmax(logits, axis=-1)
+    return jax.nn.log_softmax(
+        filter_logits(logits / temperature, top_k=top_k, top_p=top_p), axis=-1
+    )
+
+
+def choose(key: jax.Array, logprobs: jax.Array, temperature: float) -> jax.Array:
+    if temperature == 0.0:
+        return jnp.argmax(logprobs, axis=-1).astype(jnp.int32)
+    return jax.random.categorical(key, logprobs, axis=-1).astype(jnp.int32)
+
+
+def _ends_with(
+    history: jax.Array, length: jax.Array, stops: tuple[tuple[int, ...], ...]
+) -> jax.Array:
+    """Per row: do the generated tokens so far (`history` [N, T], `length` [N]) end with any
+    stop sequence?"""
+    hit = jnp.zeros(history.shape[0], bool)
+    rows = jnp.arange(history.shape[0])
+    for stop in stops:
+        n = len(stop)
+        idx = length[:, None] - n + jnp.arange(n)[None, :]
+        tail = history[rows[:, None], jnp.clip(idx, 0, history.shape[1] - 1)]
+        hit |= (length >= n) & jnp.all(tail == jnp.asarray(stop, history.dtype), axis=-1)
+    return hit
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(graphdef, settings: tuple):
+    """The whole prefill + decode loop, jitted once per (model structure, settings); jax then
+    compiles it once per shape bucket."""
+    max_new, samples, temperature, top_k, top_p, eos_ids, stops, pad_id = settings
+
+    def run(state, input_ids, attention_mask, pixel_values, image_grid_thw, rng):
+        model = nnx.merge(graphdef, state)
+        prompt_len = input_ids.shape[1]
+        logits, cache = model.prefill(
+            input_ids, attention_mask, pixel_values, image_grid_thw, max_len=prompt_len + max_new
+        )
+        last = jnp.repeat(logits[:, -1], samples, axis=0)
+        cache = cache.repeat(samples)
+        rows = last.shape[0]
+        eos = jnp.asarray(eos_ids, jnp.int32)
+
+        def step(carry):
+            t, last, cache, out, logp, model_logp, done, length, reason = carry
+            sample_lp = sampling_logprobs(last, temperature=temperature, top_k=top_k, top_p=top_p)
+            token = choose(jax.random.fold_in(rng, t), sample_lp, temperature)
+            model_lp = jax.nn.log_softmax(last.astype(jnp.float32), axis=-1)
+            pick = lambda lp: jnp.take_along_axis(lp, token[:, None], axis=-1)[:, 0]
+            live = ~done
+            token = jnp.where(live, token, pad_id)
+            out = out.at[:, t].set(token)
+            logp = logp.at[:, t].set(jnp.where(live, pick(sample_lp), 0.0))
+            model_logp = model_logp.at[:, t].set(jnp.where(live, pick(model_lp), 0.0))
+            length = length + live
+            at_eos = live & jnp.isin(token, eos)
+            at_stop = live & ~at_eos & _ends_with(out, length, stops)
+            reason = jnp.where(at_eos, FINISH_EOS, jnp.where(at_stop, FINISH_STOP, reason))
+            done = done | at_eos | at_stop
+            last, cache = model.decode(token, cache)
+            return t + 1, last, cache, out, logp, model_logp, done, length, reason
+
+        def more(carry):
+            t, *_, done, _, _ = carry
+            return (t < max_new) & ~jnp.all(done)
+
+        init = (
+            jnp.zeros((), jnp.int32),
+            last,
+            cache,
+            jnp.full((rows, max_new), pad_id, jnp.int32),
+            jnp.zeros((rows, max_new), jnp.float32),
+            jnp.zeros((rows, max_new), jnp.float32),
+            jnp.zeros(rows, bool),
+            jnp.zeros(rows, jnp.int32),
+            jnp.full(rows, FINISH_LENGTH, jnp.int32),
+        )
+        _, _, _, out, logp, model_logp, _, length, reason = jax.lax.while_loop(more, step, init)
+        return SampleOutput(out, logp, model_logp, length, reason)
+
+    return jax.jit(run)
+
+
+def generate(
+    model: nnx.Module,
+    batch: Mapping[str, Any],
+    *,
+    max_new_tokens: int,
+    num_samples: int = 1,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    eos_ids: Sequence[int],
+    rng: jax.Array,
+    stop_sequences: Sequence[Sequence[int]] = (),
+    pad_id: int = 0,
+) -> SampleOutput:
+    """G = `num_samples` completions for each (left-padded) prompt of `batch`.
+
+    `batch` holds `input_ids` [B, L], optional `attention_mask` [B, L] (1 = real token; padding
+    on the left), and optional `pixel_values` [patches, 1536] with `image_grid_thw` [images, 3]
+    in the model's conventions. A row stops at any id of `eos_ids`, at the end of any token
+    sequence of `stop_sequences` (stop strings tokenized, see `stop_sequences_for`), or after
+    `max_new_tokens`. `temperature=0` is greedy. The same `rng` gives the same output."""
+    input_ids = np.asarray(batch["input_ids"])
+    mask = batch.get("attention_mask")
+    mask = np.ones_like(input_ids) if mask is None else np.asarray(mask)
+    pixel_values, grid = batch.get("pixel_values"), batch.get("image_grid_thw")
+    _check(
+        model,
+        input_ids,
+        mask,
+        pixel_values,
+        grid,
+        max_new_tokens,
+        num_samples,
+        eos_ids,
+        temperature,
+        top_p,
+    )
+    graphdef, state = nnx.split(model)
+    settings = (
+        int(max_new_tokens),
+        int(num_samples),
+        float(temperature),
+        int(top_k),
+        float(top_p),
+        tuple(int(e) for e in eos_ids),
+        tuple(tuple(int(t) for t in s) for s in stop_sequences if len(s)),
+        int(pad_id),
+    )
+    run = _compiled(graphdef, settings)
+    return run(state, jnp.asarray(input_ids), jnp.asarray(mask), pixel_values, grid, rng)
+
+
+def _check(
+    model, input_ids, mask, pixel_values, grid, max_new, samples, eos_ids, temperature, top_p
+):
+    if input_ids.ndim != 2 or input_ids.shape[1] == 0:
+        raise SamplingError(
+            f"input_ids must be [batch, length] with length > 0; got shape {input_ids.shape}"
+        )
+    if mask.shape != input_ids.shape:
+        raise SamplingError(
+            f"attention_mask has shape {mask.shape}, input_ids {input_ids.shape}; they must match"
+        )
+    empty = np.flatnonzero(mask.sum(axis=1) == 0)
+    if empty.size:
+        raise SamplingError(
+            f"prompt rows {empty.tolist()} are empty (attention_mask all 0); drop them"
+        )
+    if np.any(mask[:, -1] == 0):
+        raise SamplingError(
+            "prompts must be left-padded: attention_mask[:, -1] must be 1 on every row"
+        )
+    if max_new < 1 or samples < 1:
+        raise SamplingError(f"max_new_tokens={max_new} and num_samples={samples} must both be >= 1")
+    limit = model.config.text.max_position_embeddings
+    if input_ids.shape[1] + max_new > limit:
+        raise SamplingError(
+            f"prompt length {input_ids.shape[1]} + max_new_tokens {max_new} exceeds the model's "
+            f"{limit} positions; shorten the prompt or lower max_new_tokens"
+        )
+    if not len(eos_ids):
+        raise SamplingError("eos_ids is empty; pass the tokenizer's end-of-turn id(s)")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise SamplingError(f"temperature={temperature} must be >= 0 and top_p={top_p} in (0, 1]")
+    if (pixel_values is None) != (grid is None):
+        raise SamplingError("pass pixel_values and image_grid_thw together, or neither")
+    model.check_inputs(input_ids, pixel_values, grid)
+
+
+def stop_sequences_for(tokenizer, strings: Sequence[str]) -> list[list[int]]:
+    """Token sequences of `strings` as the tokenizer writes them on their own. A stop string
+    that the model spells with other tokens in context is not caught: prefer EOS ids."""
+    return [tokenizer.encode(s, add_special_tokens=False) for s in strings]
