@@ -43,7 +43,7 @@ def tiny(task: str) -> Config:
         name=f"{task}_tiny",
         model=ModelConfig(preset="tiny", dtype="float32", param_dtype="float32"),
         mesh=MeshConfig(data=1, fsdp=1, tensor=1),
-        data=DataConfig(task=task, max_prompt_tokens=512, image_max_pixels=256 * 32 * 32),
+        data=DataConfig(task=task, max_prompt_tokens=512, image_size=(256, 192)),
         sampling=SamplingConfig(num_samples=4, max_new_tokens=256),
         render=RenderConfig(workers=2, wall_seconds=10.0, cpu_seconds=5.0, memory_mb=1024),
         train=TrainConfig(batch_prompts=2, steps=20, checkpoint_every=10, image_every=5),

@@ -69,7 +69,10 @@ class DataConfig:
     split: Literal["train", "heldout"] = "train"
     seed: int = 0
     max_prompt_tokens: int = _field(1024, lo=16)
-    image_max_pixels: int = _field(1024 * 32 * 32, lo=32 * 32)
+    # Letterbox every image onto this (width, height) canvas so all prompts share one patch
+    # grid (few compiled shapes); (0, 0) keeps each image's own size within the model folder's
+    # min/max pixels.
+    image_size: tuple[int, int] = (0, 0)
 
 
 @dataclasses.dataclass(frozen=True)

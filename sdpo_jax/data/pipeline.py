@@ -1,0 +1,189 @@
+"""The grain prompt pipeline: records -> shuffled, host-sharded batches of model-ready prompts.
+
+    records (this host's shard) -> shuffle(seed), reshuffled every epoch -> repeat
+      -> load images + chat template + tokenize (bad records become None and are counted)
+      -> drop the bad -> batch -> left-pad to a length bucket
+
+Fixed shapes keep the compiled sampler and train step to a handful of variants: prompts are
+left-padded to the next power of two (at least 64, at most `data.max_prompt_tokens`), and with
+`data.image_size` set, every image is letterboxed onto that canvas so its patch grid is the same
+for every prompt. The iterator's position (`get_state` / `set_state`) goes into checkpoints, so
+a resumed run sees exactly the prompts an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import numpy as np
+from PIL import Image
+
+from sdpo_jax.data.records import PromptRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Prompt:
+    """One loaded record: its images (kept for the teacher's context) and its encoding."""
+
+    record: PromptRecord
+    images: list[Image.Image]
+    encoded: dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class PromptBatch:
+    prompts: list[Prompt]
+    inputs: dict[str, np.ndarray]  # input_ids, attention_mask, pixel_values, image_grid_thw, ...
+
+    @property
+    def records(self) -> list[PromptRecord]:
+        return [p.record for p in self.prompts]
+
+
+@dataclasses.dataclass
+class SkipCounter:
+    """Bad records seen by this process, by reason; the trainer logs it."""
+
+    count: int = 0
+    reasons: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, reason: str) -> None:
+        self.count += 1
+        self.reasons.append(reason)
+        log.warning("skipped a bad data record: %s", reason)
+
+
+def letterbox(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """`image` scaled to fit `size` (width, height) keeping its aspect, centered on white."""
+    image = image.convert("RGB")
+    scale = min(size[0] / image.width, size[1] / image.height)
+    fitted = image.resize(
+        (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.BICUBIC
+    )
+    canvas = Image.new("RGB", size, (255, 255, 255))
+    canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+    return canvas
+
+
+def bucket_length(length: int, limit: int, smallest: int = 64) -> int:
+    bucket = smallest
+    while bucket < length:
+        bucket *= 2
+    return min(bucket, limit)
+
+
+class LoadPrompt(grain.transforms.Map):
+    """Record -> Prompt, or None (counted in `skipped`) when an image is missing or unreadable,
+    or the prompt does not fit `max_tokens`."""
+
+    def __init__(
+        self,
+        encoder,
+        *,
+        max_tokens: int,
+        image_size: tuple[int, int] | None,
+        skipped: SkipCounter,
+        records: int,
+    ):
+        self.encoder, self.max_tokens, self.image_size, self.skipped = (
+            encoder,
+            max_tokens,
+            image_size,
+            skipped,
+        )
+        self.records, self.failures_in_a_row = records, 0
+
+    def map(self, record: PromptRecord) -> Prompt | None:
+        prompt = self._load(record)
+        self.failures_in_a_row = 0 if prompt else self.failures_in_a_row + 1
+        if self.failures_in_a_row >= self.records:
+            # A whole epoch without one good record: stop rather than loop forever.
+            raise ValueError(
+                f"none of the {self.records} data records loads; last problem: {self.skipped.reasons[-1]}"
+            )
+        return prompt
+
+    def _load(self, record: PromptRecord) -> Prompt | None:
+        try:
+            images = []
+            for path in record.image_paths():
+                with Image.open(path) as raw:
+                    raw.load()
+                    images.append(
+                        letterbox(raw, self.image_size) if self.image_size else raw.convert("RGB")
+                    )
+            encoded = self.encoder.encode(_template_messages(record.messages), images)
+        except (OSError, ValueError) as err:
+            self.skipped.add(f"{record.id}: {type(err).__name__}: {err}")
+            return None
+        if len(encoded["input_ids"]) > self.max_tokens:
+            self.skipped.add(
+                f"{record.id}: prompt of {len(encoded['input_ids'])} tokens exceeds "
+                f"data.max_prompt_tokens={self.max_tokens}"
+            )
+            return None
+        return Prompt(record, images, encoded)
+
+
+def _template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the chat template takes them: image parts become bare placeholders."""
+    return [
+        {
+            "role": m["role"],
+            "content": m["content"]
+            if isinstance(m["content"], str)
+            else [{"type": "image"} if p["type"] == "image" else p for p in m["content"]],
+        }
+        for m in messages
+    ]
+
+
+def prompt_batches(
+    records: Sequence[PromptRecord],
+    encoder,
+    *,
+    batch_size: int,
+    seed: int,
+    max_prompt_tokens: int,
+    image_size: tuple[int, int] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    skipped: SkipCounter | None = None,
+) -> grain.DatasetIterator:
+    """An endless, checkpointable iterator of `PromptBatch`es over this host's share
+    (`shard` = (process index, process count)) of `records`."""
+    index, count = shard
+    mine = list(records)[index::count]
+    if not mine:
+        raise ValueError(
+            f"no records for host {index} of {count}: the data set has {len(records)} records"
+        )
+    skipped = skipped if skipped is not None else SkipCounter()
+    load = LoadPrompt(
+        encoder,
+        max_tokens=max_prompt_tokens,
+        image_size=image_size,
+        skipped=skipped,
+        records=len(mine),
+    )
+
+    def collate(prompts: Sequence[Prompt]) -> PromptBatch:
+        longest = max(len(p.encoded["input_ids"]) for p in prompts)
+        length = bucket_length(longest, max_prompt_tokens)
+        return PromptBatch(list(prompts), encoder.collate([p.encoded for p in prompts], length))
+
+    dataset = (
+        grain.MapDataset.source(mine)
+        .shuffle(seed=seed)
+        .repeat(None)
+        .map(load)
+        .filter(lambda prompt: prompt is not None)
+        .to_iter_dataset()
+        .batch(batch_size, batch_fn=collate)
+    )
+    return iter(dataset)
