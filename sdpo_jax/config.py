@@ -104,14 +104,33 @@ class ObjectiveConfig:
     topk: int = _field(100, lo=1)
     tail_bucket: bool = True
     is_clip: float = _field(2.0, lo=1.0)
-    teacher: Literal["live", "ema"] = "live"
-    ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
     eps_low: float = _field(0.2, lo=0.0, hi=1.0)
     eps_high: float = _field(0.28, lo=0.0)
     normalize_std: bool = True
     beta: float = _field(0.0, lo=0.0, doc="weight of the KL to the reference policy")
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_sum_norm"] = "token_mean"
+
+
+@dataclasses.dataclass(frozen=True)
+class TeacherConfig:
+    """The teacher is the same network shown the feedback. `weights`: the live parameters under
+    stop-gradient, or an exponential moving average of them (`ema_rate` per step). The strings
+    build the feedback appended to the last user turn; `{lines}`, `{message}` and `{error}` are
+    filled in."""
+
+    weights: Literal["live", "ema"] = "live"
+    ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
+    show_render: bool = True
+    max_defects: int = _field(10, lo=0)
+    max_error_chars: int = _field(2000, lo=100)
+    intro: str = "Feedback on your earlier attempt at this task."
+    render_caption: str = "Your code rendered as this image:"
+    defects_header: str = "Visible defects (line numbers refer to your code):"
+    defect_item: str = "- line {lines}: {message}"
+    no_defects: str = "No visible defects were found."
+    error: str = "Your code failed to run:\n{error}"
+    outro: str = "Taking this feedback into account, write the code again."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +181,7 @@ class Config:
     sampling: SamplingConfig = SamplingConfig()
     render: RenderConfig = RenderConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
+    teacher: TeacherConfig = TeacherConfig()
     reward: RewardConfig = RewardConfig()
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
@@ -260,7 +280,9 @@ def _convert(raw: Any, hint: Any, key: str) -> Any:
             ) from None
         return number
     if hint is str:
-        return str(raw)
+        # A JSON string literal carries what one command-line word cannot (newlines).
+        text = str(raw)
+        return json.loads(text) if len(text) > 1 and text[0] == text[-1] == '"' else text
     raise ConfigError(f"{key}: fields of type {hint} cannot be set from the command line")
 
 
@@ -321,7 +343,10 @@ def format_config(config: Config) -> str:
             if dataclasses.is_dataclass(value):
                 walk(value, f"{prefix}{f.name}.")
             else:
-                shown = json.dumps(value) if isinstance(value, tuple) else value
+                quoted = isinstance(value, tuple) or (
+                    isinstance(value, str) and not value.isprintable()
+                )
+                shown = json.dumps(value) if quoted else value
                 lines.append(f"{prefix}{f.name}={shown}")
 
     walk(config, "")

@@ -118,7 +118,7 @@ class LoadPrompt(grain.transforms.Map):
                     images.append(
                         letterbox(raw, self.image_size) if self.image_size else raw.convert("RGB")
                     )
-            encoded = self.encoder.encode(_template_messages(record.messages), images)
+            encoded = self.encoder.encode(template_messages(record.messages), images)
         except (OSError, ValueError) as err:
             self.skipped.add(f"{record.id}: {type(err).__name__}: {err}")
             return None
@@ -131,7 +131,7 @@ class LoadPrompt(grain.transforms.Map):
         return Prompt(record, images, encoded)
 
 
-def _template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def template_messages(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Messages as the chat template takes them: image parts become bare placeholders."""
     return [
         {

@@ -1,0 +1,171 @@
+"""Assembly of one training batch in fixed shapes, on the host.
+
+For R = prompts × G rollouts with completions of T tokens (the sampler's `max_new_tokens`):
+
+    student   [R, P + T]: the left-padded prompt (P tokens), then the completion
+    teacher   [R, Pt + T]: the left-padded teacher context (prompt + feedback), then the same
+              completion token for token
+    tokens, mask, weights, sampler_logprobs  [R, T];  advantages [R]
+
+so completion token t sits at index P + t (student) and Pt + t (teacher) in every row, and the
+logits that predict it at P + t − 1 and Pt + t − 1.
+
+Rows are split into `microbatches` groups of whole prompts and stacked on a leading axis, which
+the train step scans over. Images differ in number between rows (a failed render adds none to
+the teacher's context), so each microbatch's `pixel_values` / `image_grid_thw` are padded to
+bucketed sizes with filler images that no token refers to: the model encodes them and ignores
+the result, and the compiled step sees a handful of shapes instead of one per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sdpo_jax.data.pipeline import bucket_length
+
+FILLER_FRAME = (1, 2, 2)  # the smallest merge-aligned image: 4 patches
+
+
+def pad_vision(
+    pixel_values: np.ndarray, grid: np.ndarray, *, patches: int, images: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Appends filler images (zeros) so that there are exactly `patches` rows and `images` grid
+    entries. The fillers come last, after every real image, so the image-pad tokens still map to
+    the real features in order."""
+    n, k = len(pixel_values), len(grid)
+    extra = patches - n
+    if k >= images or extra < 4 * (images - k) or extra % 4:
+        raise ValueError(
+            f"cannot pad {n} patches / {k} images to {patches} / {images}: need room for at "
+            "least one 4-patch filler per missing image"
+        )
+    fillers = [FILLER_FRAME] * (images - k - 1)
+    rest = extra - 4 * len(fillers)
+    fillers.append((1, 2, rest // 2))
+    pad_grid = np.asarray(fillers, grid.dtype).reshape(-1, 3)
+    pad_rows = np.zeros((extra, pixel_values.shape[1]), pixel_values.dtype)
+    return np.concatenate([pixel_values, pad_rows]), np.concatenate([grid, pad_grid])
+
+
+def append_completions(
+    prompts: dict[str, np.ndarray], tokens: np.ndarray, lengths: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Left-padded prompt inputs [R, P] extended by completion tokens [R, T]; attention covers
+    each completion up to its length."""
+    mask = completion_mask(lengths, tokens.shape[1])
+    out = dict(prompts)
+    out["input_ids"] = np.concatenate(
+        [prompts["input_ids"], tokens.astype(prompts["input_ids"].dtype)], 1
+    )
+    out["attention_mask"] = np.concatenate([prompts["attention_mask"], mask], 1)
+    if "mm_token_type_ids" in prompts:
+        out["mm_token_type_ids"] = np.concatenate(
+            [prompts["mm_token_type_ids"], np.zeros_like(mask)], 1
+        )
+    return out
+
+
+def _vision_bucket(count: int) -> int:
+    """Next power of two ≥ count, at least 64: room for one filler beyond the real patches."""
+    return bucket_length(count + 4, limit=1 << 40)
+
+
+def _image_bucket(count: int) -> int:
+    return bucket_length(count + 1, limit=1 << 40, smallest=2)
+
+
+def split_microbatches(rows: int, microbatches: int, group_size: int) -> list[np.ndarray]:
+    """Row indices of each microbatch: consecutive, whole groups of `group_size` rows."""
+    if rows % (microbatches * group_size):
+        raise ValueError(
+            f"{rows} rollouts cannot be split into {microbatches} microbatches of whole groups of "
+            f"{group_size}; make train.microbatches divide train.batch_prompts"
+        )
+    return np.split(np.arange(rows), microbatches)
+
+
+def completion_mask(lengths: np.ndarray, length: int) -> np.ndarray:
+    return (np.arange(length)[None, :] < np.asarray(lengths)[:, None]).astype(np.int32)
+
+
+def stack_microbatches(
+    examples: Sequence[dict[str, np.ndarray]],
+    collate,
+    parts: list[np.ndarray],
+    length: int,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Per microbatch: collate its encoded prompts (left-padded to `length`), append its
+    completions, pad its vision inputs to shared bucket sizes; then stack the microbatches on a
+    new leading axis. Without any image in the batch the vision inputs are left out."""
+    batches = [
+        append_completions(
+            collate([examples[i] for i in part], length), tokens[part], lengths[part]
+        )
+        for part in parts
+    ]
+    images = max(len(b["image_grid_thw"]) for b in batches)
+    if images == 0:
+        for b in batches:
+            del b["pixel_values"], b["image_grid_thw"]
+    else:
+        patches = _vision_bucket(max(len(b["pixel_values"]) for b in batches))
+        for b in batches:
+            b["pixel_values"], b["image_grid_thw"] = pad_vision(
+                b["pixel_values"],
+                b["image_grid_thw"],
+                patches=patches,
+                images=_image_bucket(images),
+            )
+    return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
+
+
+def assemble(
+    collate,
+    student_examples: Sequence[dict[str, np.ndarray]],
+    teacher_examples: Sequence[dict[str, np.ndarray]],
+    *,
+    tokens: np.ndarray,
+    lengths: np.ndarray,
+    sampler_logprobs: np.ndarray,
+    weights: np.ndarray,
+    advantages: np.ndarray,
+    group_size: int,
+    microbatches: int,
+    max_prompt_tokens: int,
+) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
+    """The train step's batch: `student` and `teacher` input dicts and the per-token arrays,
+    every array with a leading microbatch axis. One encoded example per rollout on each side."""
+    rows = len(tokens)
+    if not len(student_examples) == len(teacher_examples) == rows == len(advantages):
+        raise ValueError(
+            f"batch parts disagree: {len(student_examples)} student prompts, "
+            f"{len(teacher_examples)} teacher contexts, {rows} completions, "
+            f"{len(advantages)} advantages; pass one of each per rollout"
+        )
+    if weights.shape != tokens.shape or sampler_logprobs.shape != tokens.shape:
+        raise ValueError(
+            f"weights {weights.shape} and sampler_logprobs {sampler_logprobs.shape} must match "
+            f"the completion tokens {tokens.shape}"
+        )
+    parts = split_microbatches(rows, microbatches, group_size)
+    longest = lambda examples: max(len(e["input_ids"]) for e in examples)
+    student_len = bucket_length(longest(student_examples), max_prompt_tokens)
+    teacher_len = bucket_length(longest(teacher_examples), limit=1 << 20)
+    stack = lambda x: np.stack([x[part] for part in parts])
+    return {
+        "student": stack_microbatches(
+            student_examples, collate, parts, student_len, tokens, lengths
+        ),
+        "teacher": stack_microbatches(
+            teacher_examples, collate, parts, teacher_len, tokens, lengths
+        ),
+        "tokens": stack(tokens.astype(np.int32)),
+        "mask": stack(completion_mask(lengths, tokens.shape[1]).astype(np.float32)),
+        "weights": stack(weights.astype(np.float32)),
+        "sampler_logprobs": stack(sampler_logprobs.astype(np.float32)),
+        "advantages": stack(advantages.astype(np.float32)),
+    }
