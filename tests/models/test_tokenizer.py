@@ -174,19 +174,35 @@ def test_expand_image_tokens_counts():
     np.testing.assert_array_equal(expanded, [1] + [4012] * 2 + [2] + [4012] * 6 + [3])
 
 
-@pytest.mark.parametrize("layout", ["jinja", "json"])
-def test_loads_template_from_separate_files(tmp_path, layout):
-    """Real Qwen-VL folders keep the template in chat_template.json (transformers 4) or
-    chat_template.jinja (transformers 5); those win over tokenizer_config.json's."""
+def test_loads_real_qwen_folder_layout(tmp_path, encoder):
+    """Qwen-VL releases keep the template in the processor's chat_template.json, not in
+    tokenizer_config.json, and list extra keys (additional_special_tokens, processor_class)."""
     folder = tmp_path / "model"
     shutil.copytree(TINY_FOLDER, folder)
-    template = "{% for m in messages %}[{{ m['role'] }}]{% endfor %}"
-    if layout == "jinja":
-        (folder / "chat_template.jinja").write_text(template)
-    else:
-        (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
-    encoder = ChatEncoder.from_folder(folder)
-    assert encoder.chat_text([{"role": "user", "content": "hi"}]) == "[user]"
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    template = config.pop("chat_template")
+    config["additional_special_tokens"] = list(make_tiny_tokenizer.SPECIAL_TOKENS[1:])
+    config["processor_class"] = "Qwen3VLProcessor"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": template}))
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "hi"}]}]
+    loaded = ChatEncoder.from_folder(folder)
+    assert loaded.chat_text(messages) == encoder.chat_text(messages)
+    assert loaded.tokenizer.eos_token_id == 4002 and loaded.tokenizer.padding_side == "left"
+
+
+def test_template_file_precedence(tmp_path):
+    """chat_template.jinja (transformers 5) wins over chat_template.json, which wins over
+    tokenizer_config.json's template."""
+    folder = tmp_path / "model"
+    shutil.copytree(TINY_FOLDER, folder)
+    user = [{"role": "user", "content": "hi"}]
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": "json"}))
+    assert ChatEncoder.from_folder(folder).chat_text(user) == "json"
+    (folder / "chat_template.jinja").write_text(
+        "{% for m in messages %}[{{ m['role'] }}]{% endfor %}"
+    )
+    assert ChatEncoder.from_folder(folder).chat_text(user) == "[user]"
 
 
 def test_bad_folders_give_one_line(tmp_path):
