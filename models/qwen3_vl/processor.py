@@ -8,7 +8,7 @@ The steps, in the reference's order and float types:
 2. Smart resize: height and width become multiples of patch_size·merge_size (32 for Qwen3-VL),
    the pixel count lands within [min_pixels, max_pixels], the aspect ratio stays close; PIL
    BICUBIC on the uint8 image.
-3. Rescale by 1/255 in float64, cast to float32, then (x − mean) / std in float32.
+3. Rescale by 1/255 (rescale_factor) in float64, cast to float32, then (x − mean) / std in float32.
 4. Patch rows: one row of C·T·P·P = 3·2·16·16 = 1536 values per 16×16 patch, rows ordered so
    that every merge_size×merge_size window of patches is contiguous (the order the patch merger
    expects); a still image fills both temporal slots.
@@ -78,6 +78,7 @@ class ImageProcessor:
     merge_size: int = 2
     image_mean: tuple[float, ...] = (0.5, 0.5, 0.5)
     image_std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    rescale_factor: float = 1 / 255
 
     def __post_init__(self):
         factor = self.patch_size * self.merge_size
@@ -115,6 +116,7 @@ class ImageProcessor:
             "merge_size": config.get("merge_size"),
             "image_mean": config.get("image_mean"),
             "image_std": config.get("image_std"),
+            "rescale_factor": config.get("rescale_factor"),
         }
         given = {key: value for key, value in fields.items() if value is not None}
         for key in ("image_mean", "image_std"):
@@ -155,7 +157,7 @@ class ImageProcessor:
 
     def value_table(self) -> np.ndarray:
         """(3, 256) float32: normalized value of each uint8 level per channel."""
-        scaled = (np.arange(256, dtype=np.float64) * (1 / 255)).astype(np.float32)
+        scaled = (np.arange(256, dtype=np.float64) * self.rescale_factor).astype(np.float32)
         mean = np.asarray(self.image_mean, np.float32)[:, None]
         std = np.asarray(self.image_std, np.float32)[:, None]
         return (scaled[None, :] - mean) / std
@@ -184,7 +186,12 @@ class ImageProcessor:
             patches, grid = self.patchify(self.normalized(image))
             rows.append(patches)
             grids.append(grid)
-        pixel_values = np.concatenate(rows) if rows else np.zeros((0, self.patch_dim), np.float32)
+        if len(rows) == 1:
+            pixel_values = rows[0]  # spares a 20 MB copy for one full-size image
+        elif rows:
+            pixel_values = np.concatenate(rows)
+        else:
+            pixel_values = np.zeros((0, self.patch_dim), np.float32)
         return {
             "pixel_values": pixel_values,
             "image_grid_thw": np.asarray(grids, np.int64).reshape(-1, 3),

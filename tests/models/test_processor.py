@@ -28,6 +28,17 @@ QWEN3_VL_CONFIG = {
 }
 # Small bounds so resizing both up and down happens on small test images.
 SMALL_CONFIG = {**QWEN3_VL_CONFIG, "size": {"shortest_edge": 64 * 64, "longest_edge": 160 * 160}}
+# Legacy Qwen2-VL keys and CLIP-style normalization: every config key must reach the math.
+LEGACY_CONFIG = {
+    "min_pixels": 56 * 56,
+    "max_pixels": 140 * 140,
+    "patch_size": 14,
+    "merge_size": 2,
+    "temporal_patch_size": 2,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "rescale_factor": 1 / 256,
+}
 
 # (height, width): square, wide, tall, tiny (grows to min_pixels), odd sizes, large (shrinks).
 SIZES = [(64, 64), (37, 251), (300, 45), (10, 10), (97, 131), (720, 1280), (1, 150)]
@@ -57,7 +68,9 @@ def random_image(rng, height, width, mode="RGB"):
     return PIL.Image.fromarray(pixels, "RGB")
 
 
-@pytest.mark.parametrize("config", [QWEN3_VL_CONFIG, SMALL_CONFIG], ids=["qwen3vl", "small"])
+@pytest.mark.parametrize(
+    "config", [QWEN3_VL_CONFIG, SMALL_CONFIG, LEGACY_CONFIG], ids=["qwen3vl", "small", "legacy"]
+)
 def test_matches_transformers_on_sizes_and_aspect_ratios(config):
     rng = np.random.default_rng(0)
     images = [random_image(rng, h, w) for h, w in SIZES]
