@@ -26,6 +26,8 @@ import numpy as np
 import PIL.Image
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
+# Steps a Hugging Face config could switch off; Qwen-VL checkpoints are trained with all of them.
+STEPS = ("do_convert_rgb", "do_resize", "do_rescale", "do_normalize")
 
 
 def smart_resize(
@@ -107,6 +109,12 @@ class ImageProcessor:
         (as in the reference). Keys that do not concern images (processor_class, ...) are
         ignored.
         """
+        disabled = [key for key in STEPS if config.get(key) is False]
+        if disabled:
+            raise ValueError(
+                f"{PREPROCESSOR_CONFIG} turns off {disabled}; Qwen3-VL's processor always runs "
+                "these steps, remove those keys"
+            )
         size = config.get("size") or {}
         fields = {
             "min_pixels": config.get("min_pixels", size.get("shortest_edge")),

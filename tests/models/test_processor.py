@@ -134,6 +134,8 @@ def test_bad_input_gives_one_line():
         ImageProcessor()([PIL.Image.new("RGB", (1000, 2))])
     with pytest.raises(ValueError, match="min_pixels <= max_pixels"):
         ImageProcessor(min_pixels=10, max_pixels=5)
+    with pytest.raises(ValueError, match=r"turns off \['do_normalize'\]"):
+        ImageProcessor.from_dict({**QWEN3_VL_CONFIG, "do_normalize": False})
     with pytest.raises(TypeError, match="expected PIL images"):
         ImageProcessor()([np.zeros((32, 32, 3), np.uint8)])
 
