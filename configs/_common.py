@@ -13,13 +13,20 @@ from sdpo_jax.config import (
 # Logical parameter axes -> mesh axes for multi-device runs: FSDP over the embedding dimension,
 # tensor parallelism over heads, MLP width and vocabulary (Megatron-style column/row split).
 PAPER_SHARDING_RULES = (
-    ("batch", "fsdp"),
-    ("vocab", "tensor"),
-    ("embed", "fsdp"),
-    ("mlp", "tensor"),
-    ("heads", "tensor"),
-    ("kv_heads", "tensor"),
-    ("head_dim", None),
+    ("batch", ("data", "fsdp")),
+    ("vocab", ("tensor",)),
+    ("embed", ("fsdp",)),
+    ("mlp", ("tensor",)),
+    ("heads", ("tensor",)),
+    ("kv_heads", ("tensor",)),
+    ("head_dim", ()),
+    ("norm", ()),
+    ("vision_embed", ("fsdp",)),
+    ("vision_mlp", ("tensor",)),
+    ("vision_heads", ("tensor",)),
+    ("vision_merge", ("fsdp",)),
+    ("vision_patch", ()),
+    ("vision_pos", ()),
 )
 
 

@@ -54,9 +54,9 @@ class MeshConfig:
     data: int = _field(1, lo=-1)
     fsdp: int = _field(-1, lo=-1)
     tensor: int = _field(1, lo=-1)
-    # Logical parameter axis -> mesh axis (or None: replicated). Model code names axes; this
-    # table decides where they live. Empty: the model's own default table.
-    rules: tuple[tuple[str, str | None], ...] = ()
+    # Logical parameter axis -> the mesh axes it is split over ([]: replicated). Model code
+    # names axes; this table decides where they live. Empty: models.sharding.DEFAULT_RULES.
+    rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ def test_paper_scale_recipes_match_the_paper_setup(tmp_path):
         32,
         8,
     )
-    assert dict(config.mesh.rules)["heads"] == "tensor"
+    assert dict(config.mesh.rules)["heads"] == ("tensor",)
 
 
 def test_overrides_convert_to_the_declared_types():
@@ -40,7 +40,7 @@ def test_overrides_convert_to_the_declared_types():
             "model.remat=true",
             "objective.divergence=jsd",
             "run_dir=/tmp/somewhere",
-            'mesh.rules=[["embed", "fsdp"], ["heads", null]]',
+            'mesh.rules=[["embed", ["fsdp"]], ["heads", []]]',
             "eval.out_dir=none",
         ],
     )
@@ -49,7 +49,7 @@ def test_overrides_convert_to_the_declared_types():
     assert config.model.remat is True
     assert config.objective.divergence == "jsd"
     assert config.run_dir == "/tmp/somewhere"
-    assert config.mesh.rules == (("embed", "fsdp"), ("heads", None))
+    assert config.mesh.rules == (("embed", ("fsdp",)), ("heads", ()))
     assert config.eval.out_dir is None
 
 

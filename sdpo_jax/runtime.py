@@ -1,0 +1,126 @@
+"""What every entry point (train, eval, export) builds from a config: the device mesh, the model
+with its chat encoder, the render pool's settings, and the prompt records.
+
+Errors a user can cause here (a model folder that does not load, a data folder in the wrong
+layout, too few devices) are raised as `RunError` with one line saying what to change.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.sharding import Mesh
+
+from render_service import RenderConfig as PoolConfig
+from render_service import SandboxLimits
+from sdpo_jax.config import Config, MeshConfig, ModelConfig
+from sdpo_jax.data import records as sources
+from sdpo_jax.data.bundled import Render, ensure_bundled
+from sdpo_jax.data.records import BadSource, PromptRecord
+
+
+class RunError(RuntimeError):
+    """A problem with the run's inputs, explained in one line."""
+
+
+def mesh_shape(config: MeshConfig, devices: int) -> tuple[int, int, int]:
+    """(data, fsdp, tensor) with the one -1 axis taking the devices the others leave."""
+    shape = [config.data, config.fsdp, config.tensor]
+    fixed = 1
+    for size in shape:
+        fixed *= size if size > 0 else 1
+    if shape.count(-1) > 1:
+        raise RunError(f"mesh {shape}: at most one of mesh.data/fsdp/tensor may be -1")
+    shape = [devices // fixed if size == -1 else size for size in shape]
+    if shape[0] * shape[1] * shape[2] != devices and -1 in (
+        config.data,
+        config.fsdp,
+        config.tensor,
+    ):
+        raise RunError(
+            f"{devices} devices cannot be split as mesh {shape}; choose sizes that divide them"
+        )
+    return tuple(shape)
+
+
+def make_mesh(config: MeshConfig) -> Mesh | None:
+    """The run's mesh, or None for a single device (plain jit, no sharding annotations)."""
+    from models.sharding import make_mesh as mesh_of
+
+    shape = mesh_shape(config, jax.device_count())
+    if shape == (1, 1, 1):
+        return None
+    try:
+        return mesh_of(*shape)
+    except ValueError as err:
+        raise RunError(str(err)) from None
+
+
+def sharding_rules(config: MeshConfig) -> dict | None:
+    """The config's rules table, or None for the model's default table."""
+    return {name: tuple(axes) or None for name, axes in config.rules} if config.rules else None
+
+
+def load_model(config: ModelConfig, *, seed: int, mesh: Mesh | None, rules: dict | None):
+    """(model, encoder): a local HF folder, or the built-in tiny preset with fresh weights."""
+    from models.qwen3_vl import Qwen3VL, load_hf, preset
+    from models.qwen3_vl.hf import CheckpointError
+    from models.qwen3_vl.tokenizer import ChatEncoder
+    from models.sharding import shard_model
+
+    compute, params = jnp.dtype(config.dtype), jnp.dtype(config.param_dtype)
+    if config.path is None:
+        model = Qwen3VL(
+            preset(config.preset),
+            rngs=nnx.Rngs(seed),
+            dtype=compute,
+            param_dtype=params,
+            remat=config.remat,
+        )
+        if mesh is not None:
+            shard_model(model, mesh, rules)
+        return model, ChatEncoder.tiny()
+    try:
+        model = load_hf(
+            config.path,
+            dtype=params,
+            compute_dtype=compute,
+            mesh=mesh,
+            rules=rules,
+            remat=config.remat,
+        )
+        return model, ChatEncoder.from_folder(config.path)
+    except (CheckpointError, FileNotFoundError, ValueError) as err:
+        raise RunError(f"model.path={config.path!r}: {err}") from None
+
+
+def pool_config(config: Config) -> PoolConfig:
+    render = config.render
+    return PoolConfig(
+        workers=render.workers,
+        sandbox=SandboxLimits(
+            cpu_seconds=render.cpu_seconds,
+            wall_seconds=render.wall_seconds,
+            memory_mb=render.memory_mb,
+        ),
+        chromium_path=render.chromium_path,
+    )
+
+
+def load_records(config: Config, render: Render) -> tuple[list[PromptRecord], list[str]]:
+    """(records, problems) of the configured source and split; the bundled sets are built with
+    `render` (the pool's `render`) the first time."""
+    data = config.data
+    try:
+        if data.source == "bundled":
+            folder = ensure_bundled(data.task, render=render, seed=data.seed)
+            return sources.read_jsonl(folder / f"{data.split}.jsonl", data.task)
+        if data.source == "jsonl":
+            return sources.read_jsonl(data.path, data.task)
+        reader = (
+            sources.read_chartmimic if data.source == "chartmimic" else sources.read_design2code
+        )
+        return reader(data.path), []
+    except BadSource as err:
+        raise RunError(str(err)) from None

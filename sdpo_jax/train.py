@@ -1,0 +1,30 @@
+"""`python -m sdpo_jax.train CONFIG [key.sub=value ...] [--print-config]` (what `make train` runs).
+
+python -m sdpo_jax.train chart_tiny train.steps=4
+python -m sdpo_jax.train chart model.path=/models/Qwen3-VL-8B-Instruct
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sdpo_jax.config import format_config, parse_args
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    config, print_only = parse_args(argv)
+    if print_only:
+        print(format_config(config))
+        return
+    from sdpo_jax.runtime import RunError
+    from sdpo_jax.trainer import train
+
+    try:
+        train(config, ["python", "-m", "sdpo_jax.train", *argv])
+    except RunError as err:
+        sys.exit(f"error: {err}")
+
+
+if __name__ == "__main__":
+    main()
