@@ -61,10 +61,18 @@ def filter_logits(logits: jax.Array, *, top_k: int = 0, top_p: float = 1.0) -> j
 
 
 def sampling_logprobs(
-    logits: jax.Array, *, temperature: float, top_k: int, top_p: float
+    logits: jax.Array,
+    *,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    suppress: tuple[int, ...] = (),
 ) -> jax.Array:
-    """Log-probabilities of the distribution tokens are drawn from (greedy: the model's)."""
+    """Log-probabilities of the distribution tokens are drawn from (greedy: the model's), with
+    the `suppress` ids never drawn."""
     logits = logits.astype(jnp.float32)
+    if suppress:
+        logits = logits.at[..., jnp.asarray(suppress)].set(jnp.finfo(jnp.float32).min)
     if temperature == 0.0:
         return jax.nn.log_softmax(logits, axis=-1)
     return jax.nn.log_softmax(
@@ -97,7 +105,7 @@ def _ends_with(
 def _compiled(graphdef, settings: tuple):
     """The whole prefill + decode loop, jitted once per (model structure, settings); jax then
     compiles it once per shape bucket."""
-    max_new, samples, temperature, top_k, top_p, eos_ids, stops, pad_id = settings
+    max_new, samples, temperature, top_k, top_p, eos_ids, stops, pad_id, suppress = settings
 
     def run(state, input_ids, attention_mask, pixel_values, image_grid_thw, rng):
         model = nnx.merge(graphdef, state)
@@ -112,7 +120,9 @@ def _compiled(graphdef, settings: tuple):
 
         def step(carry):
             t, last, cache, out, logp, model_logp, done, length, reason = carry
-            sample_lp = sampling_logprobs(last, temperature=temperature, top_k=top_k, top_p=top_p)
+            sample_lp = sampling_logprobs(
+                last, temperature=temperature, top_k=top_k, top_p=top_p, suppress=suppress
+            )
             token = choose(jax.random.fold_in(rng, t), sample_lp, temperature)
             model_lp = jax.nn.log_softmax(last.astype(jnp.float32), axis=-1)
             pick = lambda lp: jnp.take_along_axis(lp, token[:, None], axis=-1)[:, 0]
@@ -163,6 +173,7 @@ def generate(
     rng: jax.Array,
     stop_sequences: Sequence[Sequence[int]] = (),
     pad_id: int = 0,
+    suppress_ids: Sequence[int] = (),
 ) -> SampleOutput:
     """G = `num_samples` completions for each (left-padded) prompt of `batch`.
 
@@ -170,7 +181,10 @@ def generate(
     on the left), and optional `pixel_values` [patches, 1536] with `image_grid_thw` [images, 3]
     in the model's conventions. A row stops at any id of `eos_ids`, at the end of any token
     sequence of `stop_sequences` (stop strings tokenized, see `stop_sequences_for`), or after
-    `max_new_tokens`. `temperature=0` is greedy. The same `rng` gives the same output."""
+    `max_new_tokens`. `temperature=0` is greedy. The same `rng` gives the same output.
+    `suppress_ids` are never sampled (the vision placeholders: a completion holding an image-pad
+    token would claim image features in the trainer's forward pass); `model_logprobs` stay
+    those of the unrestricted model, as the trainer recomputes them."""
     input_ids = np.asarray(batch["input_ids"])
     mask = batch.get("attention_mask")
     mask = np.ones_like(input_ids) if mask is None else np.asarray(mask)
@@ -197,6 +211,7 @@ def generate(
         tuple(int(e) for e in eos_ids),
         tuple(tuple(int(t) for t in s) for s in stop_sequences if len(s)),
         int(pad_id),
+        tuple(sorted(int(i) for i in suppress_ids)),
     )
     run = _compiled(graphdef, settings)
     return run(state, jnp.asarray(input_ids), jnp.asarray(mask), pixel_values, grid, rng)

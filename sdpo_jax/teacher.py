@@ -25,7 +25,13 @@ from sdpo_jax.data.pipeline import Prompt, letterbox, template_messages
 
 
 def feedback_text(result: RenderResult, config: TeacherConfig) -> str:
-    """The defect list or the execution error as the teacher reads it."""
+    """The defect list or the execution error as the teacher reads it. Special-token strings
+    quoted from the code (an error line can hold `<|image_pad|>`) are broken up, so feedback is
+    read as text and never claims an image or ends a turn."""
+    return _feedback(result, config).replace("<|", "< |")
+
+
+def _feedback(result: RenderResult, config: TeacherConfig) -> str:
     if not result.ok:
         error = (result.error or "unknown error").strip()
         return config.error.format(error=error[: config.max_error_chars])

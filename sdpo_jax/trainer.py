@@ -53,6 +53,16 @@ class Launched:
     generated_tokens: int
 
 
+# Never sampled: a completion holding one would claim image features in the forward pass.
+VISION_TOKENS = (
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+
 def eos_ids(tokenizer) -> list[int]:
     ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)
@@ -70,6 +80,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     sampling, train_cfg = config.sampling, config.train
     tokenizer = encoder.tokenizer
     eos, pad_id = eos_ids(tokenizer), tokenizer.pad_token_id or 0
+    vision_ids = tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))
     key = jax.random.key(train_cfg.seed)
     skipped = SkipCounter()
     domain = "slide_html" if config.data.task == "slide" else config.data.task
@@ -121,6 +132,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 eos_ids=eos,
                 rng=jax.random.fold_in(key, step),
                 pad_id=pad_id,
+                suppress_ids=vision_ids,
             )
             rollouts = decode(prompts, out, tokenizer, step=step)
             seconds = time.perf_counter() - began
