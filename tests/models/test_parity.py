@@ -1,0 +1,43 @@
+"""Logits of the port equal transformers' Qwen3VLForConditionalGeneration (float32, 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.models.conftest import TINY, make_batch, text
+
+TOL = 1e-4
+
+CASES = {
+    "text_only": ([text(12)], []),
+    "one_image_non_square": ([text(3) + ["img"] + text(5, 1)], [(1, 4, 6)]),
+    "two_images_different_grids": (
+        [text(2) + ["img"] + text(3, 2) + ["img"] + text(4, 3)],
+        [(1, 6, 4), (1, 2, 8)],
+    ),
+    "left_padded_batch": (
+        [text(4) + ["img"] + text(6, 4), text(2, 5) + ["img"] + text(1, 6)],
+        [(1, 4, 4), (1, 2, 4)],
+    ),
+}
+
+
+def hf_forward(hf_model, ids, mask, pixels, grid):
+    kwargs = dict(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+    kwargs["mm_token_type_ids"] = torch.tensor((ids == TINY.image_token_id).astype(np.int64))
+    if pixels is not None:
+        kwargs.update(pixel_values=torch.tensor(pixels), image_grid_thw=torch.tensor(grid))
+    with torch.no_grad():
+        return hf_model(**kwargs).logits.numpy()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_logits_match_transformers(case, hf_model, port):
+    ids, mask, pixels, grid = make_batch(*CASES[case])
+    expected = hf_forward(hf_model, ids, mask, pixels, grid)
+    got = np.asarray(port(ids, mask, pixels, grid).logits)
+    real = mask.astype(bool)
+    assert np.abs(expected[real]).max() > 0.1  # logits far from zero, so the bound means something
+    np.testing.assert_allclose(got[real], expected[real], atol=TOL, rtol=0)
