@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
-
 import jax
+import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -45,7 +44,8 @@ def make_mesh(
     n = data * fsdp * tensor
     if n > len(devices):
         raise ValueError(
-            f"mesh data={data} x fsdp={fsdp} x tensor={tensor} needs {n} devices, have {len(devices)}"
+            f"mesh data={data} x fsdp={fsdp} x tensor={tensor} needs {n} devices, "
+            f"but only {len(devices)} are visible"
         )
     return Mesh(np.array(devices[:n]).reshape(data, fsdp, tensor), MESH_AXES)
 

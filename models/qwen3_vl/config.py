@@ -38,7 +38,7 @@ class VisionConfig:
 
     @property
     def patch_dim(self) -> int:
-        """Values per row of `pixel_values`: channels x frames x patch x patch (1536 for Qwen3-VL)."""
+        """Values per `pixel_values` row: channels x frames x patch x patch (1536 here)."""
         return self.in_channels * self.temporal_patch_size * self.patch_size**2
 
 
@@ -86,7 +86,7 @@ class Qwen3VLConfig:
         }
         if rope.get("rope_type", "default") != "default" or not rope.get("mrope_interleaved", True):
             raise ConfigError(
-                f"text_config rope {rope} is not supported: only default interleaved MRoPE is ported"
+                f"text_config rope {rope} is not supported: only interleaved MRoPE is ported"
             )
         if t.get("hidden_act", "silu") != "silu" or v.get("hidden_act", "gelu_pytorch_tanh") != (
             "gelu_pytorch_tanh"
@@ -195,7 +195,7 @@ def _tie_flag(d: dict[str, Any]) -> bool:
 
 
 _SPECIAL_TOKENS_TINY = {
-    # Qwen's special ids 151643.. moved to 4000.. in the tiny vocabulary (shared with the tokenizer).
+    # Qwen's special ids 151643.. sit at 4000.. in the tiny vocabulary (as in the tiny tokenizer).
     "image_token_id": 4012,
     "video_token_id": 4013,
     "vision_start_token_id": 4009,
@@ -232,7 +232,7 @@ def preset(name: str) -> Qwen3VLConfig:
             **_SPECIAL_TOKENS_TINY,
         )
     sizes = {
-        # name: (text hidden, layers, heads, intermediate, tied, vision depth, hidden, mlp, deepstack)
+        # (text hidden, layers, heads, intermediate, tied, vision depth, hidden, mlp, deepstack)
         "2b": (2048, 28, 16, 6144, True, 24, 1024, 4096, (5, 11, 17)),
         "4b": (2560, 36, 32, 9728, True, 24, 1024, 4096, (5, 11, 17)),
         "8b": (4096, 36, 32, 12288, False, 27, 1152, 4304, (8, 16, 24)),

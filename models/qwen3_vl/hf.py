@@ -16,11 +16,10 @@ import json
 import shutil
 from pathlib import Path
 
-import ml_dtypes
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
 from flax import nnx
 
 from models.qwen3_vl.config import ConfigError, Qwen3VLConfig
@@ -199,13 +198,13 @@ def _check_names(folder, names, tensors, tied):
     missing, extra = sorted(expected - found), sorted(found - expected)
     if missing:
         raise CheckpointError(
-            f"{folder}: {len(missing)} tensors missing, e.g. {missing[:3]}; the checkpoint does not "
-            "match its config.json (incomplete download or wrong folder?)"
+            f"{folder}: {len(missing)} tensors missing, e.g. {missing[:3]}; the checkpoint does "
+            "not match its config.json (incomplete download or wrong folder?)"
         )
     if extra:
         raise CheckpointError(
-            f"{folder}: {len(extra)} unexpected tensors, e.g. {extra[:3]}; the checkpoint is not a plain "
-            "Qwen3VLForConditionalGeneration (merge adapters before loading)"
+            f"{folder}: {len(extra)} unexpected tensors, e.g. {extra[:3]}; the checkpoint is not "
+            "a plain Qwen3VLForConditionalGeneration (merge adapters before loading)"
         )
 
 
@@ -223,7 +222,8 @@ def _reader(param_path, source, np_dtype, shape, folder, name):
         read = lambda index: source[index[::-1]].T
     if tuple(source.shape) != tuple(expected):
         raise CheckpointError(
-            f"{folder}: tensor {name} has shape {tuple(source.shape)}, config.json implies {tuple(expected)}"
+            f"{folder}: tensor {name} has shape {tuple(source.shape)}, "
+            f"config.json implies {tuple(expected)}"
         )
     return lambda index: np.asarray(read(tuple(index))).astype(np_dtype)
 

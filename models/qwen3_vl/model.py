@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from models.qwen3_vl.config import Qwen3VLConfig
@@ -48,7 +47,7 @@ class KVCache(NamedTuple):
     positions: jax.Array
 
     def repeat(self, n: int) -> KVCache:
-        """Each row repeated n times in place (row r -> rows r*n .. r*n+n-1): G samples per prompt."""
+        """Row r becomes rows r*n .. r*n+n-1: G samples per prompt share one prefill."""
         rep = lambda x: jnp.repeat(x, n, axis=0)
         return self._replace(
             keys=tuple(map(rep, self.keys)),
@@ -150,8 +149,9 @@ class Qwen3VL(nnx.Module):
         v = self.config.vision
         if pixel_values.ndim != 2 or pixel_values.shape[1] != v.patch_dim:
             raise InputError(
-                f"pixel_values has shape {tuple(pixel_values.shape)}; expected [patches, {v.patch_dim}] "
-                f"({v.in_channels} channels x {v.temporal_patch_size} frames x {v.patch_size}x{v.patch_size})"
+                f"pixel_values has shape {tuple(pixel_values.shape)}; expected [patches, "
+                f"{v.patch_dim}] ({v.in_channels} channels x {v.temporal_patch_size} frames x "
+                f"{v.patch_size}x{v.patch_size} pixels per row)"
             )
         if isinstance(image_grid_thw, jax.core.Tracer):
             return
@@ -159,7 +159,8 @@ class Qwen3VL(nnx.Module):
         patches = int(np.prod(grid, axis=-1).sum())
         if patches != pixel_values.shape[0]:
             raise InputError(
-                f"image_grid_thw covers {patches} patches but pixel_values has {pixel_values.shape[0]} rows"
+                f"image_grid_thw covers {patches} patches but pixel_values has "
+                f"{pixel_values.shape[0]} rows; pass the grids of exactly these images"
             )
         if isinstance(input_ids, jax.core.Tracer):
             return
@@ -195,7 +196,7 @@ class Qwen3VL(nnx.Module):
         *,
         max_len: int,
     ):
-        """Runs the prompt (images encoded once) -> (logits [B, L, vocab], cache ready to decode)."""
+        """Runs the prompt, images encoded once -> (logits [B, L, vocab], cache to decode from)."""
         input_ids = jnp.asarray(input_ids)
         batch, length = input_ids.shape
         mask = _valid_mask(input_ids, attention_mask)

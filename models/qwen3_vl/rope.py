@@ -8,10 +8,9 @@ inside `jax.jit` with traced token ids and grids (only the number of images must
 
 from __future__ import annotations
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def rotate_half(x):

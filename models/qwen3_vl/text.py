@@ -10,7 +10,6 @@ head_dim]: the new keys are written at `index`, and queries attend to the first
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl.config import TextConfig

@@ -4,10 +4,9 @@ that build token sequences with expanded image-pad tokens."""
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
-
-import jax
 
 from models.qwen3_vl import preset
 

@@ -12,13 +12,13 @@ TOL = 1e-4
 
 CASES = {
     "text_only": ([text(12)], []),
-    "one_image_non_square": ([text(3) + ["img"] + text(5, 1)], [(1, 4, 6)]),
+    "one_image_non_square": ([[*text(3), "img", *text(5, 1)]], [(1, 4, 6)]),
     "two_images_different_grids": (
-        [text(2) + ["img"] + text(3, 2) + ["img"] + text(4, 3)],
+        [[*text(2), "img", *text(3, 2), "img", *text(4, 3)]],
         [(1, 6, 4), (1, 2, 8)],
     ),
     "left_padded_batch": (
-        [text(4) + ["img"] + text(6, 4), text(2, 5) + ["img"] + text(1, 6)],
+        [[*text(4), "img", *text(6, 4)], [*text(2, 5), "img", *text(1, 6)]],
         [(1, 4, 4), (1, 2, 4)],
     ),
 }
