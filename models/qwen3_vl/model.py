@@ -73,10 +73,11 @@ class Qwen3VL(nnx.Module):
         kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype, remat=remat)
         self.visual = VisionTower(config.vision, **kw)
         self.language_model = TextDecoder(config.text, **kw)
-        self.lm_head = None
-        if not config.tie_word_embeddings:
-            t = config.text
-            self.lm_head = Dense(
+        t = config.text
+        self.lm_head = nnx.data(
+            None
+            if config.tie_word_embeddings
+            else Dense(
                 t.hidden_size,
                 t.vocab_size,
                 ("embed", "vocab"),
@@ -85,6 +86,7 @@ class Qwen3VL(nnx.Module):
                 dtype=dtype,
                 param_dtype=param_dtype,
             )
+        )
 
     def __call__(
         self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None
