@@ -7,6 +7,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 from models.qwen3_vl import preset
 
@@ -91,3 +92,9 @@ def make_batch(rows, grids, seed=0, config=TINY):
 
 def text(n, seed=0):
     return list(np.random.default_rng(seed).integers(0, 3900, n))
+
+
+@nnx.jit
+def logits_of(model, ids, mask, pixels, grid):
+    """The port's logits, compiled once per input shape (eager dispatch is slower in tests)."""
+    return model(ids, mask, pixels, grid).logits

@@ -7,10 +7,20 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from tests.models.conftest import make_batch, text
+from tests.models.conftest import logits_of, make_batch, text
 
 TOL = 1e-4
 STEPS = 8
+
+
+@nnx.jit(static_argnames="max_len")
+def prefill(model, ids, mask, pixels, grid, max_len):
+    return model.prefill(ids, mask, pixels, grid, max_len=max_len)
+
+
+@nnx.jit
+def decode(model, tokens, cache):
+    return model.decode(tokens, cache)
 
 
 def test_prefill_then_decode_matches_full_forward(port):
@@ -20,21 +30,21 @@ def test_prefill_then_decode_matches_full_forward(port):
     new_tokens = np.random.default_rng(0).integers(0, 3900, (ids.shape[0], STEPS))
     full_ids = np.concatenate([ids, new_tokens], axis=1)
     full_mask = np.concatenate([mask, np.ones_like(new_tokens)], axis=1)
-    expected = np.asarray(port(full_ids, full_mask, pixels, grid).logits)
+    expected = np.asarray(logits_of(port, full_ids, full_mask, pixels, grid))
 
+    # The sampler's pattern: split once, merge inside a pure jitted function.
     graphdef, state = nnx.split(port)
+    pure_decode = jax.jit(
+        lambda state, token, cache: nnx.merge(graphdef, state).decode(token, cache)
+    )
 
-    @jax.jit
-    def decode(state, token, cache):
-        return nnx.merge(graphdef, state).decode(token, cache)
-
-    logits, cache = port.prefill(ids, mask, pixels, grid, max_len=ids.shape[1] + STEPS)
+    logits, cache = prefill(port, ids, mask, pixels, grid, max_len=ids.shape[1] + STEPS)
     real = mask.astype(bool)
     np.testing.assert_allclose(
         np.asarray(logits)[real], expected[:, : ids.shape[1]][real], atol=TOL, rtol=0
     )
     for step in range(STEPS):
-        step_logits, cache = decode(state, jnp.asarray(new_tokens[:, step]), cache)
+        step_logits, cache = pure_decode(state, jnp.asarray(new_tokens[:, step]), cache)
         np.testing.assert_allclose(step_logits, expected[:, ids.shape[1] + step], atol=TOL, rtol=0)
 
 
@@ -42,9 +52,9 @@ def test_repeated_cache_decodes_like_each_prompt(port):
     ids, mask, pixels, grid = make_batch(
         [[*text(3), "img", *text(2, 1)], [*text(5, 2)]], [(1, 2, 4)]
     )
-    _, cache = port.prefill(ids, mask, pixels, grid, max_len=ids.shape[1] + 2)
+    _, cache = prefill(port, ids, mask, pixels, grid, max_len=ids.shape[1] + 2)
     repeated = cache.repeat(3)
     tokens = jnp.array([11, 12])
-    single, _ = port.decode(tokens, cache)
-    grouped, _ = port.decode(jnp.repeat(tokens, 3), repeated)
+    single, _ = decode(port, tokens, cache)
+    grouped, _ = decode(port, jnp.repeat(tokens, 3), repeated)
     np.testing.assert_allclose(grouped, np.repeat(np.asarray(single), 3, axis=0), atol=TOL, rtol=0)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from models.qwen3_vl import Qwen3VLConfig, load_hf, save_hf
 from models.qwen3_vl.hf import CheckpointError
-from tests.models.conftest import TINY, build_hf_model, make_batch, text
+from tests.models.conftest import TINY, build_hf_model, logits_of, make_batch, text
 from tests.models.test_parity import hf_forward
 
 TOL = 1e-4
@@ -25,7 +25,7 @@ BATCH = make_batch([[*text(3), "img", *text(4, 1)], [*text(5, 2)]], [(1, 4, 6)])
 def assert_same_logits(port, hf_model):
     ids, mask, pixels, grid = BATCH
     real = mask.astype(bool)
-    got = np.asarray(port(ids, mask, pixels, grid).logits)[real]
+    got = np.asarray(logits_of(port, ids, mask, pixels, grid))[real]
     np.testing.assert_allclose(got, hf_forward(hf_model, *BATCH)[real], atol=TOL, rtol=0)
 
 

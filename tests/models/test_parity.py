@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.models.conftest import TINY, make_batch, text
+from tests.models.conftest import TINY, logits_of, make_batch, text
 
 TOL = 1e-4
 
@@ -37,7 +37,7 @@ def hf_forward(hf_model, ids, mask, pixels, grid):
 def test_logits_match_transformers(case, hf_model, port):
     ids, mask, pixels, grid = make_batch(*CASES[case])
     expected = hf_forward(hf_model, ids, mask, pixels, grid)
-    got = np.asarray(port(ids, mask, pixels, grid).logits)
+    got = np.asarray(logits_of(port, ids, mask, pixels, grid))
     real = mask.astype(bool)
     assert np.abs(expected[real]).max() > 0.1  # logits far from zero, so the bound means something
     np.testing.assert_allclose(got[real], expected[real], atol=TOL, rtol=0)

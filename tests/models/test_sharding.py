@@ -9,7 +9,7 @@ from jax.sharding import PartitionSpec
 
 from models import sharding
 from models.qwen3_vl import load_hf
-from tests.models.conftest import make_batch, text
+from tests.models.conftest import logits_of, make_batch, text
 
 TOL = 1e-4
 
@@ -46,6 +46,6 @@ def test_sharded_forward_equals_unsharded(hf_dir, port):
         return nnx.merge(graphdef, state)(ids, mask, pixels, grid).logits
 
     got = forward(state, ids_s, mask_s, pixels, grid)
-    expected = np.asarray(port(ids, mask, pixels, grid).logits)
+    expected = np.asarray(logits_of(port, ids, mask, pixels, grid))
     real = mask.astype(bool)
     np.testing.assert_allclose(np.asarray(got)[real], expected[real], atol=TOL, rtol=0)
