@@ -22,6 +22,7 @@ import ml_dtypes
 import numpy as np
 from flax import nnx
 
+from models import sharding
 from models.qwen3_vl.config import ConfigError, Qwen3VLConfig
 from models.qwen3_vl.model import Qwen3VL
 
@@ -160,8 +161,6 @@ def load_hf(
     index; bf16 or fp32; tied or untied) as a `Qwen3VL` whose parameters are stored in `dtype`
     and computed in `compute_dtype` (default: `dtype`). With a `mesh`, each parameter is created
     directly with its sharding from `models.sharding` (`rules` overrides the default table)."""
-    from models import sharding  # local: sharding is optional for single-device use
-
     folder = Path(path)
     config = read_config(folder)
     tensors = _folder_tensors(folder)

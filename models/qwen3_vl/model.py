@@ -57,6 +57,12 @@ class KVCache(NamedTuple):
         )
 
 
+class _Prompt(NamedTuple):
+    decoder_inputs: tuple  # (embeddings, cos, sin, causal+padding mask, DeepStack features)
+    mask: jax.Array  # [B, L] real tokens
+    rope_deltas: jax.Array  # [B, 1]
+
+
 class Qwen3VL(nnx.Module):
     def __init__(
         self,
@@ -73,36 +79,33 @@ class Qwen3VL(nnx.Module):
         kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype, remat=remat)
         self.visual = VisionTower(config.vision, **kw)
         self.language_model = TextDecoder(config.text, **kw)
-        t = config.text
-        self.lm_head = nnx.data(
-            None
-            if config.tie_word_embeddings
-            else Dense(
-                t.hidden_size,
-                t.vocab_size,
-                ("embed", "vocab"),
-                bias=False,
-                rngs=rngs,
-                dtype=dtype,
-                param_dtype=param_dtype,
-            )
-        )
+        # Tied models (2B, 4B) reuse the embedding table as the output projection.
+        head = None
+        if not config.tie_word_embeddings:
+            t = config.text
+            head_kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
+            head = Dense(t.hidden_size, t.vocab_size, ("embed", "vocab"), bias=False, **head_kw)
+        self.lm_head = nnx.data(head)
 
     def __call__(
         self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None
     ) -> Qwen3VLOutput:
+        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
+        hidden, _ = self.language_model(*prompt.decoder_inputs)
+        return Qwen3VLOutput(self.logits(hidden), prompt.rope_deltas)
+
+    # -- pieces shared by the forward and the cached path ------------------------------------
+
+    def _prompt(self, input_ids, attention_mask, pixel_values, image_grid_thw) -> _Prompt:
         input_ids = jnp.asarray(input_ids)
+        length = input_ids.shape[1]
         mask = _valid_mask(input_ids, attention_mask)
         x, deepstack = self.embed(input_ids, pixel_values, image_grid_thw)
         position_ids, deltas = self.position_ids(input_ids, mask, image_grid_thw)
         cos, sin = self._cos_sin(position_ids)
-        length = input_ids.shape[1]
         causal = jnp.tril(jnp.ones((length, length), bool))
         attend = causal[None, None] & mask[:, None, None, :]
-        hidden, _ = self.language_model(x, cos, sin, attend, deepstack)
-        return Qwen3VLOutput(self.logits(hidden), deltas)
-
-    # -- pieces shared by the forward and the cached path ------------------------------------
+        return _Prompt((x, cos, sin, attend, deepstack), mask, deltas)
 
     def embed(self, input_ids, pixel_values=None, image_grid_thw=None):
         """Token embeddings with image features scattered onto the image-pad tokens, and the
@@ -178,12 +181,14 @@ class Qwen3VL(nnx.Module):
     # -- KV-cache path for sampling ------------------------------------------------------------
 
     def init_cache(self, batch: int, max_len: int) -> KVCache:
+        """An empty cache; `max_len` bounds prompt plus generated tokens (writes past it are
+        clamped by XLA onto the last slot, so the sampler must stop before)."""
         t = self.config.text
         shape = (batch, max_len, t.num_key_value_heads, t.head_dim)
-        zeros = tuple(jnp.zeros(shape, self.dtype) for _ in range(t.num_hidden_layers))
+        layers = range(t.num_hidden_layers)
         return KVCache(
-            keys=zeros,
-            values=tuple(jnp.zeros(shape, self.dtype) for _ in range(t.num_hidden_layers)),
+            keys=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
+            values=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
             mask=jnp.zeros((batch, max_len), bool),
             index=jnp.zeros((), jnp.int32),
             positions=jnp.zeros((batch,), jnp.int32),
@@ -199,24 +204,18 @@ class Qwen3VL(nnx.Module):
         max_len: int,
     ):
         """Runs the prompt, images encoded once -> (logits [B, L, vocab], cache to decode from)."""
-        input_ids = jnp.asarray(input_ids)
-        batch, length = input_ids.shape
-        mask = _valid_mask(input_ids, attention_mask)
-        x, deepstack = self.embed(input_ids, pixel_values, image_grid_thw)
-        position_ids, deltas = self.position_ids(input_ids, mask, image_grid_thw)
-        cos, sin = self._cos_sin(position_ids)
-        causal = jnp.tril(jnp.ones((length, length), bool))
-        attend = causal[None, None] & mask[:, None, None, :]
+        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
+        batch, length = prompt.mask.shape
         cache = self.init_cache(batch, max_len)
         hidden, caches = self.language_model(
-            x, cos, sin, attend, deepstack, tuple(zip(cache.keys, cache.values)), 0
+            *prompt.decoder_inputs, tuple(zip(cache.keys, cache.values)), 0
         )
         cache = KVCache(
             keys=tuple(k for k, _ in caches),
             values=tuple(v for _, v in caches),
-            mask=cache.mask.at[:, :length].set(mask),
+            mask=cache.mask.at[:, :length].set(prompt.mask),
             index=jnp.asarray(length, jnp.int32),
-            positions=(mask.sum(axis=1) + deltas[:, 0]).astype(jnp.int32),
+            positions=(prompt.mask.sum(axis=1) + prompt.rope_deltas[:, 0]).astype(jnp.int32),
         )
         return self.logits(hidden), cache
 
