@@ -39,6 +39,20 @@ class Dense(nnx.Module):
         return y
 
 
+class Embed(nnx.Module):
+    """A lookup table [rows, dim]; `attend` is the tied output projection."""
+
+    def __init__(self, rows, dim, axes, *, rngs, dtype, param_dtype):
+        self.dtype = dtype
+        self.weight = param(rngs, (rows, dim), axes, param_dtype)
+
+    def __call__(self, ids):
+        return jnp.take(self.weight[...], ids, axis=0).astype(self.dtype)
+
+    def attend(self, x):
+        return jnp.dot(x.astype(self.dtype), self.weight[...].astype(self.dtype).T)
+
+
 class LayerNorm(nnx.Module):
     """torch.nn.LayerNorm (exact two-pass variance, statistics in fp32), eps 1e-6 as in Qwen3-VL."""
 

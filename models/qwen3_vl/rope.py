@@ -95,18 +95,15 @@ def get_rope_index(
     is_text = valid & ~is_image & ~is_video
 
     # The grid of every vision token: runs are numbered per modality across the whole batch.
-    llm_t = jnp.ones((batch, length), jnp.int32)
     llm_h = jnp.ones((batch, length), jnp.int32)
     llm_w = jnp.ones((batch, length), jnp.int32)
     run_start = jnp.zeros((batch, length), bool)
     for is_kind, grids in ((is_image, image_grid_thw), (is_video, video_grid_thw)):
         if grids is None:
             continue
-        if is_kind is is_video:  # one run per frame; the frame count must be known (not traced)
-            frames = np.asarray(video_grid_thw)
-            grids = np.repeat(frames, frames[:, 0], axis=0) * np.array([0, 1, 1]) + np.array(
-                [1, 0, 0]
-            )
+        if is_kind is is_video:  # one run per frame, so the frame counts must be concrete
+            grids = np.repeat(np.asarray(grids), np.asarray(grids)[:, 0], axis=0)
+            grids[:, 0] = 1
         grids = jnp.asarray(grids, jnp.int32)
         previous = jnp.pad(is_kind[:, :-1], ((0, 0), (1, 0)))
         starts = is_kind & ~previous
@@ -114,7 +111,6 @@ def get_rope_index(
             jnp.cumsum(starts.reshape(-1)).reshape(batch, length) - 1, 0, grids.shape[0] - 1
         )
         grid = grids[run]
-        llm_t = jnp.where(is_kind, grid[..., 0], llm_t)
         llm_h = jnp.where(is_kind, grid[..., 1] // spatial_merge_size, llm_h)
         llm_w = jnp.where(is_kind, grid[..., 2] // spatial_merge_size, llm_w)
         run_start = run_start | starts

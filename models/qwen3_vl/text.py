@@ -13,9 +13,8 @@ import jax
 from flax import nnx
 
 from models.qwen3_vl.config import TextConfig
-from models.qwen3_vl.layers import Dense, RMSNorm
+from models.qwen3_vl.layers import Dense, Embed, RMSNorm
 from models.qwen3_vl.rope import apply_rope
-from models.qwen3_vl.vision import Embed
 
 
 class TextAttention(nnx.Module):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl.config import VisionConfig
-from models.qwen3_vl.layers import Dense, LayerNorm, param
+from models.qwen3_vl.layers import Dense, Embed, LayerNorm
 from models.qwen3_vl.rope import apply_rope, vision_cos_sin
 
 
@@ -47,20 +47,6 @@ def _bilinear_taps(index, size, side: int):
     taps = jnp.clip(floor.astype(jnp.int32)[:, None] + offsets, 0, side - 1)
     weights = jnp.maximum(1 - jnp.abs(src[:, None] - floor[:, None] - offsets), 0)
     return taps, weights
-
-
-class Embed(nnx.Module):
-    """A lookup table [rows, dim]; `attend` is the tied output projection."""
-
-    def __init__(self, rows, dim, axes, *, rngs, dtype, param_dtype):
-        self.dtype = dtype
-        self.weight = param(rngs, (rows, dim), axes, param_dtype)
-
-    def __call__(self, ids):
-        return jnp.take(self.weight[...], ids, axis=0).astype(self.dtype)
-
-    def attend(self, x):
-        return jnp.dot(x.astype(self.dtype), self.weight[...].astype(self.dtype).T)
 
 
 class PatchEmbed(nnx.Module):

@@ -13,9 +13,9 @@ TOL = 1e-4
 CASES = {
     "text_only": ([text(12)], []),
     "one_image_non_square": ([[*text(3), "img", *text(5, 1)]], [(1, 4, 6)]),
-    "two_images_different_grids": (
+    "two_images_different_grids_one_with_two_frames": (
         [[*text(2), "img", *text(3, 2), "img", *text(4, 3)]],
-        [(1, 6, 4), (1, 2, 8)],
+        [(1, 6, 4), (2, 2, 8)],  # attention stays within each image and each frame
     ),
     "left_padded_batch": (
         [[*text(4), "img", *text(6, 4)], [*text(2, 5), "img", *text(1, 6)]],
