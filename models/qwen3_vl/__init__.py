@@ -3,6 +3,7 @@
 from models.qwen3_vl.config import Qwen3VLConfig, TextConfig, VisionConfig, preset
 from models.qwen3_vl.hf import load_hf, save_hf
 from models.qwen3_vl.model import KVCache, Qwen3VL, Qwen3VLOutput
+from models.qwen3_vl.rope import get_rope_index
 
 __all__ = [
     "KVCache",
@@ -11,6 +12,7 @@ __all__ = [
     "Qwen3VLOutput",
     "TextConfig",
     "VisionConfig",
+    "get_rope_index",
     "load_hf",
     "preset",
     "save_hf",
