@@ -32,20 +32,28 @@ def test_prefill_then_decode_matches_full_forward(port):
     full_mask = np.concatenate([mask, np.ones_like(new_tokens)], axis=1)
     expected = np.asarray(logits_of(port, full_ids, full_mask, pixels, grid))
 
-    # The sampler's pattern: split once, merge inside a pure jitted function.
-    graphdef, state = nnx.split(port)
-    pure_decode = jax.jit(
-        lambda state, token, cache: nnx.merge(graphdef, state).decode(token, cache)
-    )
-
     logits, cache = prefill(port, ids, mask, pixels, grid, max_len=ids.shape[1] + STEPS)
     real = mask.astype(bool)
     np.testing.assert_allclose(
         np.asarray(logits)[real], expected[:, : ids.shape[1]][real], atol=TOL, rtol=0
     )
+
+    # The sampler's pattern: split once, merge inside a jitted loop that carries the cache.
+    graphdef, state = nnx.split(port)
+
+    @jax.jit
+    def decode_all(state, cache, tokens):
+        def step(cache, token):
+            logits, cache = nnx.merge(graphdef, state).decode(token, cache)
+            return cache, logits
+
+        return jax.lax.scan(step, cache, tokens.T)[1]
+
+    step_logits = np.asarray(decode_all(state, cache, jnp.asarray(new_tokens)))
     for step in range(STEPS):
-        step_logits, cache = pure_decode(state, jnp.asarray(new_tokens[:, step]), cache)
-        np.testing.assert_allclose(step_logits, expected[:, ids.shape[1] + step], atol=TOL, rtol=0)
+        np.testing.assert_allclose(
+            step_logits[step], expected[:, ids.shape[1] + step], atol=TOL, rtol=0
+        )
 
 
 def test_repeated_cache_decodes_like_each_prompt(port):
