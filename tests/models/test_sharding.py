@@ -49,3 +49,13 @@ def test_sharded_forward_equals_unsharded(hf_dir, port):
     expected = np.asarray(logits_of(port, ids, mask, pixels, grid))
     real = mask.astype(bool)
     np.testing.assert_allclose(np.asarray(got)[real], expected[real], atol=TOL, rtol=0)
+
+
+def test_shard_model_moves_parameters_onto_their_shards(port):
+    mesh = sharding.make_mesh(fsdp=4, tensor=2)
+    graphdef, state = nnx.split(port)
+    model = nnx.merge(graphdef, jax.tree.map(np.array, state))  # a copy with its own arrays
+    sharding.shard_model(model, mesh)
+    embed = model.language_model.embed_tokens.weight[...]
+    assert embed.sharding.spec == PartitionSpec("tensor", "fsdp")
+    np.testing.assert_array_equal(embed, port.language_model.embed_tokens.weight[...])
