@@ -64,6 +64,9 @@ class _Prompt(NamedTuple):
 
 
 class Qwen3VL(nnx.Module):
+    """Qwen3VLForConditionalGeneration. Attribute names mirror transformers' so that a
+    parameter's path is its checkpoint tensor name (see hf.py)."""
+
     def __init__(
         self,
         config: Qwen3VLConfig,
@@ -132,6 +135,7 @@ class Qwen3VL(nnx.Module):
         return place(image_tokens, x), tuple(place(d, 0) for d in deepstack)
 
     def position_ids(self, input_ids, attention_mask, image_grid_thw):
+        """MRoPE position ids [3, B, L] and rope deltas [B, 1] (see rope.get_rope_index)."""
         return get_rope_index(
             input_ids,
             attention_mask,
@@ -142,6 +146,7 @@ class Qwen3VL(nnx.Module):
         )
 
     def logits(self, hidden):
+        """Final hidden states -> vocabulary logits (the embedding table when tied)."""
         if self.lm_head is None:
             return self.language_model.embed_tokens.attend(hidden)
         return self.lm_head(hidden)
