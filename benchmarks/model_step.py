@@ -1,0 +1,149 @@
+"""Forward + backward throughput of the Flax port against transformers (PyTorch) on CPU.
+
+Both run the same small Qwen3-VL (text hidden 512, 4 layers; vision hidden 256, 2 blocks) on one
+image (16x16 patches -> 64 tokens) inside a 1024-token sequence, in float32, computing the
+next-token loss and all parameter gradients. Steps of the two alternate so that load from other
+processes hits both alike; the table reports median step time, tokens/s and the ratio.
+
+    python benchmarks/model_step.py [--steps 6] [--batch 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+import transformers
+from flax import nnx
+
+from models.qwen3_vl import load_hf, preset
+
+SEQUENCE = 1024
+GRID = (1, 16, 16)
+
+
+def bench_config():
+    tiny = preset("tiny")
+    text = dataclasses.replace(
+        tiny.text,
+        hidden_size=512,
+        intermediate_size=1536,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+        head_dim=64,
+        mrope_section=(16, 8, 8),
+    )
+    vision = dataclasses.replace(
+        tiny.vision,
+        depth=2,
+        hidden_size=256,
+        intermediate_size=1024,
+        num_heads=4,
+        out_hidden_size=512,
+        deepstack_visual_indexes=(0,),
+    )
+    return dataclasses.replace(tiny, text=text, vision=vision)
+
+
+def inputs(config, batch):
+    rng = np.random.default_rng(0)
+    n_image = int(np.prod(GRID)) // config.vision.spatial_merge_size**2
+    image = [
+        config.vision_start_token_id,
+        *[config.image_token_id] * n_image,
+        config.vision_end_token_id,
+    ]
+    row = [*rng.integers(0, 4000, 16), *image]
+    row += list(rng.integers(0, 4000, SEQUENCE - len(row)))
+    ids = np.array([row] * batch, np.int64)
+    grid = np.array([GRID] * batch, np.int64)
+    pixels = rng.standard_normal((int(np.prod(GRID)) * batch, config.vision.patch_dim)).astype(
+        np.float32
+    )
+    return ids, np.ones_like(ids), pixels, grid
+
+
+def jax_step(model):
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def step(state, ids, mask, pixels, grid):
+        def loss(state):
+            logits = nnx.merge(graphdef, state)(ids, mask, pixels, grid).logits
+            logp = jax.nn.log_softmax(logits[:, :-1].astype(jnp.float32))
+            return -jnp.take_along_axis(logp, ids[:, 1:, None], axis=-1).mean()
+
+        return jax.value_and_grad(loss)(state)
+
+    return lambda batch: jax.block_until_ready(step(state, *batch))
+
+
+def torch_step(model):
+    def step(batch):
+        ids, mask, pixels, grid = batch
+        model.zero_grad(set_to_none=True)
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            pixel_values=pixels,
+            image_grid_thw=grid,
+            mm_token_type_ids=(ids == model.config.image_token_id).long(),
+        ).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        loss = -logp.gather(-1, ids[:, 1:, None]).mean()
+        loss.backward()
+        return loss
+
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--folder", default="/tmp/qwen3vl_bench_model")
+    args = parser.parse_args()
+
+    config = bench_config()
+    torch.manual_seed(0)
+    reference = transformers.Qwen3VLForConditionalGeneration(
+        transformers.Qwen3VLConfig.from_dict(config.to_hf_dict())
+    ).train()
+    reference.save_pretrained(args.folder)
+    port = load_hf(args.folder)
+
+    batch = inputs(config, args.batch)
+    runners = {
+        "flax port (jax.jit)": (jax_step(port), tuple(jnp.asarray(x) for x in batch)),
+        "transformers (torch)": (torch_step(reference), tuple(torch.from_numpy(x) for x in batch)),
+    }
+    times = {name: [] for name in runners}
+    for run, data in runners.values():  # warm-up: compilation, allocator
+        run(data)
+    for _ in range(args.steps):
+        for name, (run, data) in runners.items():
+            start = time.perf_counter()
+            run(data)
+            times[name].append(time.perf_counter() - start)
+
+    tokens = args.batch * SEQUENCE
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    base = medians["transformers (torch)"]
+    print(
+        f"\nforward+backward, batch {args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, "
+        f"{args.steps} steps, torch threads {torch.get_num_threads()}"
+    )
+    print(f"{'implementation':<24}{'step ms':>10}{'tokens/s':>12}{'vs torch':>10}")
+    for name, median in medians.items():
+        print(f"{name:<24}{median * 1e3:>10.1f}{tokens / median:>12.0f}{base / median:>9.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Hugging Face checkpoint import and export for Qwen3-VL.
+
+The NNX module tree mirrors transformers' attribute names, so a parameter's path gives its
+tensor name: `language_model.layers.3.mlp.up_proj.kernel` <-> `model.language_model.layers.3.
+mlp.up_proj.weight` (the kernel is the transposed torch weight), `lm_head.kernel` <->
+`lm_head.weight`. The one reshaped tensor is the patch embedding, a Conv3d weight
+[hidden, 3, 2, 16, 16] that is a [1536, hidden] matrix here.
+
+safetensors files are read through a memory map (bf16 via ml_dtypes), so with a mesh each device
+reads only its own slice of each tensor and no full copy is built on one device.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import ml_dtypes
+import numpy as np
+from flax import nnx
+
+from models import sharding
+from models.qwen3_vl.config import ConfigError, Qwen3VLConfig
+from models.qwen3_vl.model import Qwen3VL
+
+_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "BF16": ml_dtypes.bfloat16,
+    "I64": np.int64,
+    "I32": np.int32,
+}
+_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+# Files a transformers folder keeps beside the weights that save_hf copies from a source folder.
+_COMPANION_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.json",
+    "chat_template.jinja",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "processor_config.json",
+    "generation_config.json",
+)
+
+
+class CheckpointError(ValueError):
+    """A model folder that cannot be loaded as it is."""
+
+
+# -- names and layouts -------------------------------------------------------------------------
+
+
+def hf_name(path: tuple) -> str:
+    """transformers' tensor name for an NNX parameter path."""
+    *modules, leaf = (str(p) for p in path)
+    prefix = "" if modules[0] == "lm_head" else "model."
+    return prefix + ".".join(modules) + "." + ("bias" if leaf == "bias" else "weight")
+
+
+def to_hf_layout(path: tuple, value: np.ndarray, config: Qwen3VLConfig) -> np.ndarray:
+    if path[-1] != "kernel":
+        return value
+    if "patch_embed" in path:  # [C*T*P*P, hidden] -> Conv3d weight [hidden, C, T, P, P]
+        v = config.vision
+        return value.T.reshape(
+            v.hidden_size, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size
+        )
+    return value.T
+
+
+def parameter_paths(model: Qwen3VL) -> dict[str, tuple]:
+    """HF tensor name -> NNX path, for every parameter of the model (abstract or concrete)."""
+    return {hf_name(path): path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+
+
+# -- safetensors through a memory map --------------------------------------------------------
+
+
+def _read_safetensors(file: Path) -> dict[str, np.ndarray]:
+    """Lazy views (memory-mapped, nothing read yet) of every tensor in a .safetensors file."""
+    with open(file, "rb") as f:
+        header_len = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(header_len))
+    data = np.memmap(file, dtype=np.uint8, mode="r", offset=8 + header_len)
+    views = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        if meta["dtype"] not in _DTYPES:
+            raise CheckpointError(f"{file}: tensor {name} has unsupported dtype {meta['dtype']}")
+        begin, end = meta["data_offsets"]
+        views[name] = data[begin:end].view(_DTYPES[meta["dtype"]]).reshape(meta["shape"])
+    return views
+
+
+def _write_safetensors(file: Path, tensors: dict[str, np.ndarray]) -> None:
+    header, offset = {"__metadata__": {"format": "pt"}}, 0
+    for name, value in tensors.items():
+        header[name] = {
+            "dtype": _CODES[value.dtype],
+            "shape": list(value.shape),
+            "data_offsets": [offset, offset + value.nbytes],
+        }
+        offset += value.nbytes
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(file, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        for value in tensors.values():
+            f.write(np.ascontiguousarray(value).tobytes())
+
+
+def _folder_tensors(folder: Path) -> dict[str, np.ndarray]:
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (folder / "model.safetensors").is_file():
+        files = ["model.safetensors"]
+    else:
+        raise CheckpointError(
+            f"{folder}: no model.safetensors or model.safetensors.index.json found"
+        )
+    tensors = {}
+    for name in files:
+        if not (folder / name).is_file():
+            raise CheckpointError(f"{folder}: the index lists {name}, which is missing")
+        tensors.update(_read_safetensors(folder / name))
+    return tensors
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+def read_config(folder) -> Qwen3VLConfig:
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(
+            f"{folder}: no config.json; point at a folder written by transformers' save_pretrained"
+        )
+    try:
+        return Qwen3VLConfig.from_hf_dict(json.loads(config_file.read_text()))
+    except ConfigError as e:
+        raise CheckpointError(f"{config_file}: {e}") from None
+
+
+def load_hf(
+    path, *, dtype=jnp.float32, compute_dtype=None, mesh=None, rules=None, remat=False
+) -> Qwen3VL:
+    """Loads a transformers Qwen3-VL folder (config.json + model.safetensors or shards with an
+    index; bf16 or fp32; tied or untied) as a `Qwen3VL` whose parameters are stored in `dtype`
+    and computed in `compute_dtype` (default: `dtype`). With a `mesh`, each parameter is created
+    directly with its sharding from `models.sharding` (`rules` overrides the default table)."""
+    folder = Path(path)
+    config = read_config(folder)
+    tensors = _folder_tensors(folder)
+    abstract = nnx.eval_shape(
+        lambda: Qwen3VL(
+            config, rngs=nnx.Rngs(0), dtype=compute_dtype or dtype, param_dtype=dtype, remat=remat
+        )
+    )
+    graphdef, state = nnx.split(abstract)
+    names = parameter_paths(abstract)
+    _check_names(folder, names, tensors, config.tie_word_embeddings)
+    flat = dict(nnx.to_flat_state(state))
+    np_dtype = np.dtype(dtype)
+    for name, param_path in names.items():
+        variable = flat[param_path]
+        reader = _reader(param_path, tensors[name], np_dtype, variable.shape, folder, name)
+        if mesh is None:
+            value = jnp.asarray(reader((slice(None),) * len(variable.shape)))
+        else:
+            spec = sharding.logical_to_spec(
+                variable.get_metadata()["logical_axes"], variable.shape, mesh, rules
+            )
+            value = jax.make_array_from_callback(
+                variable.shape, jax.NamedSharding(mesh, spec), reader
+            )
+        variable.set_value(value)
+    return nnx.merge(graphdef, state)
+
+
+def _check_names(folder, names, tensors, tied):
+    expected, found = set(names), set(tensors)
+    if tied:
+        found.discard("lm_head.weight")  # transformers may or may not write the tied copy
+    missing, extra = sorted(expected - found), sorted(found - expected)
+    if missing:
+        raise CheckpointError(
+            f"{folder}: {len(missing)} tensors missing, e.g. {missing[:3]}; the checkpoint does "
+            "not match its config.json (incomplete download or wrong folder?)"
+        )
+    if extra:
+        raise CheckpointError(
+            f"{folder}: {len(extra)} unexpected tensors, e.g. {extra[:3]}; the checkpoint is not "
+            "a plain Qwen3VLForConditionalGeneration (merge adapters before loading)"
+        )
+
+
+def _reader(param_path, source, np_dtype, shape, folder, name):
+    """A function from an index (tuple of slices, in this port's layout) to that slice of the
+    parameter as a numpy array of `np_dtype`, reading only what it needs from the memory map."""
+    if param_path[-1] != "kernel":
+        expected = shape
+        read = lambda index: source[index]
+    elif "patch_embed" in param_path:
+        expected = (shape[1], *source.shape[1:])
+        read = lambda index: np.asarray(source).reshape(shape[1], -1).T[index]
+    else:
+        expected = shape[::-1]
+        read = lambda index: source[index[::-1]].T
+    if tuple(source.shape) != tuple(expected):
+        raise CheckpointError(
+            f"{folder}: tensor {name} has shape {tuple(source.shape)}, "
+            f"config.json implies {tuple(expected)}"
+        )
+    return lambda index: np.asarray(read(tuple(index))).astype(np_dtype)
+
+
+# -- export ------------------------------------------------------------------------------------
+
+
+def save_hf(
+    model: Qwen3VL, path, *, dtype=jnp.bfloat16, source=None, max_shard_bytes=2 * 1024**3
+) -> None:
+    """Writes a folder `transformers` loads with `from_pretrained`: config.json (with
+    `architectures`), sharded safetensors in `dtype` with model.safetensors.index.json, and the
+    tokenizer/processor files of `source` (a model folder) when given."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    np_dtype = np.dtype(dtype)
+    flat = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    names = sorted(parameter_paths(model).items())
+
+    shards, current, size = [], [], 0
+    for name, param_path in names:
+        nbytes = int(np.prod(flat[param_path].shape)) * np_dtype.itemsize
+        if current and size + nbytes > max_shard_bytes:
+            shards.append(current)
+            current, size = [], 0
+        current.append((name, param_path))
+        size += nbytes
+    shards.append(current)
+
+    weight_map, total = {}, 0
+    for i, shard in enumerate(shards):
+        file = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
+        tensors = {}
+        for name, param_path in shard:
+            value = np.asarray(jax.device_get(flat[param_path].get_value())).astype(np_dtype)
+            tensors[name] = to_hf_layout(param_path, value, model.config)
+            weight_map[name] = file
+            total += value.nbytes
+        _write_safetensors(folder / file, tensors)
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+    config = model.config.to_hf_dict()
+    config["dtype"] = config["text_config"]["dtype"] = np_dtype.name  # "float32", "bfloat16"
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    if source is not None:
+        for name in _COMPANION_FILES:
+            if (Path(source) / name).is_file():
+                shutil.copy2(Path(source) / name, folder / name)

@@ -1,0 +1,16 @@
+"""The user-facing check `python -m models.qwen3_vl.verify --hf PATH`."""
+
+from __future__ import annotations
+
+from models.qwen3_vl import verify
+
+
+def test_verify_reports_a_small_difference(hf_dir, capsys):
+    assert verify.main(["--hf", str(hf_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "max |Δlogits| = " in out and out.strip().endswith("OK")
+
+
+def test_verify_names_a_bad_folder(tmp_path, capsys):
+    assert verify.main(["--hf", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
