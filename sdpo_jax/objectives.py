@@ -13,10 +13,10 @@ against the sampler and N the token count (Σ mask unless a global `normalizer` 
 gradient accumulation needs). L_GRPO is the PPO-clipped policy gradient with group-relative
 advantages. docs/objective.md states the equations with their conventions.
 
-Full-vocabulary work runs in chunks of tokens under `jax.checkpoint`, so neither the forward nor
-the backward pass holds a float32 [batch, length, vocab] intermediate: at 151,936 tokens of
-vocabulary one such tensor for 8×2048 tokens is 10 GB. Only the inputs and the gradient of the
-student logits have that size.
+Full-vocabulary work runs in chunks of tokens with a hand-written backward pass that recomputes
+each chunk (see `_in_chunks`), so neither pass holds a float32 [batch, length, vocab]
+intermediate: at 151,936 tokens of vocabulary one such tensor for 8×2048 tokens is 10 GB. Only
+the inputs and the gradient of the student logits have that size.
 """
 
 from __future__ import annotations
@@ -121,35 +121,91 @@ def _chunk_terms(
 
 
 def _per_token_terms(student_logits, teacher_logits, tokens, chunk_size, **options):
-    """_chunk_terms over all [batch·length] tokens, `chunk_size` tokens at a time.
-
-    The chunk body is rematerialized (jax.checkpoint), so the backward pass recomputes one
-    chunk's float32 intermediates instead of storing all of them. Tokens are never padded (that
-    would copy the logits): the last chunk starts early enough to end at the last token and
-    overwrites the positions it shares with the one before, which then get no gradient.
-    """
+    """_chunk_terms over all [batch·length] tokens, `chunk_size` at a time (None: all at once)."""
     batch, length, vocab = student_logits.shape
     n = batch * length
     s = student_logits.reshape(n, vocab)
-    t = teacher_logits.reshape(n, vocab)
+    t = jax.lax.stop_gradient(teacher_logits.reshape(n, vocab))
     y = tokens.reshape(n)
     body = lambda s_c, t_c, y_c: _chunk_terms(s_c, t_c, y_c, **options)
     if chunk_size is None or chunk_size >= n:
         outs = body(s, t, y)
     else:
-        num_chunks = -(-n // chunk_size)
-        body = jax.checkpoint(body)
-
-        def step(outs, i):
-            start = jnp.minimum(i * chunk_size, n - chunk_size)
-            cut = lambda x: jax.lax.dynamic_slice_in_dim(x, start, chunk_size, axis=0)
-            new = body(cut(s), cut(t), cut(y))
-            put = lambda old, value: jax.lax.dynamic_update_slice_in_dim(old, value, start, 0)
-            return tuple(map(put, outs, new)), None
-
-        init = tuple(jnp.zeros(n, jnp.float32) for _ in range(3))
-        outs, _ = jax.lax.scan(step, init, jnp.arange(num_chunks))
+        outs = _in_chunks(body, chunk_size)(s, t, y)
     return tuple(o.reshape(batch, length) for o in outs)
+
+
+def _in_chunks(body, chunk_size):
+    """`body`, a function of rows that treats each row on its own, run `chunk_size` rows at a
+    time, with its backward pass written out.
+
+    Plain autodiff of a loop over slices of the logits keeps every chunk's inputs for the backward
+    pass and adds one zero-padded, full-size gradient per chunk. Here the forward pass keeps only
+    the inputs it was given, and the backward pass recomputes one chunk at a time, takes its VJP
+    and writes that chunk's rows of the gradient in place: memory beyond the inputs and the
+    gradient stays one chunk's. Rows are never padded (that would copy the logits): the last
+    chunk starts early enough to end at the last row and rewrites the rows it shares with the one
+    before with the same values, forward and backward alike.
+    """
+    cut = lambda x, start: jax.lax.dynamic_slice_in_dim(x, start, chunk_size)
+    put = lambda buffer, x, start: jax.lax.dynamic_update_slice_in_dim(buffer, x, start, 0)
+
+    def over_chunks(num_rows, update, init):
+        def step(carry, i):
+            return update(carry, jnp.minimum(i * chunk_size, num_rows - chunk_size)), None
+
+        return jax.lax.scan(step, init, jnp.arange(-(-num_rows // chunk_size)))[0]
+
+    @jax.custom_vjp
+    def run(s, t, y):
+        s_bits, t_bits = _as_bits(s), _as_bits(t)
+
+        def update(outs, start):
+            s_c, t_c = (
+                _from_bits(cut(s_bits, start), s.dtype),
+                _from_bits(cut(t_bits, start), t.dtype),
+            )
+            return tuple(put(o, v, start) for o, v in zip(outs, body(s_c, t_c, cut(y, start))))
+
+        # zeros_like(y) keeps y's sharding, which the in-place updates must match.
+        zeros = jnp.zeros_like(y, dtype=jnp.float32)
+        return over_chunks(s.shape[0], update, (zeros, zeros, zeros))
+
+    def forward(s, t, y):
+        return run(s, t, y), (s, t, y)
+
+    def backward(saved, cotangents):
+        s, t, y = saved
+        s_bits, t_bits = _as_bits(s), _as_bits(t)
+
+        def update(grad_bits, start):
+            t_c, y_c = _from_bits(cut(t_bits, start), t.dtype), cut(y, start)
+            _, vjp = jax.vjp(
+                lambda s_c: body(s_c, t_c, y_c), _from_bits(cut(s_bits, start), s.dtype)
+            )
+            (grad,) = vjp(tuple(cut(c, start) for c in cotangents))
+            return put(grad_bits, _as_bits(grad), start)
+
+        grad = _from_bits(over_chunks(s.shape[0], update, jnp.zeros_like(s_bits)), s.dtype)
+        # The teacher is under stop-gradient and the tokens are integers: no cotangents.
+        return grad, None, None
+
+    run.defvjp(forward, backward)
+    return run
+
+
+def _as_bits(x: jax.Array) -> jax.Array:
+    """16-bit floats as the same bits in uint16; other arrays unchanged. XLA's CPU backend
+    computes slices and in-place updates of 16-bit floats in float32 by first upcasting the whole
+    [tokens, vocab] operand, a full-size copy that defeats the chunking; integers it moves as
+    they are. The bitcasts themselves cost nothing."""
+    if jnp.issubdtype(x.dtype, jnp.floating) and x.dtype.itemsize == 2:
+        return jax.lax.bitcast_convert_type(x, jnp.uint16)
+    return x
+
+
+def _from_bits(x: jax.Array, dtype) -> jax.Array:
+    return x if x.dtype == dtype else jax.lax.bitcast_convert_type(x, dtype)
 
 
 # ---------------------------------------------------------------------------------------------

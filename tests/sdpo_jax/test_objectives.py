@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from sdpo_jax import objectives as obj
 
@@ -228,34 +228,46 @@ def test_microbatches_with_global_normalizer_add_up(batch):
 
 
 def test_bfloat16_logits_are_accepted(batch):
-    """Model logits may arrive in bfloat16: the loss still runs in float32."""
-    bf = {
-        **batch,
-        "s": np.asarray(batch["s"], jnp.bfloat16),
-        "t": np.asarray(batch["t"], jnp.bfloat16),
-    }
-    loss, _ = obj.self_distillation_loss(
-        jnp.asarray(bf["s"]), jnp.asarray(bf["t"]), jnp.asarray(batch["y"]), f32(batch["mask"])
-    )
+    """Model logits may arrive in bfloat16: the loss runs in float32, chunked or not, and the
+    gradient comes back in bfloat16."""
+    s, t = (np.asarray(batch[k], jnp.bfloat16) for k in ("s", "t"))
+    y, mask = jnp.asarray(batch["y"]), f32(batch["mask"])
+
+    def loss_and_grad(chunk_size):
+        f = lambda z: obj.self_distillation_loss(z, jnp.asarray(t), y, mask, chunk_size=chunk_size)[
+            0
+        ]
+        return jax.value_and_grad(f)(jnp.asarray(s))
+
+    (loss, grad), (whole, g_whole) = loss_and_grad(4), loss_and_grad(None)
     expected = np_self_distillation(
-        bf["s"].astype(np.float64), bf["t"].astype(np.float64), batch["y"], batch["mask"],
+        s.astype(np.float64), t.astype(np.float64), batch["y"], batch["mask"],
         np.ones((B, T)), "reverse_kl", 0.5, "full", K, True, None, 2.0,
     )  # fmt: skip
-    assert loss.dtype == jnp.float32
+    assert loss.dtype == jnp.float32 and grad.dtype == jnp.bfloat16
     np.testing.assert_allclose(float(loss), expected, rtol=RTOL)
+    np.testing.assert_allclose(float(whole), expected, rtol=RTOL)
+    scale = np.abs(np.asarray(g_whole, np.float32)).max()
+    np.testing.assert_allclose(
+        np.asarray(grad, np.float32) / scale, np.asarray(g_whole, np.float32) / scale, atol=2**-7
+    )  # one bfloat16 step (8 significant bits) at the largest entry
 
 
-def test_sharded_batch_equals_unsharded():
-    """The loss under jit with the batch split over 8 devices equals the single-device value."""
+@pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
+def test_sharded_batch_equals_unsharded(axis_type):
+    """Loss and gradient under jit with the batch split over 8 devices, 16-token chunks that do
+    not divide the 40 tokens, equal the single-device values."""
     rng = np.random.default_rng(1)
     s, t = f32(rng.normal(size=(8, 5, 32))), f32(rng.normal(size=(8, 5, 32)))
     y, mask = jnp.asarray(rng.integers(0, 32, (8, 5))), jnp.ones((8, 5))
-    mesh = jax.make_mesh((8,), ("data",))
+    mesh = jax.make_mesh((8,), ("data",), axis_types=(axis_type,))
     shard = lambda x: jax.device_put(x, NamedSharding(mesh, PartitionSpec("data")))
-    f = jax.jit(lambda *a: jax.value_and_grad(obj.self_distillation_loss, has_aux=True)(*a)[0][0])
-    np.testing.assert_allclose(
-        float(f(*map(shard, (s, t, y, mask)))), float(f(s, t, y, mask)), rtol=1e-6
-    )
+    loss = lambda s, t, y, m: obj.self_distillation_loss(s, t, y, m, chunk_size=16)[0]
+    f = jax.jit(jax.value_and_grad(loss))
+    (sharded, g_sharded), (single, g_single) = f(*map(shard, (s, t, y, mask))), f(s, t, y, mask)
+    assert len(g_sharded.sharding.device_set) == 8
+    np.testing.assert_allclose(float(sharded), float(single), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(g_sharded), np.asarray(g_single), rtol=1e-6, atol=1e-9)
 
 
 # --- GRPO -------------------------------------------------------------------------------------
