@@ -36,6 +36,7 @@ DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
 SUPPORTS = ("full", "topk", "sampled")
 KL_ESTIMATORS = ("k1", "k2", "k3")
 AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_sum_norm")
+_LOGIT_FLOOR = -1e30
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,8 +84,10 @@ def _chunk_terms(
 ):
     """Per-token values for a chunk [n, vocab] of logits: the divergence d (or, for the sampled
     support, log π_θ(y) − log π_φ(y)), log π_θ(y), and the student entropy. Everything [n]."""
-    z_s = student_logits.astype(jnp.float32)
-    z_t = jax.lax.stop_gradient(teacher_logits.astype(jnp.float32))
+    # Models may mask padded vocabulary entries with −inf; a floor keeps 0 · (−inf) out of the
+    # sums (their probability is still exactly 0).
+    z_s = jnp.maximum(student_logits.astype(jnp.float32), _LOGIT_FLOOR)
+    z_t = jax.lax.stop_gradient(jnp.maximum(teacher_logits.astype(jnp.float32), _LOGIT_FLOOR))
     lse_s = jax.nn.logsumexp(z_s, axis=-1, keepdims=True)
     lse_t = jax.nn.logsumexp(z_t, axis=-1, keepdims=True)
     logp_s = z_s - lse_s

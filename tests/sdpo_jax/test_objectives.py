@@ -92,6 +92,14 @@ def f32(x):
     return jnp.asarray(x, jnp.float32)
 
 
+def assert_close_to_scale(actual, expected, tol):
+    """Elementwise agreement within tol × the largest |expected| entry: gradient entries near
+    zero carry float32 cancellation, so a per-entry relative test would measure rounding."""
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=tol)
+
+
 def sd(batch, chunk_size=4, **kw):
     return obj.self_distillation_loss(
         f32(batch["s"]),
@@ -183,9 +191,7 @@ def test_chunked_equals_unchunked(batch, support):
 
     (chunked, g_chunked), (whole, g_whole) = loss_and_grad(4), loss_and_grad(None)
     np.testing.assert_allclose(float(chunked), float(whole), rtol=1e-6)
-    # Elementwise, relative to the largest entry: entries near zero carry float32 cancellation.
-    scale = np.abs(np.asarray(g_whole)).max()
-    np.testing.assert_allclose(g_chunked / scale, g_whole / scale, rtol=1e-6, atol=1e-6)
+    assert_close_to_scale(g_chunked, g_whole, 1e-6)
 
 
 def test_gradient_matches_analytic_form(batch):
@@ -207,8 +213,7 @@ def test_gradient_matches_analytic_form(batch):
     for (divergence, support), grad in expected.items():
         options = dict(divergence=divergence, support=support, sampler_logprobs=f32(sampler))
         got = np.asarray(jax.grad(lambda z, o=options: sd({**batch, "s": z}, **o)[0])(f32(s)))
-        scale = np.abs(grad).max()
-        np.testing.assert_allclose(got / scale, grad / scale, rtol=RTOL, atol=RTOL)
+        assert_close_to_scale(got, grad, RTOL)
 
 
 @pytest.mark.parametrize("divergence,alpha,support,tail", CASES)
@@ -247,10 +252,24 @@ def test_bfloat16_logits_are_accepted(batch):
     assert loss.dtype == jnp.float32 and grad.dtype == jnp.bfloat16
     np.testing.assert_allclose(float(loss), expected, rtol=RTOL)
     np.testing.assert_allclose(float(whole), expected, rtol=RTOL)
-    scale = np.abs(np.asarray(g_whole, np.float32)).max()
-    np.testing.assert_allclose(
-        np.asarray(grad, np.float32) / scale, np.asarray(g_whole, np.float32) / scale, atol=2**-7
-    )  # one bfloat16 step (8 significant bits) at the largest entry
+    assert_close_to_scale(grad.astype(jnp.float32), g_whole.astype(jnp.float32), 2**-7)
+    # (one bfloat16 step, 8 significant bits, at the largest entry)
+
+
+@pytest.mark.parametrize("support", ["full", "topk"])
+def test_masked_vocabulary_entries_are_safe(batch, support):
+    """Logits of −inf (padded vocabulary) give the loss and gradient of the smaller vocabulary."""
+    real = V - 3
+    y = np.minimum(batch["y"], real - 1)
+    padded = {k: batch[k].copy() for k in ("s", "t")}
+    for x in padded.values():
+        x[..., real:] = -np.inf
+    f = lambda s, t: sd({**batch, "s": s, "t": t, "y": y}, support=support, topk=K)[0]
+    loss, grad = jax.value_and_grad(f)(f32(padded["s"]), f32(padded["t"]))
+    small, g_small = jax.value_and_grad(f)(f32(batch["s"][..., :real]), f32(batch["t"][..., :real]))
+    np.testing.assert_allclose(float(loss), float(small), rtol=RTOL)
+    assert np.all(np.asarray(grad)[..., real:] == 0)
+    assert_close_to_scale(np.asarray(grad)[..., :real], g_small, 1e-6)
 
 
 @pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
