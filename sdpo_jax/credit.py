@@ -12,8 +12,9 @@ The chain, each step a function here:
   statements ──statement_spans──► character spans in the completion
   spans + token offsets ──token_weights──► w, one per completion token
 
-Token offsets come from any Hugging Face fast tokenizer (`return_offsets_mapping=True`) or are
-passed directly as (start, end) character pairs, one per completion token.
+Token offsets are (start, end) character pairs, one per completion token: from the sampled ids
+(`decode_with_offsets`, exact for what the sampler emitted), from re-encoding the text with any
+Hugging Face fast tokenizer (`token_offsets`), or from the caller.
 """
 
 from __future__ import annotations
@@ -156,6 +157,35 @@ def token_offsets(tokenizer: Callable, text: str) -> list[tuple[int, int]]:
     return [tuple(pair) for pair in encoding["offset_mapping"]]
 
 
+def decode_with_offsets(tokenizer, ids: Sequence[int]) -> tuple[str, list[tuple[int, int]]]:
+    """The text of sampled token ids and each token's (start, end) characters in it, for when
+    re-encoding the text could split it differently from the sampler. A token that holds part of
+    a multi-byte character gets that character's span, as fast tokenizers' own offsets do.
+
+    Text is decoded from the last point where every character was complete, so each step decodes
+    a few tokens; that relies on decoding being concatenation there (true of byte-level BPE such
+    as Qwen's), which is checked against decoding all ids at once.
+    """
+    decode = lambda part: tokenizer.decode(part, clean_up_tokenization_spaces=False)
+    text, anchor = "", 0  # the text of ids[:anchor], all its characters complete
+    offsets, done = [], 0  # `done`: characters complete after the tokens so far
+    for n in range(1, len(ids) + 1):
+        piece = decode(ids[anchor:n])
+        complete = len(text) + len(piece.rstrip("\ufffd"))
+        partial = complete < len(text) + len(piece)  # a character still waits for bytes
+        offsets.append((done, complete + partial))
+        done = complete
+        if not partial:
+            text, anchor = text + piece, n
+    full = decode(ids)
+    if text != full:
+        raise ValueError(
+            "decode_with_offsets: this tokenizer does not decode token by token (pieces give "
+            f"{text[:40]!r}…, the whole gives {full[:40]!r}…); pass offsets to token_weights"
+        )
+    return full, offsets
+
+
 def credited_tokens(spans: Iterable[tuple[int, int]], offsets: Offsets) -> np.ndarray:
     """m_t: True for each token whose characters overlap a span."""
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
@@ -178,8 +208,8 @@ def token_weights(
     `renormalize`, so credit moves weight between tokens without changing the loss scale.
 
     `offsets` is one (start, end) character pair per completion token, or a Hugging Face fast
-    tokenizer to re-encode the completion with. Pass the pairs when the sampled token ids are at
-    hand: a re-encoding can split the text differently from the sampler.
+    tokenizer to re-encode the completion with. When the sampled ids are at hand prefer
+    `decode_with_offsets`: a re-encoding can split the text differently from the sampler.
     """
     if gamma < 0:
         raise ValueError(f"token_weights: gamma={gamma} must be ≥ 0 (0 turns credit off)")

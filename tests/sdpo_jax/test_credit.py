@@ -131,6 +131,28 @@ def test_offsets_may_be_given_directly(bpe_tokenizer):
     np.testing.assert_array_equal(by_tokenizer, by_offsets)
 
 
+def test_offsets_of_sampled_ids_match_the_tokenizers(bpe_tokenizer):
+    """Multi-byte characters split over tokens get the character's span, as the tokenizer's own
+    offsets give it."""
+    text = "Titre: café ✓ — ü\n" + CHART
+    ids = bpe_tokenizer(text, add_special_tokens=False)["input_ids"]
+    decoded, offsets = credit.decode_with_offsets(bpe_tokenizer, ids)
+    assert decoded == text
+    assert offsets == credit.token_offsets(bpe_tokenizer, text)
+
+
+def test_sampled_ids_that_re_encode_differently(bpe_tokenizer):
+    """A sampler may emit a non-canonical split (here: one character per token); weights follow
+    the sampled tokens, not a re-encoding."""
+    ids = [i for ch in CHART for i in bpe_tokenizer(ch, add_special_tokens=False)["input_ids"]]
+    text, offsets = credit.decode_with_offsets(bpe_tokenizer, ids)
+    assert text == CHART and len(ids) > len(credit.token_offsets(bpe_tokenizer, CHART))
+    weights = credit.token_weights(text, defects((4,)), "chart", offsets, gamma=GAMMA)
+    statement = "ax.bar(labels,\n       values,\n       color='tab:blue')"
+    assert len(weights) == len(ids)
+    assert credited_runs(text, weights, offsets) == [statement]
+
+
 def test_renormalized_weights_have_mean_one(bpe_tokenizer):
     weights = credit.token_weights(
         CHART, defects((7,)), "chart", bpe_tokenizer, gamma=GAMMA, renormalize=True
