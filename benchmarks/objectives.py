@@ -6,16 +6,16 @@ each support.
 The reference is the same loss computed in one piece (chunk_size=None). Memory is XLA's compiled
 temporary buffer size (`jax.jit(f).lower(...).compile().memory_analysis()`): what the step needs
 beyond its inputs (two logits tensors) and outputs (the gradient). It is read at a small size
-that is also timed here and at a training size (8 × 2048 tokens) that is only compiled.
+that is also timed here and at a training size (8 × 2048 tokens) that is only compiled. Times
+are the best of --repeats runs after a warm-up (other work on a shared machine only adds time).
 
-    PYTHONPATH=$PWD python benchmarks/objectives.py [--batch 1 --length 512 --chunk 512]
+    PYTHONPATH=$PWD python benchmarks/objectives.py [--batch 1 --length 1024 --chunk 256]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import time
 
 import jax
@@ -60,15 +60,15 @@ def seconds_per_step(fn, batch: int, length: int, vocab: int, dtype, repeats: in
         start = time.perf_counter()
         jax.block_until_ready(compiled(student, teacher, tokens, mask))
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--length", type=int, default=512)
+    parser.add_argument("--length", type=int, default=1024)
     parser.add_argument("--vocab", type=int, default=151_936)
-    parser.add_argument("--chunk", type=int, default=512, help="tokens per chunk")
+    parser.add_argument("--chunk", type=int, default=256, help="tokens per chunk")
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-length", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3)
