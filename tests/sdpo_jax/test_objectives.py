@@ -33,6 +33,13 @@ def np_divergence(p_s, p_t, divergence, alpha):
     return (alpha * np_kl(p_t, m) + (1 - alpha) * np_kl(p_s, m)) / (alpha * (1 - alpha))
 
 
+def tail_mass(p, idx):
+    """Σ of p outside idx, summed directly (1 − Σ inside cancels when idx holds nearly all)."""
+    rest = p.copy()
+    np.put_along_axis(rest, idx, 0.0, -1)
+    return rest.sum(-1, keepdims=True)
+
+
 def np_self_distillation(s, t, y, mask, w, divergence, alpha, support, topk, tail, sampler, clip):
     p_s, p_t = np.exp(np_log_softmax(s)), np.exp(np_log_softmax(t))
     lp_s_y = np.log(np.take_along_axis(p_s, y[..., None], -1)[..., 0])
@@ -43,8 +50,8 @@ def np_self_distillation(s, t, y, mask, w, divergence, alpha, support, topk, tai
         idx = np.argsort(-s, axis=-1)[..., :topk]
         q_s, q_t = np.take_along_axis(p_s, idx, -1), np.take_along_axis(p_t, idx, -1)
         if tail:
-            q_s = np.concatenate([q_s, 1 - q_s.sum(-1, keepdims=True)], -1)
-            q_t = np.concatenate([q_t, 1 - q_t.sum(-1, keepdims=True)], -1)
+            q_s = np.concatenate([q_s, tail_mass(p_s, idx)], -1)
+            q_t = np.concatenate([q_t, tail_mass(p_t, idx)], -1)
         else:
             q_s, q_t = q_s / q_s.sum(-1, keepdims=True), q_t / q_t.sum(-1, keepdims=True)
         d = np_divergence(q_s, q_t, divergence, alpha)
@@ -168,6 +175,20 @@ def test_metrics_match_numpy(batch):
     for name, value in expected.items():
         np.testing.assert_allclose(float(m[name]), value, rtol=RTOL, err_msg=name)
     assert 0 < float(m["is_clip_fraction"]) < 1  # the fixture exercises the clip
+
+
+@pytest.mark.parametrize("divergence", ["reverse_kl", "forward_kl"])
+def test_tail_bucket_when_top_k_hold_almost_all_mass(batch, divergence):
+    """A student with one token 25 nats above the rest leaves ~1e-9 of its mass in the tail,
+    which 1 − Σ top-k in float32 rounds to 0; forward KL then needs log of it (−inf)."""
+    peaked = {**batch, "s": batch["s"].copy()}
+    peaked["s"][..., 0] += 25
+    loss, _ = sd(peaked, divergence=divergence, support="topk", topk=K)
+    expected = np_self_distillation(
+        peaked["s"], batch["t"], batch["y"], batch["mask"], batch["w"],
+        divergence, 0.5, "topk", K, True, None, 2.0,
+    )  # fmt: skip
+    np.testing.assert_allclose(float(loss), expected, rtol=RTOL)
 
 
 def test_jsd_limits(batch):
