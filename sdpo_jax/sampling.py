@@ -251,7 +251,8 @@ def _check(
         raise SamplingError(f"temperature={temperature} must be >= 0 and top_p={top_p} in (0, 1]")
     if (pixel_values is None) != (grid is None):
         raise SamplingError("pass pixel_values and image_grid_thw together, or neither")
-    model.check_inputs(input_ids, pixel_values, grid)
+    if pixel_values is not None:
+        model.check_images(input_ids, np.asarray(pixel_values), grid)
 
 
 def stop_sequences_for(tokenizer, strings: Sequence[str]) -> list[list[int]]:

@@ -124,7 +124,7 @@ class Qwen3VL(nnx.Module):
             raise InputError(
                 "pixel_values were given without image_grid_thw; pass the grid of each image"
             )
-        self._check_images(input_ids, pixel_values, image_grid_thw)
+        self.check_images(input_ids, pixel_values, image_grid_thw)
         image_tokens, deepstack = self.visual(jnp.asarray(pixel_values, self.dtype), image_grid_thw)
         is_image = input_ids == self.config.image_token_id
         slot = jnp.clip(jnp.cumsum(is_image.reshape(-1)) - 1, 0, image_tokens.shape[0] - 1)
@@ -155,7 +155,9 @@ class Qwen3VL(nnx.Module):
         t = self.config.text
         return text_cos_sin(position_ids, t.head_dim, t.rope_theta, t.mrope_section)
 
-    def _check_images(self, input_ids, pixel_values, image_grid_thw):
+    def check_images(self, input_ids, pixel_values, image_grid_thw):
+        """Raises InputError when pixel rows, grids and image-pad tokens do not fit together
+        (the parts known outside jit; callers such as the sampler check before compiling)."""
         v = self.config.vision
         if pixel_values.ndim != 2 or pixel_values.shape[1] != v.patch_dim:
             raise InputError(
