@@ -9,7 +9,7 @@ ARGS ?=
 # Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup system test lint format
+.PHONY: setup system test lint format train export tensorboard bench
 
 setup: system $(VENV)/.installed
 
@@ -35,3 +35,22 @@ lint: setup
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The main job: `make train` (chart_tiny), `make train CONFIG=chart ARGS="model.path=/models/Qwen3-VL-8B-Instruct"`.
+train: setup
+	$(PY) -m sdpo_jax.train $(CONFIG) $(ARGS)
+
+# `make export CKPT=runs/chart_tiny OUT=exports/chart_tiny` (CKPT: a run dir or one of its checkpoints/<step>).
+export: setup
+	@[ -n "$(CKPT)" ] && [ -n "$(OUT)" ] || { echo "usage: make export CKPT=runs/<run>[/checkpoints/<step>] OUT=<folder>"; exit 2; }
+	$(PY) -m sdpo_jax.export $(CKPT) $(OUT)
+	$(PY) -m models.qwen3_vl.verify --hf $(OUT)
+
+LOGDIR ?= runs
+tensorboard: setup
+	$(VENV)/bin/tensorboard --logdir $(LOGDIR)
+
+# Each benchmark prints one table against a reference measured in the same run.
+BENCHMARKS ?= $(wildcard benchmarks/*.py)
+bench: setup
+	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done

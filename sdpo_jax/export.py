@@ -1,6 +1,7 @@
 """Export a training checkpoint as a Hugging Face folder (what `make export` runs):
 
     python -m sdpo_jax.export runs/chart_tiny exports/chart_tiny [--step N] [--dtype bfloat16]
+    python -m sdpo_jax.export runs/chart_tiny/checkpoints/20 exports/chart_tiny_20
 
 The run directory says how its model was built (config.txt), so the export needs nothing else:
 the checkpoint's parameters are restored into that model and written with `save_hf`, with the
@@ -38,6 +39,8 @@ def export(
     from models.qwen3_vl.tokenizer import TINY_FOLDER
 
     run_dir = Path(run_dir)
+    if run_dir.parent.name == "checkpoints" and run_dir.name.isdigit():  # <run>/checkpoints/<N>
+        run_dir, step = run_dir.parent.parent, int(run_dir.name)
     if not (run_dir / "config.txt").is_file():
         raise RunError(
             f"{run_dir} is not a run directory (no config.txt); pass the run_dir of a training run"

@@ -141,8 +141,17 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 rollouts, futures, position, seconds, int(rollouts.sample.lengths.sum())
             )
 
+        def save_final() -> None:
+            """The last completed step, unless the interval already saved it."""
+            if done != last_saved:
+                ckpt.save(
+                    done, state, data={"iterator": saved_position}, meta={"step": done}, force=True
+                )
+
         board = Board(str(run_dir / "tb"))
         jitted, metrics, done = None, {}, start
+        saved_position = data.get_state()  # the data position that goes with step `done`
+        last_saved = start
         progress = tqdm(
             total=train_cfg.steps, initial=start, desc=config.name, unit="step", dynamic_ncols=True
         )
@@ -163,7 +172,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 state, step_metrics = jitted(state, batch)
                 step_metrics = {k: float(v) for k, v in step_metrics.items()}
                 updated = time.perf_counter()
-                done = step + 1
+                done, saved_position = step + 1, current.data_state
                 timings = {
                     "time/generate": current.generate_seconds,
                     "time/render_wait": rendered - waited,
@@ -190,9 +199,10 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                         results,
                         done % train_cfg.image_every == 0,
                     )
-                ckpt.save(done, state, data={"iterator": current.data_state}, meta={"step": done})
+                if ckpt.save(done, state, data={"iterator": saved_position}, meta={"step": done}):
+                    last_saved = done
                 progress.set_postfix(
-                    loss=f"{metrics['loss/total']:.3f}",
+                    loss=f"{metrics['loss/total']:.4g}",
                     reward=f"{metrics['reward/mean']:.2f}",
                     exec=f"{metrics['rollouts/execution_rate']:.2f}",
                     tok_s=f"{metrics['throughput/generated_tokens_per_s']:.0f}",
@@ -200,18 +210,9 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 progress.update(1)
         except KeyboardInterrupt:
             progress.write(f"interrupted: saving step {done} to {ckpt.directory}")
-            ckpt.save(
-                done, state, data={"iterator": current.data_state}, meta={"step": done}, force=True
-            )
+            save_final()
         else:
-            if done and done % train_cfg.checkpoint_every:
-                ckpt.save(
-                    done,
-                    state,
-                    data={"iterator": current.data_state},
-                    meta={"step": done},
-                    force=True,
-                )
+            save_final()
         finally:
             progress.close()
             board.close()
