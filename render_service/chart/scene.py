@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from render_service.chart import tracing
 from render_service.types import BBox, Element
@@ -101,17 +102,21 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
             return
         extent = artist.get_window_extent(renderer)
         if not np.all(np.isfinite([extent.x0, extent.y0, extent.x1, extent.y1])):
-            return
+            extent = _offsets_extent(artist)  # scatter plots report no extent of their own
+            if extent is None:
+                return
         blame = tracing.responsible_lines(artist) if lines is None else lines
         trace = lines if role == "tick_label" else (tracing.lines_of(artist) or blame)
         bbox = scene.to_pixels(index, extent)
         bucket.append(Item(artist, role, bbox, blame, trace, group, axes, index))
 
-    for name in ("_suptitle", "_supxlabel", "_supylabel"):
-        if getattr(fig, name, None) is not None:
-            add(scene.texts, getattr(fig, name), "suptitle")
+    suptitles = [getattr(fig, n, None) for n in ("_suptitle", "_supxlabel", "_supylabel")]
+    for text in suptitles:
+        if text is not None:
+            add(scene.texts, text, "suptitle")
     for text in fig.texts:
-        add(scene.texts, text, "text")
+        if not any(text is s for s in suptitles):  # fig.texts holds the suptitles too
+            add(scene.texts, text, "text")
     for legend in fig.legends:
         _collect_legend(scene, add, legend, None)
     for number, ax in enumerate(fig.axes):
@@ -142,6 +147,14 @@ def _collect_legend(scene: Scene, add, legend, ax) -> None:
     add(scene.legends, legend, "legend", lines, group, ax)
     for text in [*legend.get_texts(), legend.get_title()]:
         add(scene.texts, text, "legend_text", tracing.lines_of(text) or lines, group, ax)
+
+
+def _offsets_extent(artist):
+    if not hasattr(artist, "get_offsets") or len(artist.get_offsets()) == 0:
+        return None
+    points = artist.get_offset_transform().transform(artist.get_offsets())
+    points = points[np.all(np.isfinite(points), axis=1)]
+    return Bbox([points.min(axis=0), points.max(axis=0)]) if len(points) else None
 
 
 def _drawn_tick_labels(axis):
