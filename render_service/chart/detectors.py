@@ -75,28 +75,41 @@ def text_overlap(scene: Scene) -> list[Defect]:
                     _lines(crowded),
                 )
             )
+    # Other overlaps, gathered by where the texts come from: 40 bar labels from one call are
+    # one defect, not 39.
+    clusters: dict[tuple, list[tuple[Item, Item]]] = defaultdict(list)
     texts = scene.texts
-    reported = set()
     for i, j in _overlapping_pairs(texts):
         a, b = texts[i], texts[j]
         if a.group and a.group == b.group:
             continue  # laid out together by matplotlib (one axis's ticks, one legend)
-        key = tuple(sorted((a.group or f"#{i}", b.group or f"#{j}")))
-        if key in reported:
-            continue
-        reported.add(key)
-        area = _area(_intersection(a.bbox, b.bbox)) / max(min(_area(a.bbox), _area(b.bbox)), 1)
-        lines = _merge(a.lines, b.lines)
+        clusters[tuple(sorted((_source(a), _source(b)), key=repr))].append((a, b))
+    for pairs in clusters.values():
+        a, b = pairs[0]
+        involved = list({id(t): t for pair in pairs for t in pair}.values())
+        lines = _lines(involved)
+        shares = [
+            _area(_intersection(p.bbox, q.bbox)) / max(min(_area(p.bbox), _area(q.bbox)), 1)
+            for p, q in pairs
+        ]
+        what = f"{_describe(a)} overlaps {_describe(b)}"
+        if len(pairs) > 1:
+            what = f"{len(involved)} texts overlap in {len(pairs)} places ({what})"
         defects.append(
             Defect(
                 "text_overlap",
-                min(1.0, area),
-                _intersection(a.bbox, b.bbox),
-                f"{_describe(a)} overlaps {_describe(b)}" + _at(lines),
+                min(1.0, max(shares)),
+                _union(_intersection(p.bbox, q.bbox) for p, q in pairs),
+                what + _at(lines),
                 lines,
             )
         )
     return defects
+
+
+def _source(item: Item) -> tuple:
+    """Texts laid out together, or made by the same lines in the same role."""
+    return (item.group,) if item.group else (item.role, item.lines)
 
 
 def _overlapping_pairs(items: list[Item]):
@@ -223,16 +236,14 @@ def _edges(scene: Scene, item: Item) -> str:
 
 
 def legend_occlusion(scene: Scene) -> list[Defect]:
-    """A legend box drawn over data marks of the axes it belongs to (figure legends: all)."""
+    """A legend box drawn over data marks of its figure (each mark clipped to its own axes)."""
     defects = []
     for legend in scene.legends:
         box = _shrink(legend.bbox, TOUCH_PX)
         worst, hidden_labels, summary = 0.0, [], ""
         for data in scene.data:
-            if data.figure != legend.figure or (
-                legend.axes is not None and data.axes is not legend.axes
-            ):
-                continue
+            if data.figure != legend.figure:
+                continue  # any axes' data counts: a twin's lines hide under the legend too
             share, amount = _hidden(scene, data, box)
             if amount:
                 worst = max(worst, share)

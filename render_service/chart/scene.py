@@ -127,7 +127,11 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
         tag = f"{index}.{number}"
         for title in (ax.title, ax._left_title, ax._right_title):
             add(scene.texts, title, "title", axes=ax)
+        # 3D axes place their tick labels in their own draw; the 2D positions are not theirs.
+        planar = ax.name != "3d"
         for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            if not (planar and axis.get_visible()):
+                continue
             add(scene.texts, axis.label, f"{name}label", axes=ax)
             add(scene.texts, axis.get_offset_text(), f"{name}offset", axes=ax)
             for label in _drawn_tick_labels(axis):
@@ -158,13 +162,9 @@ def _offsets_extent(artist):
 
 
 def _drawn_tick_labels(axis):
-    """Tick labels matplotlib actually drew: ticks inside the view interval, visible labels."""
-    low, high = sorted(axis.get_view_interval())
-    span = (high - low) * 1e-9
-    for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
-        loc = tick.get_loc()
-        if loc is None or not low - span <= loc <= high + span:
-            continue
+    """Tick labels matplotlib actually draws. Ticks outside the view keep stale labels and
+    positions, so ask the axis which ticks it draws (the same private call its draw uses)."""
+    for tick in axis._update_ticks():
         for label in (tick.label1, tick.label2):
             if label.get_visible() and label.get_text().strip():
                 yield label
