@@ -1,8 +1,9 @@
 """Running matplotlib code in the sandboxed child and capturing the figures it made.
 
-`plt.show()` does nothing, `savefig` records the figure instead of writing (the path is the
-model's, the pixels are ours), and every warning is kept with the generated line that caused
-it. Runs only inside the forked child: the patches die with it.
+`plt.show()` does nothing, `savefig` records the figure and its keywords instead of writing
+(the path is the model's, the pixels are ours; a `bbox_inches="tight"` crop is honoured), and
+every warning is kept with the generated line that caused it. Runs only inside the forked
+child: the patches die with it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 import matplotlib.pyplot as plt
+from matplotlib import rcParams
 from matplotlib.figure import Figure
 
 from render_service.generated import GENERATED, current_generated_line, exec_generated
@@ -21,6 +23,7 @@ class FigureCapture:
     def __init__(self):
         self.made: list[Figure] = []
         self.saved: list[Figure] = []
+        self.save_options: dict[int, dict] = {}  # id(figure) -> the last savefig's keywords
         self.warnings: list[tuple[str, int | None]] = []
 
     def install(self) -> None:
@@ -34,6 +37,7 @@ class FigureCapture:
         def savefig(fig, *args, **kwargs):
             if fig not in capture.saved:
                 capture.saved.append(fig)
+            capture.save_options[id(fig)] = kwargs
 
         def show(*args, **kwargs):
             return None
@@ -59,6 +63,18 @@ class FigureCapture:
             for fig in self.made
             if fig.canvas.manager is None or fig.canvas.manager.num in open_numbers
         ]
+
+    def tight_crop(self, fig: Figure) -> dict | None:
+        """savefig keywords for a `bbox_inches="tight"` crop, if the code saved the figure so."""
+        options = self.save_options.get(id(fig))
+        if options is None or options.get("bbox_inches", rcParams["savefig.bbox"]) != "tight":
+            return None
+        pad = options.get("pad_inches", rcParams["savefig.pad_inches"])
+        return {
+            "bbox_inches": "tight",
+            "pad_inches": pad if isinstance(pad, int | float) else 0.1,
+            "bbox_extra_artists": options.get("bbox_extra_artists"),
+        }
 
     def _keep_warning(self, message, category, filename, lineno, file=None, line=None):
         where = lineno if filename == GENERATED else current_generated_line()

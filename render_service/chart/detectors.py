@@ -602,6 +602,4 @@ def _axes_box(scene: Scene, data: Item) -> BBox:
 
 
 def _to_image(scene: Scene, item: Item, display: np.ndarray) -> np.ndarray:
-    placed = scene.figures[item.figure]
-    points = np.asarray(display, dtype=float).reshape(-1, 2)
-    return np.column_stack([points[:, 0], placed.top + placed.height - points[:, 1]])
+    return scene.points_to_pixels(item.figure, display)

@@ -140,11 +140,32 @@ def _draw(figures, settings: ChartSettings, capture: FigureCapture):
             (message, line if line is not None else (fallback[-1] if fallback else None))
             for message, line in capture.warnings[before:]
         ]
-        rgba = np.asarray(canvas.buffer_rgba())
-        placed.append(Placed(fig, top, rgba.shape[1], rgba.shape[0]))
+        crop = capture.tight_crop(fig)
+        if crop is None:
+            rgba, origin = np.asarray(canvas.buffer_rgba()), (0.0, 0.0)
+        else:
+            rgba, origin = _tight_image(fig, canvas, crop, settings)
+        placed.append(Placed(fig, top, rgba.shape[1], rgba.shape[0], origin))
         images.append(rgba)
         top += rgba.shape[0]
     return placed, images
+
+
+def _tight_image(fig, canvas, crop: dict, settings: ChartSettings):
+    """The figure as `savefig(bbox_inches="tight")` writes it, and where its corner lies."""
+    extra = crop["bbox_extra_artists"]
+    box = fig.get_tightbbox(canvas.get_renderer(), bbox_extra_artists=extra)
+    box = box.padded(crop["pad_inches"])
+    width, height = box.width * settings.dpi, box.height * settings.dpi
+    if width * height > settings.max_pixels:
+        raise GeneratedCodeError(
+            f"FigureTooLarge: savefig(bbox_inches='tight') spans {width:.0f}x{height:.0f} px; "
+            "some artist lies far outside the figure"
+        )
+    png = io.BytesIO()
+    canvas.print_figure(png, format="png", dpi=settings.dpi, **crop)
+    rgba = np.asarray(Image.open(png).convert("RGBA"))
+    return rgba, (box.x0 * settings.dpi, box.y0 * settings.dpi)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

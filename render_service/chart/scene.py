@@ -43,6 +43,8 @@ class Placed:
     top: int
     width: int
     height: int
+    # Display pixels of the figure's lower-left corner in the image (non-zero for a tight crop).
+    origin: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclasses.dataclass
@@ -57,14 +59,18 @@ class Scene:
     warnings: list[tuple[str, tuple[int, ...]]]
 
     def to_pixels(self, figure: int, extent) -> BBox:
-        placed = self.figures[figure]
-        top = placed.top + placed.height
-        return (
-            float(extent.x0),
-            float(top - extent.y1),
-            float(extent.x1),
-            float(top - extent.y0),
+        (x0, y1), (x1, y0) = self.points_to_pixels(
+            figure, [[extent.x0, extent.y0], [extent.x1, extent.y1]]
         )
+        return (float(x0), float(y0), float(x1), float(y1))
+
+    def points_to_pixels(self, figure: int, display) -> np.ndarray:
+        """Matplotlib display points (origin bottom-left of the figure) to image pixels."""
+        placed = self.figures[figure]
+        points = np.asarray(display, dtype=float).reshape(-1, 2)
+        x = points[:, 0] - placed.origin[0]
+        y = placed.top + placed.height - (points[:, 1] - placed.origin[1])
+        return np.column_stack([x, y])
 
     def elements(self) -> tuple[Element, ...]:
         items = self.texts + self.axes + self.legends + self.data

@@ -41,8 +41,8 @@ _PLACING_METHODS = (
     (Axes, "set_subplotspec"),
     (Figure, "set_size_inches"),
 )
+# Inside these matplotlib changes things itself: only placements are the code's (tight_layout).
 _LAYING_OUT_METHODS = (
-    (Figure, "draw"),
     (Figure, "tight_layout"),
     (Figure, "get_tightbbox"),
     (Axes, "get_tightbbox"),
@@ -52,17 +52,18 @@ _LAYING_OUT_METHODS = (
 class Tracer:
     """Installs the hooks in this (sandboxed) process; `stop()` before drawing.
 
-    While the code asks matplotlib to lay out or draw (`tight_layout()`, `canvas.draw()`),
-    matplotlib updates titles and ticks itself: those are not the code's changes, so only
-    placements are recorded then.
+    While the code asks matplotlib to lay out (`tight_layout()`), matplotlib updates titles and
+    ticks itself: those are not the code's changes, so only placements are recorded then. While
+    the code draws (`canvas.draw()`, `plt.savefig` redraws) nothing is recorded.
     """
 
     def __init__(self):
         self.recording = False
-        self.quiet = 0  # > 0 inside a layout or draw call made by the code
+        self.quiet = 0  # > 0 inside a layout call made by the code
+        self.silent = 0  # > 0 inside a draw: nothing there is the code's doing
 
     def line(self, placement: bool = False) -> int | None:
-        if not self.recording or (self.quiet and not placement):
+        if not self.recording or self.silent or (self.quiet and not placement):
             return None
         return current_generated_line()
 
@@ -109,7 +110,8 @@ class Tracer:
             setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED, True))
         Figure.set_layout_engine = _recording(Figure.set_layout_engine, tracer, _LAYOUT, True)
         for owner, name in _LAYING_OUT_METHODS:
-            setattr(owner, name, _quietly(getattr(owner, name), tracer))
+            setattr(owner, name, _counting(getattr(owner, name), tracer, "quiet"))
+        Figure.draw = _counting(Figure.draw, tracer, "silent")
         self.recording = True
 
     def stop(self) -> None:
@@ -129,14 +131,16 @@ def _recording(method, tracer: Tracer, attribute: str, placement: bool = False):
     return wrapper
 
 
-def _quietly(method, tracer: Tracer):
+def _counting(method, tracer: Tracer, counter: str):
+    """Wrap `method` to raise `tracer.<counter>` while it runs."""
+
     @functools.wraps(method)
     def wrapper(*args, **kwargs):
-        tracer.quiet += 1
+        setattr(tracer, counter, getattr(tracer, counter) + 1)
         try:
             return method(*args, **kwargs)
         finally:
-            tracer.quiet -= 1
+            setattr(tracer, counter, getattr(tracer, counter) - 1)
 
     return wrapper
 

@@ -39,6 +39,23 @@ def test_figure_saved_to_own_path_and_closed_is_captured(chart_renderer):
     assert (result.width, result.height) == (500, 200)
 
 
+def test_savefig_tight_crop_is_honoured(chart_renderer):
+    code = (
+        "import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots()\n"
+        "ax.plot([1, 2], label='a long legend entry')\n"
+        "ax.legend(bbox_to_anchor=(1.02, 1), loc='upper left')\n"
+    )
+    spilled = render(chart_renderer, code)
+    assert (spilled.width, spilled.height) == (640, 480)
+    assert [d.kind for d in spilled.defects] == ["overflow"]
+    cropped = render(chart_renderer, code + "plt.savefig('a.png', bbox_inches='tight')\n")
+    assert cropped.ok and cropped.defects == ()
+    assert cropped.width > 640 and cropped.height < 480  # grown to the legend, margins cut
+    (legend,) = roles(cropped, "legend")
+    assert legend.bbox[0] >= 0 and legend.bbox[2] <= cropped.width
+
+
 def test_object_oriented_figure_without_pyplot(chart_renderer):
     code = (
         "from matplotlib.figure import Figure\n"
