@@ -289,7 +289,7 @@ def _hidden(scene: Scene, data: Item, box: BBox) -> tuple[float, str]:
         if hidden >= HIDDEN_MARKERS:
             return hidden / max(len(points), 1), f"{hidden} points"
         return 0.0, ""
-    if isinstance(artist, Patch):
+    if data.role == "bar":
         covered = _area(_intersection(_intersection(data.bbox, axes_box), box))
         if covered >= HIDDEN_AREA_PX:
             return covered / max(_area(data.bbox), 1), f"{covered:.0f} px² of {_kind(data)}"
@@ -313,33 +313,36 @@ def _densify(points: np.ndarray) -> np.ndarray:
 def low_contrast(scene: Scene) -> list[Defect]:
     """Text below WCAG's text minimum, marks below MARK_CONTRAST, against what is behind them."""
     defects = []
-    groups: dict[str, list[tuple[Item, float, float]]] = defaultdict(list)
+    groups: dict[tuple, list[tuple[Item, float, float]]] = defaultdict(list)
     for item in scene.texts:
         behind = _behind_text(scene, item)
         ratio = contrast(_rgba(item.artist.get_color(), item.artist.get_alpha()), behind)
         needed = LARGE_TEXT_CONTRAST if _large(item.artist) else TEXT_CONTRAST
         if ratio < needed:
-            groups[item.group if item.role == "tick_label" else str(id(item))].append(
-                (item, ratio, needed)
-            )
+            groups[_source(item)].append((item, ratio, needed))
     for found in groups.values():
+        worst, ratio, needed = min(found, key=lambda f: f[1] / f[2])
         items = [item for item, _, _ in found]
-        ratio, needed = min(r for _, r, _ in found), found[0][2]
-        ticks = items[0].role == "tick_label"
-        name = f"{items[0].group[0]} tick labels have" if ticks else f"{_describe(items[0])} has"
+        figures = f"{ratio:.1f}:1, needs {needed:g}:1"
+        if worst.role == "tick_label":
+            what = f"{worst.group[0]} tick labels have low contrast ({figures})"
+        elif len(items) > 1:
+            what = f"{len(items)} texts have low contrast (worst {_describe(worst)}: {figures})"
+        else:
+            what = f"{_describe(worst)} has low contrast ({figures})"
         lines = _lines(items)
         defects.append(
             Defect(
                 "low_contrast",
                 1 - ratio / needed,
                 _union(i.bbox for i in items),
-                f"{name} low contrast ({ratio:.1f}:1, needs {needed:g}:1)" + _at(lines),
+                what + _at(lines),
                 lines,
             )
         )
     marks: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
     for item in scene.data:
-        color = _mark_color(item.artist)
+        color = _mark_color(item.artist, item.role)
         if color is None or item.axes is None:
             continue
         ratio = contrast(color, _axes_background(item.axes))
@@ -415,14 +418,14 @@ def _large(text) -> bool:
     return size >= 18 or (bold and size >= 14)
 
 
-def _mark_color(artist) -> tuple | None:
-    """The most visible colour of a data mark, or None for marks not checked."""
+def _mark_color(artist, role: str) -> tuple | None:
+    """The most visible colour of a data mark (line, scatter, bar), or None if not checked."""
     if isinstance(artist, Line2D):
         return _rgba(artist.get_color(), artist.get_alpha())
     if isinstance(artist, PathCollection):
         colors = artist.get_facecolors()
         return tuple(colors[0]) if len(colors) and len(set(map(tuple, colors))) == 1 else None
-    if isinstance(artist, Patch):
+    if isinstance(artist, Patch) and role == "bar":
         if artist.get_linewidth() > 0 and artist.get_edgecolor()[3] > 0:
             return None  # an outlined patch stands out by its edge
         return tuple(artist.get_facecolor())
@@ -548,7 +551,7 @@ def _kind(item: Item) -> str:
         return "line"
     if isinstance(artist, PathCollection):
         return "scatter"
-    return "bar" if type(artist).__name__ == "Rectangle" else type(artist).__name__.lower()
+    return item.role
 
 
 def _at(lines: tuple[int, ...], verb: str = "set") -> str:

@@ -108,8 +108,11 @@ def render_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
     timings = {"execute": executed - start, "draw": drawn - executed, "encode": encoded - drawn}
     if settings.trace:
         warned = [(message, (line,) if line else ()) for message, line in capture.warnings]
-        scene = build_scene(placed, warned)
-        result.update(defects=tuple(detect(scene)), elements=scene.elements())
+        try:
+            scene = build_scene(placed, warned)
+            result.update(defects=tuple(detect(scene)), elements=scene.elements())
+        except Exception as err:  # an artist the inspection does not know must not fail a render
+            result["metrics"] = {"inspect_error": f"{type(err).__name__}: {err}"}
         timings["inspect"] = time.perf_counter() - encoded
     result["timings"] = timings
     return result

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
@@ -147,8 +148,11 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
             add(scene.texts, text, "annotation" if hasattr(text, "xy") else "text", axes=ax)
         if ax.get_legend() is not None:
             _collect_legend(scene, add, ax.get_legend(), ax)
+        # Bars (bar, barh, hist) are data marks; other patches are areas and decorations.
+        bars = {id(p) for c in ax.containers if isinstance(c, BarContainer) for p in c}
         for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.images]:
-            add(scene.data, artist, type(artist).__name__.lower(), axes=ax)
+            role = "bar" if id(artist) in bars else type(artist).__name__.lower()
+            add(scene.data, artist, role, axes=ax)
 
 
 def _collect_legend(scene: Scene, add, legend, ax) -> None:

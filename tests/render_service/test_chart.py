@@ -142,7 +142,7 @@ def test_tracing_object_oriented(chart_renderer):
     assert result.ok, result.error
     assert [e.source_lines for e in roles(result, "title")] == [(2, 7)]
     assert [e.source_lines for e in roles(result, "line2d")] == [(3, 10)]
-    assert {e.source_lines for e in roles(result, "rectangle")} == {(4,)}
+    assert {e.source_lines for e in roles(result, "bar")} == {(4,)}
     left, right = (e for e in roles(result, "axes"))
     ticks = roles(result, "tick_label")
     in_left = {e.source_lines for e in ticks if e.bbox[2] <= left.bbox[0]}
