@@ -19,6 +19,21 @@ from matplotlib.transforms import Bbox
 from render_service.chart import tracing
 from render_service.types import BBox, Element
 
+TEXT_ROLES = frozenset(
+    {
+        "suptitle",
+        "text",
+        "title",
+        "xlabel",
+        "ylabel",
+        "xoffset",
+        "yoffset",
+        "tick_label",
+        "annotation",
+        "legend_text",
+    }
+)
+
 
 @dataclasses.dataclass
 class Item:
@@ -178,19 +193,3 @@ def _drawn_tick_labels(axis):
         for label in (tick.label1, tick.label2):
             if label.get_visible() and label.get_text().strip():
                 yield label
-
-
-TEXT_ROLES = frozenset(
-    {
-        "suptitle",
-        "text",
-        "title",
-        "xlabel",
-        "ylabel",
-        "xoffset",
-        "yoffset",
-        "tick_label",
-        "annotation",
-        "legend_text",
-    }
-)

@@ -126,6 +126,15 @@ def test_workers_are_recycled_after_k_requests(short_config):
         assert pids[0] != pids[2], pids  # a new worker after every second request
 
 
+def test_workers_are_recycled_above_the_rss_ceiling(short_config):
+    config = dataclasses.replace(short_config, workers=1, recycle_above_rss_mb=1)
+    with RenderPool(config) as pool:
+        first = pool.worker_pids()
+        assert pool.render([RenderRequest("a", "chart", VALID)])[0].ok
+        time.sleep(0.05)
+        assert pool.worker_pids() != first  # every worker is above 1 MB: replaced after one
+
+
 def test_full_queue_blocks_submit(short_config):
     config = dataclasses.replace(short_config, workers=1, queue_size=1)
     slow = RenderRequest("slow", "chart", "import time\ntime.sleep(1)\n" + VALID)
