@@ -121,9 +121,17 @@ class _Slot:
             while (item := self.pool._queue.get()) is not None:
                 request, future = item
                 if future.set_running_or_notify_cancel():
-                    future.set_result(self._render(request))
+                    future.set_result(self._answer(request))
         finally:
             self._stop()
+
+    def _answer(self, request: RenderRequest) -> RenderResult:
+        """Always a result: a request the pool itself cannot handle must not hang render()."""
+        try:
+            return self._render(request)
+        except Exception as err:  # e.g. options that do not pickle
+            self._stop(kill=True)
+            return RenderResult(id=request.id, ok=False, error=f"PoolError: {err!r}")
 
     def _render(self, request: RenderRequest) -> RenderResult:
         config = self.pool.config
@@ -134,7 +142,7 @@ class _Slot:
             deadline = time.monotonic() + config.sandbox.wall_seconds + config.worker_grace_seconds
             result, rss_mb = wire.receive(self.process.stdout.fileno(), deadline)
         except (wire.WireClosed, OSError) as err:
-            reason = "hung" if "deadline" in str(err) else "crashed"
+            reason = "hung" if isinstance(err, wire.WireTimeout) else "crashed"
             self._stop(kill=True)
             return RenderResult(
                 id=request.id, ok=False, error=f"WorkerError: the render worker {reason}"

@@ -13,7 +13,11 @@ _HEADER = struct.Struct("!Q")
 
 
 class WireClosed(Exception):
-    """The other side closed its end or missed the deadline."""
+    """The other side closed its end."""
+
+
+class WireTimeout(WireClosed):
+    """The other side sent nothing complete before the deadline."""
 
 
 def send(fd: int, message: Any) -> None:
@@ -35,7 +39,7 @@ def _read_exact(fd: int, size: int, deadline: float | None) -> bytes:
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise WireClosed("deadline passed")
+                raise WireTimeout("deadline passed")
         chunk = os.read(fd, min(size - len(buffer), 1 << 20))
         if not chunk:
             raise WireClosed("end of stream")

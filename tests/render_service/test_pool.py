@@ -89,6 +89,12 @@ def test_results_come_back_in_request_order(pool):
     assert results[0].image_png.startswith(b"\x89PNG") and results[0].width == 640
 
 
+def test_a_request_that_cannot_be_sent_gets_an_error_result(pool):
+    bad = RenderRequest("bad", "chart", VALID, options={"callback": lambda: None})
+    results = pool.render([bad, RenderRequest("good", "chart", VALID)])
+    assert results[0].error.startswith("PoolError: ") and results[1].ok
+
+
 def test_crashing_and_hanging_renderers_are_replaced(short_config, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     registry = {
