@@ -88,6 +88,9 @@ _PATH_EVENTS = {
     "shutil.copyfile": (1,),
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# File descriptors of this process that sandboxed children must not keep (a worker's pipes to
+# the pool): a fork copies every descriptor, so the child closes these first.
+_PRIVATE_FDS: set[int] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +155,11 @@ def run_sandboxed(
     if reason is None:
         reason = _describe_status(status, limits)
     return SandboxOutcome(ok=False, error=reason, **outcome)
+
+
+def keep_from_children(*fds: int) -> None:
+    """Mark descriptors (e.g. a pool worker's pipes) that sandboxed children must close."""
+    _PRIVATE_FDS.update(fds)
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -225,7 +233,14 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed worker takes its child along
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(70)
+    for fd in _PRIVATE_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
     out_fd, err_fd, result_fd = write_fds
+    null = os.open(os.devnull, os.O_RDONLY)
+    if null != 0:  # input() gets EOF, never the worker's request pipe
+        os.dup2(null, 0)
+        os.close(null)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
     os.close(out_fd)

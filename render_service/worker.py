@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 
-from render_service import wire
+from render_service import sandbox, wire
 from render_service.renderers import RendererSet
 from render_service.types import RenderResult
 
@@ -25,6 +25,7 @@ def main() -> None:
     inbox = sys.stdin.fileno()
     outbox = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the wire
+    sandbox.keep_from_children(inbox, outbox)
     config, registry, warm_domains = wire.receive(inbox)
     renderers = RendererSet(config, registry)
     renderers.warm(warm_domains)

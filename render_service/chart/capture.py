@@ -1,15 +1,16 @@
 """Running matplotlib code in the sandboxed child and capturing the figures it made.
 
-`plt.show()` does nothing, `savefig` records the figure and its keywords instead of writing
-(the path is the model's, the pixels are ours; a `bbox_inches="tight"` crop is honoured), and
-every warning is kept with the generated line that caused it. Runs only inside the forked
-child: the patches die with it.
+`plt.show()` and backend switches do nothing, `savefig` records the figure and its keywords
+instead of writing (the path is the model's, the pixels are ours; a `bbox_inches="tight"` crop
+is honoured), and every warning is kept with the generated line that caused it. Runs only
+inside the forked child: the patches die with it.
 """
 
 from __future__ import annotations
 
 import warnings
 
+import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib import rcParams
 from matplotlib.figure import Figure
@@ -47,6 +48,8 @@ class FigureCapture:
         Figure.show = show
         plt.show = show
         plt.pause = show
+        matplotlib.use = show  # the renderer owns the backend (Agg); "TkAgg" etc. are ignored
+        plt.switch_backend = show
         warnings.simplefilter("always")
         warnings.showwarning = self._keep_warning
 

@@ -34,6 +34,12 @@ HOSTILE = {
         "PermissionError: sandbox: reading /proc/",
     ),
     "print_gigabytes": ("while True:\n    print('x' * 100000)", "OutputLimit"),
+    "read_stdin": ("import sys\nsys.stdin.read()\nraise SystemExit('eof')", "SystemExit: eof"),
+    "write_worker_pipes": (
+        "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'junk')\n"
+        "    except OSError:\n        pass",
+        "Crash: result could not be read",  # its own result pipe, not the worker's
+    ),
     "huge_figure": (
         "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(1000, 1000))\n"
         "fig.add_subplot()",
