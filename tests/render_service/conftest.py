@@ -12,7 +12,7 @@ SHORT_LIMITS = SandboxLimits(cpu_seconds=1, wall_seconds=2, memory_mb=256, outpu
 
 
 def child_pids(pid: int) -> list[int]:
-    """Live (non-zombie) children of `pid`."""
+    """Children of `pid`, zombies included: an unreaped child is a process left behind too."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -22,7 +22,7 @@ def child_pids(pid: int) -> list[int]:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid:
             found.append(int(entry))
     return found
 
