@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import io
 import os
+import tempfile
 import time
 
 import matplotlib
@@ -43,12 +44,20 @@ def rate(run, requests) -> tuple[float, float]:
 
 
 def bare_matplotlib(requests):
-    for request in requests:
-        plt.close("all")
-        exec(compile(request.code, "<generated>", "exec"), {"__name__": "__main__"})
-        for number in plt.get_fignums():
-            plt.figure(number).savefig(io.BytesIO(), format="png", dpi=100)
-    plt.close("all")
+    """The reference: the same code run directly (in a temporary cwd, as it may save files)."""
+    home = os.getcwd()
+    with tempfile.TemporaryDirectory() as scratch:
+        os.chdir(scratch)
+        try:
+            for request in requests:
+                plt.close("all")
+                with matplotlib.rc_context():  # a case's plt.style.use must not leak onward
+                    exec(compile(request.code, "<generated>", "exec"), {"__name__": "__main__"})
+                    for number in plt.get_fignums():
+                        plt.figure(number).savefig(io.BytesIO(), format="png", dpi=100)
+        finally:
+            os.chdir(home)
+            plt.close("all")
 
 
 def main() -> None:
