@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import dataclasses
 import faulthandler
+import io
 import os
 import pickle
 import resource
@@ -88,6 +89,14 @@ _PATH_EVENTS = {
     "shutil.copyfile": (1,),
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# Classes a sandboxed child's result may contain besides plain data (see allow_result_types).
+_RESULT_CLASSES: set[tuple[str, str]] = {
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "bytearray"),
+    ("builtins", "complex"),
+    *(("render_service.types", name) for name in ("Defect", "Element", "RenderResult")),
+}
 # File descriptors of this process that sandboxed children must not keep (a worker's pipes to
 # the pool): a fork copies every descriptor, so the child closes these first.
 _PRIVATE_FDS: set[int] = set()
@@ -148,13 +157,28 @@ def run_sandboxed(
     outcome = dict(stdout=stdout, stderr=stderr, elapsed=elapsed)
     if reason is None and chunks[2]:
         try:
-            ok, value, error = pickle.loads(chunks[2])
+            ok, value, error = _ResultUnpickler(io.BytesIO(bytes(chunks[2]))).load()
             return SandboxOutcome(ok=ok, value=value, error=error, **outcome)
-        except Exception as err:  # a truncated or foreign payload
+        except Exception as err:  # a truncated, forged or foreign payload
             reason = f"Crash: result could not be read ({type(err).__name__})"
     if reason is None:
         reason = _describe_status(status, limits)
     return SandboxOutcome(ok=False, error=reason, **outcome)
+
+
+def allow_result_types(*classes: type) -> None:
+    """Let values of these classes come back from sandboxed children (see _ResultUnpickler)."""
+    _RESULT_CLASSES.update((cls.__module__, cls.__qualname__) for cls in classes)
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """Model code can write to the result pipe, so the payload is untrusted: unpickling it
+    may only build plain data and the registered result classes, never call anything else."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _RESULT_CLASSES:
+            raise pickle.UnpicklingError(f"{module}.{name} is not an allowed result type")
+        return super().find_class(module, name)
 
 
 def keep_from_children(*fds: int) -> None:

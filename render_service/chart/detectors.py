@@ -40,7 +40,7 @@ def detect(scene: Scene) -> list[Defect]:
     spilled = {
         id(item.artist) for item in [*scene.axes, *scene.legends] if _outside_share(scene, item)
     }
-    return [
+    found = [
         *text_overlap(scene),
         *clipped_text(scene, spilled),
         *overflow(scene),
@@ -49,6 +49,14 @@ def detect(scene: Scene) -> list[Defect]:
         *misalignment(scene),
         *layout_warnings(scene),
     ]
+    return [_plain(defect) for defect in found]
+
+
+def _plain(defect: Defect) -> Defect:
+    """Built-in numbers only (numpy scalars are not allowed out of the sandbox)."""
+    box = None if defect.bbox is None else tuple(float(v) for v in defect.bbox)
+    lines = tuple(int(line) for line in defect.source_lines)
+    return Defect(defect.kind, float(defect.severity), box, defect.message, lines)
 
 
 # --- text overlap -----------------------------------------------------------------------------

@@ -40,6 +40,21 @@ HOSTILE = {
         "    except OSError:\n        pass",
         "Crash: result could not be read",  # its own result pipe, not the worker's
     ),
+    # Model code can write to its own result pipe: a forged pickle must not run in the worker.
+    "forged_result": (
+        "import os, pickle\n"
+        "class Evil:\n"
+        "    def __reduce__(self):\n"
+        "        return (open, ('/tmp/render-escape.txt', 'w'))\n"
+        "payload = pickle.dumps((True, Evil(), None))\n"
+        "for fd in range(3, 64):\n"
+        "    try:\n"
+        "        os.write(fd, payload)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "os._exit(0)\n",
+        "Crash: result could not be read (UnpicklingError)",
+    ),
     "huge_figure": (
         "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(1000, 1000))\n"
         "fig.add_subplot()",
