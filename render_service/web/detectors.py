@@ -71,9 +71,7 @@ def clipped_content(layout: Layout) -> list[Finding]:
         hidden = area(painted) - area(intersection(painted, clip["box"]) or (0, 0, 0, 0))
         what = "text" if kind == "clipped_text" else "content"
         causes = [(clip_index, CLIP_BOX)] + [
-            (e["i"], TEXT_SIZE if kind == "clipped_text" else MOVES_X + MOVES_Y)
-            for e, _ in cut
-            if e["i"] != clip_index
+            (e["i"], TEXT_SIZE if kind == "clipped_text" else MOVES_X + MOVES_Y) for e, _ in cut
         ]
         findings.append(
             Finding(
@@ -130,7 +128,8 @@ def page_overflow(layout: Layout, width: float) -> list[Finding]:
 def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding]:
     """Painted content past the canvas edge. Slides (`whole_canvas`) own all four edges and
     every element; a web page scrolls right and down, so only content cut at its left or top
-    edge counts there, and wholly hidden content is the usual skip-link idiom, not a defect."""
+    edge counts there, and wholly hidden content is the usual skip-link idiom, not a defect.
+    Siblings that leave the canvas together (a list too long for the slide) are one finding."""
     offenders = []
     for e in layout.snapshot["elements"]:
         box = layout.extent(e)
@@ -140,18 +139,31 @@ def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding
         past = max(left, top, right, bottom) if whole_canvas else max(left, top)
         if past > EPS and (whole_canvas or intersection(box, canvas)):
             offenders.append(e)
-    findings = []
+    edge = (
+        f"the {canvas[2]:.0f}x{canvas[3]:.0f} canvas" if whole_canvas else "the page's left or top"
+    )
+    by_parent: dict[int, list[dict]] = {}
     for e in _outermost(layout, offenders):
-        box = layout.extent(e)
+        by_parent.setdefault(e["parent"], []).append(e)
+    findings = []
+    for group in by_parent.values():
+        box = union(layout.extent(e) for e in group)
         shown = area(intersection(box, canvas) or (0, 0, 0, 0))
+        causes = []
+        for e in group:
+            left, top, right, bottom = _outside(layout.extent(e), canvas)
+            moves = (MOVES_X if max(left, right) > EPS else ()) + (
+                MOVES_Y if max(top, bottom) > EPS else ()
+            )
+            causes.append((e["i"], moves))
         findings.append(
             Finding(
                 "off_canvas",
                 1.0 - shown / area(box),
                 box,
-                f"{_describe(e)} lies {100 * (1 - shown / area(box)):.0f}% outside the "
-                f"{canvas[2]:.0f}x{canvas[3]:.0f} canvas; move or shrink it",
-                ((e["i"], MOVES_X + MOVES_Y + ("position", "font-size")),),
+                f"{', '.join(sorted({_describe(e) for e in group}))} lies "
+                f"{100 * (1 - shown / area(box)):.0f}% outside {edge}; move, shrink or shorten it",
+                tuple(causes),
             )
         )
     return findings
