@@ -2,19 +2,24 @@
 
 Works on `deck.describe` output in EMU; `Finding.bbox` is in pixels of the slide image.
 Text is wrapped with the metrics of the font LibreOffice actually draws (fontconfig's match for
-the requested family, e.g. Carlito for Calibri), line height ascent + descent at 100% spacing.
+the requested family, e.g. Carlito for Calibri), lines spaced by the font's hhea metrics.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import subprocess
 from typing import Any
 
+from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
 from render_service.web.detectors import contrast_ratio
+
+# Carlito's head table has a zero creation date; fontTools warns on every load.
+logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
 
 EMU_PER_PT = 12700
 MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
@@ -39,6 +44,14 @@ def font_file(family: str, bold: bool) -> str:
     return found.stdout.strip()
 
 
+@functools.lru_cache(maxsize=64)
+def line_height_em(path: str) -> float:
+    """Single line spacing in ems as LibreOffice draws it: hhea ascent + descent + line gap."""
+    font = TTFont(path, lazy=True)
+    hhea = font["hhea"]
+    return (hhea.ascent - hhea.descent + hhea.lineGap) / font["head"].unitsPerEm
+
+
 @functools.lru_cache(maxsize=256)
 def _font(family: str, bold: bool, size_pt: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(font_file(family, bold), max(1, round(size_pt * MEASURE_SCALE)))
@@ -52,8 +65,8 @@ def text_extent(text: dict[str, Any], width_emu: int | None) -> tuple[float, flo
         height = 0.0
         for run in runs:
             font = _font(run["font"], run["bold"], run["size"])
-            ascent, descent = font.getmetrics()
-            line_h = (ascent + descent) / MEASURE_SCALE * EMU_PER_PT
+            em = line_height_em(font_file(run["font"], run["bold"]))
+            line_h = em * run["size"] * EMU_PER_PT
             height = max(height, line_h)
             space = font.getlength(" ") / MEASURE_SCALE * EMU_PER_PT
             for word in run["text"].split():
@@ -171,7 +184,7 @@ def text_overflow(shapes) -> list[Finding]:
         left, top, right, bottom = text["insets"]
         room_w, room_h = x1 - x0 - left - right, y1 - y0 - top - bottom
         width, height = text_extent(text, room_w if text["wrap"] else None)
-        over_h, over_w = height - room_h, (width - room_w) if not text["wrap"] else 0.0
+        over_h, over_w = height - room_h, width - room_w  # a word wider than the box
         if max(over_h, over_w) <= EMU_PER_PT:  # within a point: rounding
             continue
         findings.append(
