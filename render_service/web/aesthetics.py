@@ -13,7 +13,7 @@ import io
 import math
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageChops
 
 from render_service.types import BBox
 from render_service.web.layout import Layout, area, intersection
@@ -40,9 +40,12 @@ def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[s
     needed = max(width, layout.snapshot["scrollWidth"]) * max(
         height, layout.snapshot["scrollHeight"]
     )
-    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)[:height, :width]
-    background = np.array(layout.canvas_color()[:3], dtype=np.int16)
-    blank = np.abs(pixels - background).max(axis=-1) <= BACKGROUND_TOLERANCE
+    image = Image.open(io.BytesIO(png)).convert("RGB").crop((0, 0, width, height))
+    background = tuple(round(c) for c in layout.canvas_color()[:3])
+    # Per pixel, the largest channel difference from the background (PIL's C loops: ~1 ms).
+    r, g, b = ImageChops.difference(image, Image.new("RGB", image.size, background)).split()
+    farthest = ImageChops.lighter(ImageChops.lighter(r, g), b)
+    blank = sum(farthest.histogram()[: BACKGROUND_TOLERANCE + 1]) / (image.width * image.height)
 
     frame = (0.0, 0.0, float(width), float(height))
     items = content_items(layout)
@@ -69,7 +72,7 @@ def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[s
     )
     return {
         "aspect_ratio_compliance": width * height / needed,
-        "whitespace_share": float(blank.mean()),
+        "whitespace_share": blank,
         "centroid_offset": float(offset),
         "collisions": float(collisions),
     }

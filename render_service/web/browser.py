@@ -16,8 +16,8 @@ import signal
 import threading
 from collections.abc import Iterator
 
+from playwright.sync_api import CDPSession, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, Playwright, sync_playwright
 
 ALLOWED_SCHEMES = ("data:", "about:")
 
@@ -61,6 +61,7 @@ class Browser:
         self._browser = None
         self._browser_pid: int | None = None
         self._pages: dict[bool, Page] = {}
+        self._devtools: dict[Page, tuple[CDPSession, list[dict]]] = {}
 
     @classmethod
     def shared(cls, executable_path: str, viewport: tuple[int, int], timeout_s: float) -> Browser:
@@ -78,7 +79,7 @@ class Browser:
         )
         info = self._browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")
         self._browser_pid = next(p["id"] for p in info["processInfo"] if p["type"] == "browser")
-        self._pages = {}
+        self._pages, self._devtools = {}, {}
 
     def _tab(self, javascript: bool) -> Page:
         if self._browser is None:
@@ -88,8 +89,20 @@ class Browser:
                 viewport=self.viewport, java_script_enabled=javascript, service_workers="block"
             )
             context.route("**/*", _block_outside_requests)
-            self._pages[javascript] = context.new_page()
+            page = context.new_page()
+            # DevTools stays attached with DOM and CSS on, so tracing a page costs no set-up.
+            cdp = context.new_cdp_session(page)
+            sheets: list[dict] = []
+            cdp.on("CSS.styleSheetAdded", lambda event: sheets.append(event["header"]))
+            cdp.send("DOM.enable")
+            cdp.send("CSS.enable")
+            self._pages[javascript] = page
+            self._devtools[page] = (cdp, sheets)
         return self._pages[javascript]
+
+    def devtools(self, page: Page) -> tuple[CDPSession, list[dict]]:
+        """The tab's DevTools session and the headers of the style sheets of its current page."""
+        return self._devtools[page]
 
     @contextlib.contextmanager
     def page(self, html: str, *, javascript: bool) -> Iterator[Page]:
@@ -107,6 +120,7 @@ class Browser:
         watchdog.start()
         try:
             tab = self._tab(javascript)
+            self._devtools[tab][1].clear()
             tab.set_content(html, wait_until="load", timeout=self.timeout_s * 1000)
             yield tab
             tab.evaluate("() => scrollTo(0, 0)")
@@ -128,10 +142,10 @@ class Browser:
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
-        self._browser, self._browser_pid, self._pages = None, None, {}
+        self._browser, self._browser_pid, self._pages, self._devtools = None, None, {}, {}
 
     def close(self) -> None:
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
-        self._browser, self._browser_pid, self._pages = None, None, {}
+        self._browser, self._browser_pid, self._pages, self._devtools = None, None, {}, {}

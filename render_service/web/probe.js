@@ -33,12 +33,14 @@
     return { rects, chars };
   };
 
-  // Elements painted at a document point, top first, as tagged indices (-1: untagged).
-  const stackAt = (x, y) => {
-    scrollTo(Math.max(0, x - innerWidth / 2), Math.max(0, y - innerHeight / 2));
-    const hits = document.elementsFromPoint(x - scrollX, y - scrollY);
-    return hits.map((el) => (indexOf.has(el) ? indexOf.get(el) : -1));
+  // Hit testing sees only the viewport: scroll a document point into it when it lies outside.
+  const hitsAt = (x, y) => {
+    if (x < scrollX || y < scrollY || x >= scrollX + innerWidth || y >= scrollY + innerHeight)
+      scrollTo(Math.max(0, x - innerWidth / 2), Math.max(0, y - innerHeight / 2));
+    return document.elementsFromPoint(x - scrollX, y - scrollY);
   };
+  // Elements painted at a document point, top first, as tagged indices (-1: untagged).
+  const stackAt = (x, y) => hitsAt(x, y).map((el) => (indexOf.has(el) ? indexOf.get(el) : -1));
 
   const elements = [];
   for (const el of tagged) {
@@ -76,9 +78,7 @@
   for (const e of elements) {
     if (!e.rendered || !e.textRects.length) continue;
     const [x0, y0, x1, y1] = e.textRects[0];
-    const x = (x0 + x1) / 2, y = (y0 + y1) / 2;
-    scrollTo(Math.max(0, x - innerWidth / 2), Math.max(0, y - innerHeight / 2));
-    const hits = document.elementsFromPoint(x - scrollX, y - scrollY);
+    const hits = hitsAt((x0 + x1) / 2, (y0 + y1) / 2);
     const own = hits.findIndex((el) => indexOf.get(el) === e.i);
     if (own < 0) continue;
     e.layers = [];

@@ -7,6 +7,7 @@ and deciding CSS declarations to lines. Slides also get the aesthetic measures.
 
 from __future__ import annotations
 
+import base64
 import importlib.resources
 import time
 
@@ -103,8 +104,18 @@ class WebRenderer:
             page_w, page_h = page.evaluate(_PAGE_SIZE)
             width = min(max(page_w, viewport_w), 2 * viewport_w)
             height = min(max(page_h, viewport_h), self.config.web_max_page_height)
-        clip = {"x": 0, "y": 0, "width": width, "height": height}
-        return page.screenshot(full_page=True, clip=clip, type="png"), width, height
+        # DevTools directly: Playwright's screenshot adds round trips and a slower PNG encoder.
+        cdp, _ = self.browser.devtools(page)
+        shot = cdp.send(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "optimizeForSpeed": True,
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+            },
+        )
+        return base64.b64decode(shot["data"]), width, height
 
     def detect(self, layout: Layout) -> list[detectors.Finding]:
         width, _ = self.canvas
@@ -119,29 +130,25 @@ class WebRenderer:
             *detectors.misalignment(layout),
         ]
 
-    @staticmethod
-    def _trace(page, tags: list[TagLines], findings) -> list[Defect]:
-        tracer = CssTracer(page, tags)
+    def _trace(self, page, tags: list[TagLines], findings) -> list[Defect]:
+        tracer = CssTracer(page, *self.browser.devtools(page), tags)
         defects = []
-        try:
-            for finding in findings:
-                declared = set()
-                for index, properties in finding.causes:
-                    declared.update(tracer.lines(index, properties))
-                if finding.needs_author_css and not declared:
-                    continue
-                elements = {tags[index].tag for index, _ in finding.causes}
-                defects.append(
-                    Defect(
-                        kind=finding.kind,
-                        severity=round(float(finding.severity), 4),
-                        bbox=finding.bbox,
-                        message=finding.message,
-                        source_lines=tuple(sorted(elements | declared)),
-                    )
+        for finding in findings:
+            declared = set()
+            for index, properties in finding.causes:
+                declared.update(tracer.lines(index, properties))
+            if finding.needs_author_css and not declared:
+                continue
+            elements = {tags[index].tag for index, _ in finding.causes}
+            defects.append(
+                Defect(
+                    kind=finding.kind,
+                    severity=round(float(finding.severity), 4),
+                    bbox=finding.bbox,
+                    message=finding.message,
+                    source_lines=tuple(sorted(elements | declared)),
                 )
-        finally:
-            tracer.close()
+            )
         return defects
 
     @staticmethod

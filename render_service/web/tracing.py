@@ -10,7 +10,7 @@ them.
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import CDPSession, Page
 
 from render_service.web.tagging import TAG_ATTR, TagLines
 
@@ -44,27 +44,19 @@ def _sets(declared: str, wanted: str) -> bool:
 class CssTracer:
     """Answers `lines(element_index, properties)` for the page currently loaded in `page`."""
 
-    def __init__(self, page: Page, tags: list[TagLines]):
+    def __init__(self, page: Page, cdp: CDPSession, sheets: list[dict], tags: list[TagLines]):
+        """`cdp` has DOM and CSS enabled; `sheets` are the page's `styleSheetAdded` headers."""
         self._page = page
         self._tags = tags
-        self._cdp = page.context.new_cdp_session(page)
+        self._cdp = cdp
         self._sheet_owner: dict[str, int] = {}  # styleSheetId -> tagged index of its <style>
-        owners: list[tuple[str, int]] = []
-        self._cdp.on(
-            "CSS.styleSheetAdded",
-            lambda event: owners.append(
-                (event["header"]["styleSheetId"], event["header"].get("ownerNode", 0))
-            ),
-        )
-        self._cdp.send("DOM.enable")
-        self._cdp.send("CSS.enable")
-        for sheet_id, backend_id in owners:
-            if backend_id:
-                node = self._cdp.send("DOM.describeNode", {"backendNodeId": backend_id})["node"]
+        for header in sheets:
+            if header.get("ownerNode"):
+                node = cdp.send("DOM.describeNode", {"backendNodeId": header["ownerNode"]})["node"]
                 index = self._tag_index(node.get("attributes", []))
                 if index is not None:
-                    self._sheet_owner[sheet_id] = index
-        self._root = self._cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
+                    self._sheet_owner[header["styleSheetId"]] = index
+        self._root = cdp.send("DOM.getDocument", {"depth": 0})["root"]["nodeId"]
 
     @staticmethod
     def _tag_index(attributes: list[str]) -> int | None:
@@ -122,9 +114,6 @@ class CssTracer:
             if line is not None:
                 found.add(line)
         return tuple(sorted(found))
-
-    def close(self) -> None:
-        self._cdp.detach()
 
 
 def _winner(declarations: list[tuple[str, bool, int]], wanted: str) -> int | None:
