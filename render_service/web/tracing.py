@@ -93,10 +93,24 @@ class CssTracer:
         own = self._author_declarations(
             matched.get("matchedCSSRules", []), matched.get("inlineStyle"), index
         )
-        # One inherited entry per ancestor element, nearest first; an untagged one (implied
-        # <body>) has no inline style to trace.
+        ancestors = None  # read only when an inherited property is not set on the element
+        found = set()
+        for wanted in properties:
+            line = _winner(own, wanted)
+            if line is None and wanted in INHERITED:
+                ancestors = ancestors if ancestors is not None else self._inherited(matched, index)
+                line = next(
+                    (ln for decls in ancestors if (ln := _winner(decls, wanted)) is not None), None
+                )
+            if line is not None:
+                found.add(line)
+        return tuple(sorted(found))
+
+    def _inherited(self, matched: dict, index: int) -> list[list[tuple[str, bool, int]]]:
+        """Declarations of each ancestor, nearest first: the protocol sends one inherited entry
+        per ancestor element; an untagged one (an implied <body>) has no inline style to trace."""
         chain = self._page.evaluate(_ANCESTOR_TAGS, [TAG_ATTR, index])
-        ancestors = [
+        return [
             self._author_declarations(
                 level.get("matchedCSSRules", []),
                 level.get("inlineStyle") if tag is not None else None,
@@ -104,16 +118,6 @@ class CssTracer:
             )
             for level, tag in zip(matched.get("inherited", []), chain)
         ]
-        found = set()
-        for wanted in properties:
-            line = _winner(own, wanted)
-            if line is None and wanted in INHERITED:
-                line = next(
-                    (ln for decls in ancestors if (ln := _winner(decls, wanted)) is not None), None
-                )
-            if line is not None:
-                found.add(line)
-        return tuple(sorted(found))
 
 
 def _winner(declarations: list[tuple[str, bool, int]], wanted: str) -> int | None:
