@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import faulthandler
 import os
 import pickle
 import resource
@@ -39,6 +40,7 @@ from typing import Any
 from render_service.generated import GeneratedCodeError, error_report
 
 _CLONE_NEWNET = 0x40000000
+_PR_SET_PDEATHSIG = 1
 _SAFE_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 _REFUSED_EVENTS = frozenset(
     {
@@ -219,6 +221,10 @@ def _child(fn, args, limits, scratch, write_fds, read_fds) -> None:
 def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     """Apply every layer to this (child) process; returns the fd for the result."""
     os.setpgid(0, 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed worker takes its child along
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(70)
     out_fd, err_fd, result_fd = write_fds
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
@@ -226,9 +232,10 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     os.close(err_fd)
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    faulthandler.disable()  # an inherited handler would dump into the parent's stderr
     os.chdir(scratch)
     if os.geteuid() == 0:
-        ctypes.CDLL(None, use_errno=True).unshare(_CLONE_NEWNET)  # best effort, hook refuses too
+        libc.unshare(_CLONE_NEWNET)  # best effort: the audit hook refuses sockets anyway
     _close_spawn_backdoor()
     mapped = _vm_size_bytes()
     _set_limit(resource.RLIMIT_AS, mapped + limits.memory_mb * 1024 * 1024)
