@@ -1,0 +1,160 @@
+"""Throughput of the web, HTML-slide and python-pptx renderers (rows for benchmarks/render.py).
+
+    PYTHONPATH=$PWD python benchmarks/render_web.py [--seconds 5] [--workers 1 2]
+
+Rows, each measured in this run on the labeled cases (tests/render_service/cases):
+  * reference: bare Playwright, one reused page, set_content + full-page screenshot;
+  * WebRenderer/SlideHtmlRenderer per worker without probes (config.trace=False) and with them;
+  * the same with N worker processes (one Chromium each), as a pool would run them;
+  * PptxRenderer decks/s (sandboxed run + LibreOffice + detectors), and the LibreOffice
+    conversion alone, one deck per start versus a batch of decks in one start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import pathlib
+import time
+
+from render_service.config import RenderConfig
+from render_service.types import RenderRequest
+
+CASES = pathlib.Path(__file__).resolve().parents[1] / "tests" / "render_service" / "cases"
+
+
+def _requests(domains: tuple[str, ...]) -> list[RenderRequest]:
+    return [
+        RenderRequest(id=p.stem, domain=d, code=json.loads(p.read_text())["code"])
+        for d in domains
+        for p in sorted((CASES / d).glob("*.json"))
+    ]
+
+
+def _rate(fn, items, seconds: float) -> float:
+    fn(items[0])  # warm: browser launch, imports
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn(items[done % len(items)])
+        done += 1
+    return done / (time.perf_counter() - start)
+
+
+def reference_pages_per_s(seconds: float) -> float:
+    from playwright.sync_api import sync_playwright
+
+    pages = [r.code for r in _requests(("web", "slide_html"))]
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=RenderConfig().chromium_path)
+        page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+
+        def load(html):
+            page.set_content(html)
+            page.screenshot(full_page=True)
+
+        rate = _rate(load, pages, seconds)
+        browser.close()
+    return rate
+
+
+def renderer_rate(trace: bool, seconds: float) -> float:
+    from render_service.renderers import RendererSet
+
+    renderers = RendererSet(RenderConfig(trace=trace))
+    try:
+        return _rate(renderers.render, _requests(("web", "slide_html")), seconds)
+    finally:
+        renderers.close()
+
+
+def _worker(args) -> int:
+    seconds, start_at = args
+    from render_service.renderers import RendererSet
+
+    renderers = RendererSet(RenderConfig())
+    requests = _requests(("web", "slide_html"))
+    renderers.render(requests[0])
+    while time.time() < start_at:
+        time.sleep(0.01)
+    done = 0
+    while time.time() < start_at + seconds:
+        renderers.render(requests[done % len(requests)])
+        done += 1
+    renderers.close()
+    return done
+
+
+def pool_rate(workers: int, seconds: float) -> float:
+    start_at = time.time() + 8.0  # every worker warm before the clock starts
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        counts = pool.map(_worker, [(seconds, start_at)] * workers)
+    return sum(counts) / seconds
+
+
+def pptx_rates(decks: int) -> tuple[float, float, float]:
+    from render_service.pptx.convert import SlideConverter
+    from render_service.pptx.deck import build_deck
+    from render_service.pptx.renderer import PptxRenderer
+    from render_service.sandbox import run_sandboxed
+
+    config = RenderConfig()
+    requests = _requests(("slide_pptx",))[:decks]
+    renderer = PptxRenderer(config)
+    renderer.render(requests[0])
+    start = time.perf_counter()
+    for request in requests:
+        renderer.render(request)
+    full = len(requests) / (time.perf_counter() - start)
+    renderer.close()
+
+    blobs = [
+        run_sandboxed(build_deck, r.code, 30, limits=config.sandbox).value["pptx"] for r in requests
+    ]
+    converter = SlideConverter(config.soffice_path, 120, 1280)
+    converter.convert_many(blobs[:1])
+    start = time.perf_counter()
+    for blob in blobs:
+        converter.convert_many([blob])
+    single = len(blobs) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    converter.convert_many(blobs)
+    batch = len(blobs) / (time.perf_counter() - start)
+    converter.close()
+    return full, single, batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--decks", type=int, default=6)
+    args = parser.parse_args()
+    reference = reference_pages_per_s(args.seconds)
+    rows = [("reference: Playwright set_content + screenshot", reference, "pages/s")]
+    rows.append(
+        ("web+slide_html renderer, no probes", renderer_rate(False, args.seconds), "pages/s")
+    )
+    rows.append(
+        ("web+slide_html renderer, with probes", renderer_rate(True, args.seconds), "pages/s")
+    )
+    for workers in args.workers:
+        rows.append(
+            (
+                f"{workers} worker process(es), with probes",
+                pool_rate(workers, args.seconds),
+                "pages/s",
+            )
+        )
+    full, single, batch = pptx_rates(args.decks)
+    rows.append(("pptx renderer (sandbox+LibreOffice+detectors)", full, "decks/s"))
+    rows.append(("LibreOffice conversion, one deck per start", single, "decks/s"))
+    rows.append((f"LibreOffice conversion, {args.decks} decks per start", batch, "decks/s"))
+    print(f"{'row':<50} {'rate':>8} {'unit':<8} {'vs reference':>12}")
+    for name, rate, unit in rows:
+        ratio = f"{rate / reference:.2f}x" if unit == "pages/s" else ""
+        print(f"{name:<50} {rate:>8.2f} {unit:<8} {ratio:>12}")
+
+
+if __name__ == "__main__":
+    main()
