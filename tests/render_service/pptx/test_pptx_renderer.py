@@ -1,22 +1,19 @@
 """PptxRenderer on real LibreOffice: decks render, detectors fire on their cases and stay
 silent on clean ones, shapes trace to their lines, hostile code fails cleanly."""
 
-import functools
 import io
-import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from render_service.config import RenderConfig
+from render_service.labeled import load_cases, score
 from render_service.pptx.renderer import PptxRenderer
 from render_service.types import RenderRequest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
-from labeled_score import CASES, Score, load_cases, score_case
+CASES = load_cases([Path(__file__).resolve().parents[1] / "cases" / "slide_pptx"])
 
 pytestmark = pytest.mark.libreoffice
 
@@ -37,16 +34,6 @@ def render(renderer, code):
     return renderer.render(RenderRequest(id="t", domain="slide_pptx", code=code))
 
 
-@pytest.fixture(scope="session")
-def case_results(pptx_renderer):
-    """Each labeled case rendered once, on first use (LibreOffice takes seconds a deck)."""
-    return functools.cache(lambda name: render(pptx_renderer, _case(name)["code"]))
-
-
-def _case(name):
-    return json.loads((CASES / "slide_pptx" / f"{name}.json").read_text())
-
-
 def test_deck_renders_one_image_per_slide_stacked(pptx_renderer):
     result = render(pptx_renderer, TWO_SLIDES)
     assert result.ok, result.error
@@ -60,20 +47,26 @@ def test_deck_renders_one_image_per_slide_stacked(pptx_renderer):
     assert len(titles) == 2
 
 
-@pytest.mark.parametrize("name", [n for n, _ in load_cases("slide_pptx")])
-def test_labeled_case_fires_exactly_its_kinds(case_results, name):
-    result = case_results(name)
+@pytest.fixture(scope="module")
+def case_results(pptx_renderer):
+    return [render(pptx_renderer, case.code) for case in CASES]
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c.name for c in CASES])
+def test_labeled_case_fires_exactly_its_kinds(case_results, index):
+    result = case_results[index]
     assert result.ok, result.error
-    expected = sorted(e["kind"] for e in _case(name)["expected"])
-    assert sorted(d.kind for d in result.defects) == expected
+    assert sorted(d.kind for d in result.defects) == sorted(k for k, _ in CASES[index].defects)
 
 
 def test_labeled_set_meets_targets(case_results):
-    score = Score()
-    for name, case in load_cases("slide_pptx"):
-        score_case(score, name, case, case_results(name).defects)
-    assert score.precision >= 0.9 and score.recall >= 0.8, score.failures
-    assert score.line_accuracy >= 0.8, score.failures
+    scores = score(CASES, case_results)
+    assert scores.precision() >= 0.9 and scores.recall() >= 0.8
+    assert scores.traced_share >= 0.8
+    for case, result in zip(CASES, case_results):  # stricter: every labeled line is named
+        for kind, lines in case.defects:
+            named = {ln for d in result.defects if d.kind == kind for ln in d.source_lines}
+            assert set(lines) <= named, (case.name, kind, sorted(named))
 
 
 HOSTILE = {
