@@ -292,8 +292,10 @@ def _groups(items: list[dict], axis: int) -> list[list[dict]]:
 
 
 def _anchors(e: dict, axis: int) -> dict[str, float]:
-    """Edges an item of a row (axis 0) or column (axis 1) may be aligned by."""
-    box = e["box"]
+    """Edges an item of a row (axis 0) or column (axis 1) may be aligned by. In a column the
+    reader sees where text starts and ends, not the box: a block stretches to its parent's
+    right edge whatever its left margin, so text items are aligned by their own text."""
+    box = e["box"] if axis == 0 or not e["textRects"] else union(e["textRects"])
     lo, hi = box[1 - axis], box[3 - axis]
     anchors = {"start": lo, "center": (lo + hi) / 2, "end": hi}
     if axis == 0 and e["textRects"]:

@@ -52,8 +52,12 @@ def intersection(a: BBox, b: BBox) -> BBox | None:
 class Layout:
     """Elements of one rendered page by tag index, in document order."""
 
-    def __init__(self, snapshot: dict[str, Any]):
+    def __init__(self, snapshot: dict[str, Any], slide: BBox | None = None):
+        """`slide`: the canvas of an HTML slide. A box covering all of it is the slide itself
+        (the usual `.slide { overflow: hidden }` wrapper), so what it cuts is off the canvas,
+        not clipped inside the page."""
         self.snapshot = snapshot
+        self.slide = slide
         self.elements: dict[int, dict[str, Any]] = {e["i"]: e for e in snapshot["elements"]}
         self.children: dict[int, list[int]] = {}
         for e in snapshot["elements"]:
@@ -93,6 +97,8 @@ class Layout:
     def clips(self, e: dict[str, Any]) -> tuple[bool, bool]:
         """Whether the element's box cuts its content horizontally, vertically."""
         if e["tag"] in _VIEWPORT_TAGS:
+            return False, False
+        if self.slide is not None and intersection(e["box"], self.slide) == tuple(self.slide):
             return False, False
         return e["overflowX"] in CLIPPING, e["overflowY"] in CLIPPING
 

@@ -74,7 +74,8 @@ class WebRenderer:
                 layout, defects = None, ()
                 if self.config.trace:
                     mark = time.perf_counter()
-                    layout = Layout(page.evaluate(PROBE, TAG_ATTR))
+                    frame = (0.0, 0.0, *map(float, self.canvas)) if self.slide else None
+                    layout = Layout(page.evaluate(PROBE, TAG_ATTR), frame)
                     findings = self.detect(layout)
                     defects = self._trace(page, tags, findings) if findings else ()
                     timings["probe"] = time.perf_counter() - mark
