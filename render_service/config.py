@@ -38,6 +38,8 @@ class RenderConfig:
     pptx_convert_timeout_seconds: float = 60.0
     pptx_slide_width_px: int = 1280
     pptx_max_slides: int = 30
+    # A Python with LibreOffice's `uno` keeps LibreOffice warm; without one, cold starts.
+    pptx_uno_python: str | None = "/usr/bin/python3"
 
     def __post_init__(self):
         checks = {

@@ -27,7 +27,10 @@ class PptxRenderer:
         self.converter, self.missing = None, None
         try:
             self.converter = SlideConverter(
-                config.soffice_path, config.pptx_convert_timeout_seconds, config.pptx_slide_width_px
+                config.soffice_path,
+                config.pptx_convert_timeout_seconds,
+                config.pptx_slide_width_px,
+                config.pptx_uno_python,
             )
         except FileNotFoundError as err:
             self.missing = str(err)

@@ -3,6 +3,7 @@ silent on clean ones, shapes trace to their lines, hostile code fails cleanly.""
 
 import io
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,28 @@ def test_hostile_code_fails_cleanly(strict_pptx_renderer, monkeypatch, name):
 def test_renderer_keeps_serving_after_hostile_code(strict_pptx_renderer):
     render(strict_pptx_renderer, "import os\nos._exit(1)\n")
     assert render(strict_pptx_renderer, TWO_SLIDES).ok
+
+
+def test_warm_libreoffice_that_dies_is_restarted(pptx_renderer):
+    converter = pptx_renderer.converter
+    if not converter.warm:
+        pytest.skip("no Python with LibreOffice's uno module (python3-uno): cold starts only")
+    assert render(pptx_renderer, TWO_SLIDES).ok
+    os.killpg(converter._office.pid, signal.SIGKILL)
+    failed = render(pptx_renderer, TWO_SLIDES)
+    assert not failed.ok and "LibreOffice" in failed.error
+    assert render(pptx_renderer, TWO_SLIDES).ok
+
+
+def test_cold_libreoffice_path_renders_the_same_deck():
+    renderer = PptxRenderer(RenderConfig(pptx_uno_python=None))
+    try:
+        assert not renderer.converter.warm
+        result = render(renderer, TWO_SLIDES)
+        assert result.ok, result.error
+        assert (result.width, result.height) == (1280, 2 * 960)
+    finally:
+        renderer.close()
 
 
 def test_missing_libreoffice_says_how_to_install():
