@@ -7,7 +7,8 @@ Rows, each measured in this run on the labeled cases (tests/render_service/cases
   * WebRenderer/SlideHtmlRenderer per worker without probes (config.trace=False) and with them;
   * the same with N worker processes (one Chromium each), as a pool would run them;
   * PptxRenderer decks/s (sandboxed run + LibreOffice + detectors), and the LibreOffice
-    conversion alone, one deck per start versus a batch of decks in one start.
+    conversion alone: warm (uno bridge, where python3-uno exists), cold one deck per start,
+    cold with a batch of decks per start.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def pool_rate(workers: int, seconds: float) -> float:
     return sum(counts) / seconds
 
 
-def pptx_rates(decks: int) -> tuple[float, float, float]:
+def pptx_rates(decks: int) -> dict[str, float]:
     from render_service.pptx.convert import SlideConverter
     from render_service.pptx.deck import build_deck
     from render_service.pptx.renderer import PptxRenderer
@@ -105,23 +106,30 @@ def pptx_rates(decks: int) -> tuple[float, float, float]:
     start = time.perf_counter()
     for request in requests:
         renderer.render(request)
-    full = len(requests) / (time.perf_counter() - start)
+    rates = {
+        "pptx renderer (sandbox+LibreOffice+detectors)": len(requests)
+        / (time.perf_counter() - start)
+    }
     renderer.close()
 
     blobs = [
         run_sandboxed(build_deck, r.code, 30, limits=config.sandbox).value["pptx"] for r in requests
     ]
-    converter = SlideConverter(config.soffice_path, 120, 1280)
-    converter.convert_many(blobs[:1])
-    start = time.perf_counter()
-    for blob in blobs:
-        converter.convert_many([blob])
-    single = len(blobs) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    converter.convert_many(blobs)
-    batch = len(blobs) / (time.perf_counter() - start)
-    converter.close()
-    return full, single, batch
+    for name, uno_python, batch in (
+        ("LibreOffice warm (uno bridge), one deck per call", config.pptx_uno_python, 1),
+        ("LibreOffice cold start, one deck per call", None, 1),
+        (f"LibreOffice cold start, {decks} decks per call", None, decks),
+    ):
+        converter = SlideConverter(config.soffice_path, 120, 1280, uno_python)
+        if uno_python and not converter.warm:
+            continue
+        converter.convert_many(blobs[:1])
+        start = time.perf_counter()
+        for first in range(0, len(blobs), batch):
+            converter.convert_many(blobs[first : first + batch])
+        rates[name] = len(blobs) / (time.perf_counter() - start)
+        converter.close()
+    return rates
 
 
 def main() -> None:
@@ -146,10 +154,7 @@ def main() -> None:
                 "pages/s",
             )
         )
-    full, single, batch = pptx_rates(args.decks)
-    rows.append(("pptx renderer (sandbox+LibreOffice+detectors)", full, "decks/s"))
-    rows.append(("LibreOffice conversion, one deck per start", single, "decks/s"))
-    rows.append((f"LibreOffice conversion, {args.decks} decks per start", batch, "decks/s"))
+    rows += [(name, rate, "decks/s") for name, rate in pptx_rates(args.decks).items()]
     print(f"{'row':<50} {'rate':>8} {'unit':<8} {'vs reference':>12}")
     for name, rate, unit in rows:
         ratio = f"{rate / reference:.2f}x" if unit == "pages/s" else ""
