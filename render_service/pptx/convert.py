@@ -44,6 +44,7 @@ class SlideConverter:
         self.timeout_s = timeout_s
         self.width_px = width_px
         self.profile = tempfile.mkdtemp(prefix="lo-profile-")
+        self.work_root = tempfile.mkdtemp(prefix="pptx-work-")  # the only place decks are read
         self.uno_python = uno_python if uno_python and _has_uno(uno_python) else None
         self._office: subprocess.Popen | None = None
         self._bridge: subprocess.Popen | None = None
@@ -54,7 +55,7 @@ class SlideConverter:
 
     def convert_many(self, decks: list[bytes]) -> list[list[bytes]]:
         """PNG bytes per slide for each deck."""
-        with tempfile.TemporaryDirectory(prefix="pptx-") as work:
+        with tempfile.TemporaryDirectory(prefix="pptx-", dir=self.work_root) as work:
             folder = pathlib.Path(work)
             paths = []
             for index, data in enumerate(decks):
@@ -140,7 +141,7 @@ class SlideConverter:
         )
         bridge = pathlib.Path(__file__).with_name("uno_bridge.py")
         self._bridge = subprocess.Popen(
-            [self.uno_python, str(bridge), pipe],
+            [self.uno_python, str(bridge), pipe, self.work_root],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -188,6 +189,7 @@ class SlideConverter:
     def close(self) -> None:
         self._stop_office()
         shutil.rmtree(self.profile, ignore_errors=True)
+        shutil.rmtree(self.work_root, ignore_errors=True)
 
 
 def _has_uno(python: str) -> bool:

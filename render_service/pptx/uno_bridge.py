@@ -1,14 +1,16 @@
 """Converts decks to PDF through a running LibreOffice; run by the system Python that has `uno`.
 
-    /usr/bin/python3 uno_bridge.py PIPE_NAME
+    /usr/bin/python3 uno_bridge.py PIPE_NAME WORK_ROOT
 
 Reads one JSON request per line from stdin, {"source": path, "target": path}, and answers one
-line per request: "ok" or "error: <reason>". Started and fed by `convert.WarmLibreOffice`;
-it exits when stdin closes. Loading a deck into an already running LibreOffice takes a few
+line per request: "ok" or "error: <reason>". Both paths must lie under WORK_ROOT: the pipe is
+reachable from forked sandbox children, so a request is never trusted to name other files.
+Started and fed by `convert.SlideConverter`; it exits when stdin closes. Loading a deck into an already running LibreOffice takes a few
 hundred milliseconds, against a second or two for a fresh `soffice --convert-to`.
 """
 
 import json
+import os
 import sys
 import time
 
@@ -44,11 +46,15 @@ def _desktop(pipe: str, wait_s: float = 60.0):
 
 def main() -> None:
     desktop = _desktop(sys.argv[1])
+    root = os.path.realpath(sys.argv[2]) + os.sep
     print("ready", flush=True)
     for line in sys.stdin:
-        request = json.loads(line)
         document = None
         try:
+            request = json.loads(line)
+            paths = [os.path.realpath(request[key]) for key in ("source", "target")]
+            if not all(path.startswith(root) for path in paths):
+                raise PermissionError("paths outside the work root")
             document = desktop.loadComponentFromURL(
                 uno.systemPathToFileUrl(request["source"]), "_blank", 0, _props(Hidden=True)
             )
