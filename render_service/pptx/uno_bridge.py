@@ -5,8 +5,9 @@
 Reads one JSON request per line from stdin, {"source": path, "target": path}, and answers one
 line per request: "ok" or "error: <reason>". Both paths must lie under WORK_ROOT: the pipe is
 reachable from forked sandbox children, so a request is never trusted to name other files.
-Started and fed by `convert.SlideConverter`; it exits when stdin closes. Loading a deck into an already running LibreOffice takes a few
-hundred milliseconds, against a second or two for a fresh `soffice --convert-to`.
+Started and fed by `convert.SlideConverter`; it exits when stdin closes. Loading a deck into
+an already running LibreOffice takes a few hundred milliseconds, against a second or two for
+a fresh `soffice --convert-to`.
 """
 
 import json
