@@ -5,7 +5,7 @@
 Rows, each measured in this run on the labeled cases (tests/render_service/cases):
   * reference: bare Playwright, one reused page, set_content + full-page screenshot;
   * WebRenderer/SlideHtmlRenderer per worker without probes (config.trace=False) and with them;
-  * the same with N worker processes (one Chromium each), as a pool would run them;
+  * the same through RenderPool with N workers (one Chromium each);
   * PptxRenderer decks/s (sandboxed run + LibreOffice + detectors), and the LibreOffice
     conversion alone: warm (uno bridge, where python3-uno exists), cold one deck per start,
     cold with a batch of decks per start.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import pathlib
 import time
 
@@ -69,28 +68,18 @@ def renderer_rate(trace: bool, seconds: float) -> float:
         renderers.close()
 
 
-def _worker(args) -> int:
-    seconds, start_at = args
-    from render_service.renderers import RendererSet
-
-    renderers = RendererSet(RenderConfig())
-    requests = _requests(("web", "slide_html"))
-    renderers.render(requests[0])
-    while time.time() < start_at:
-        time.sleep(0.01)
-    done = 0
-    while time.time() < start_at + seconds:
-        renderers.render(requests[done % len(requests)])
-        done += 1
-    renderers.close()
-    return done
-
-
 def pool_rate(workers: int, seconds: float) -> float:
-    start_at = time.time() + 8.0  # every worker warm before the clock starts
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        counts = pool.map(_worker, [(seconds, start_at)] * workers)
-    return sum(counts) / seconds
+    from render_service.pool import RenderPool
+
+    requests = _requests(("web", "slide_html"))
+    config = RenderConfig(workers=workers)
+    with RenderPool(config, warm_domains=("web", "slide_html")) as pool:
+        pool.render(requests)  # every worker has both renderers built and its browser open
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            pool.render(requests)
+            done += len(requests)
+        return done / (time.perf_counter() - start)
 
 
 def pptx_rates(decks: int) -> dict[str, float]:
@@ -149,7 +138,7 @@ def main() -> None:
     for workers in args.workers:
         rows.append(
             (
-                f"{workers} worker process(es), with probes",
+                f"RenderPool, {workers} worker(s), with probes",
                 pool_rate(workers, args.seconds),
                 "pages/s",
             )

@@ -35,7 +35,8 @@ class RenderConfig:
     web_max_dom_nodes: int = 20_000
     # Slides as python-pptx code (render_service/pptx).
     soffice_path: str = "soffice"
-    pptx_convert_timeout_seconds: float = 60.0
+    # Within the pool's deadline (sandbox wall + worker grace) together with the code's run.
+    pptx_convert_timeout_seconds: float = 10.0
     pptx_slide_width_px: int = 1280
     pptx_max_slides: int = 30
     # A Python with LibreOffice's `uno` keeps LibreOffice warm; without one, cold starts.

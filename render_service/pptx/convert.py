@@ -48,6 +48,11 @@ class SlideConverter:
         self.uno_python = uno_python if uno_python and _has_uno(uno_python) else None
         self._office: subprocess.Popen | None = None
         self._bridge: subprocess.Popen | None = None
+        if self.warm:  # start now, while the pool warms the worker, not in the first request
+            try:
+                self._start_office()
+            except ConversionError:
+                self.uno_python = None
 
     @property
     def warm(self) -> bool:

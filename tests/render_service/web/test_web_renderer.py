@@ -229,3 +229,19 @@ def test_missing_browser_says_how_to_install():
     result = render(renderer, "<p>x</p>")
     assert not result.ok
     assert "apt-get install chromium" in result.error and "\n" not in result.error
+
+
+def test_pool_keeps_serving_after_hostile_pages():
+    """Through RenderPool: a hung script and an oversized page, then ordinary pages."""
+    from render_service.pool import RenderPool
+
+    config = RenderConfig(workers=1, web_page_timeout_seconds=2.0)
+    requests = [
+        RenderRequest("loop", "web", "<script>for (;;) {}</script>", options={"javascript": True}),
+        RenderRequest("huge", "web", "<p>" + "a" * 3_000_000 + "</p>"),
+        RenderRequest("web", "web", "<p>fine</p>"),
+        RenderRequest("slide", "slide_html", "<h1>fine</h1>"),
+    ]
+    with RenderPool(config, warm_domains=("web",)) as pool:
+        results = pool.render(requests)
+    assert [r.ok for r in results] == [False, False, True, True]
