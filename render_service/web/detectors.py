@@ -292,15 +292,26 @@ def _groups(items: list[dict], axis: int) -> list[list[dict]]:
 
 
 def _anchors(e: dict, axis: int) -> dict[str, float]:
-    """Edges an item of a row (axis 0) or column (axis 1) may be aligned by. In a column the
-    reader sees where text starts and ends, not the box: a block stretches to its parent's
-    right edge whatever its left margin, so text items are aligned by their own text."""
-    box = e["box"] if axis == 0 or not e["textRects"] else union(e["textRects"])
+    """Edges an item of a row (axis 0) or column (axis 1) may be aligned by."""
+    box = e["box"]
     lo, hi = box[1 - axis], box[3 - axis]
     anchors = {"start": lo, "center": (lo + hi) / 2, "end": hi}
     if axis == 0 and e["textRects"]:
         anchors["baseline"] = e["textRects"][0][3] - 0.2 * e["fontSize"]
     return anchors
+
+
+_FLOW_BLOCKS = frozenset({"block", "flex", "grid", "list-item", "table", "flow-root"})
+
+
+def _stretched(group: list[dict]) -> bool:
+    """In-flow blocks sharing a right edge because they fill their container: that edge is
+    the container's, not an alignment the author chose."""
+    rights = [e["box"][2] for e in group]
+    return (
+        all(e["display"] in _FLOW_BLOCKS and e["position"] in ("static", "relative") for e in group)
+        and max(rights) - min(rights) <= EPS
+    )
 
 
 def misalignment(layout: Layout) -> list[Finding]:
@@ -336,9 +347,12 @@ def _misaligned(items: list[dict]) -> list[Finding]:
     for axis, (edge, line, moves) in enumerate(_ALIGN_AXES):
         for group in _groups(items, axis):
             anchors = [_anchors(e, axis) for e in group]
+            names = set.intersection(*(set(a) for a in anchors))
+            if axis == 1 and _stretched(group):
+                names -= {"end"}
             spreads = {
                 name: max(a[name] for a in anchors) - min(a[name] for a in anchors)
-                for name in set.intersection(*(set(a) for a in anchors))
+                for name in names
             }
             best = min(spreads, key=spreads.get)
             tolerance = EPS + (
