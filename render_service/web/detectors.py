@@ -302,16 +302,23 @@ def _anchors(e: dict, axis: int) -> dict[str, float]:
 
 
 _FLOW_BLOCKS = frozenset({"block", "flex", "grid", "list-item", "table", "flow-root"})
+_STRETCH = frozenset({"normal", "stretch"})
 
 
-def _stretched(group: list[dict]) -> bool:
-    """In-flow blocks sharing a right edge because they fill their container: that edge is
-    the container's, not an alignment the author chose."""
-    rights = [e["box"][2] for e in group]
-    return (
-        all(e["display"] in _FLOW_BLOCKS and e["position"] in ("static", "relative") for e in group)
-        and max(rights) - min(rights) <= EPS
-    )
+def _stretched(layout: Layout, e: dict, axis: int) -> bool:
+    """Whether the item's far edge across the axis is its container's: a block filling its
+    container's width (columns), a flex or grid item stretched to its row's height (rows)."""
+    parent = layout.elements.get(e["parent"])
+    if parent is None or e["position"] not in ("static", "relative"):
+        return False
+    align = e["alignSelf"] if e["alignSelf"] != "auto" else parent["alignItems"]
+    flex = parent["display"] in ("flex", "inline-flex")
+    grid = parent["display"] in ("grid", "inline-grid")
+    if axis == 0:
+        return align in _STRETCH and (grid or (flex and parent["flexDirection"].startswith("row")))
+    if grid or (flex and parent["flexDirection"].startswith("column")):
+        return align in _STRETCH
+    return e["display"] in _FLOW_BLOCKS and not flex
 
 
 def misalignment(layout: Layout) -> list[Finding]:
@@ -330,7 +337,7 @@ def misalignment(layout: Layout) -> list[Finding]:
         # Placed boxes line up with placed boxes, flowing ones with flowing ones.
         placed = [e for e in items if e["position"] in ("absolute", "fixed")]
         flowing = [e for e in items if e["position"] not in ("absolute", "fixed")]
-        findings += _misaligned(placed) + _misaligned(flowing)
+        findings += _misaligned(layout, placed) + _misaligned(layout, flowing)
     return findings
 
 
@@ -342,14 +349,14 @@ _ALIGN_AXES = (
 )
 
 
-def _misaligned(items: list[dict]) -> list[Finding]:
+def _misaligned(layout: Layout, items: list[dict]) -> list[Finding]:
     findings = []
     for axis, (edge, line, moves) in enumerate(_ALIGN_AXES):
         for group in _groups(items, axis):
             anchors = [_anchors(e, axis) for e in group]
             names = set.intersection(*(set(a) for a in anchors))
-            if axis == 1 and _stretched(group):
-                names -= {"end"}
+            if all(_stretched(layout, e, axis) for e in group):
+                names -= {"end"}  # shared because the container sets it, not aligned by choice
             spreads = {
                 name: max(a[name] for a in anchors) - min(a[name] for a in anchors)
                 for name in names
