@@ -194,10 +194,26 @@ def _text(shape, theme, style, title_size, body_size) -> dict[str, Any]:
         int(body.get(name, default)) if body is not None else default
         for name, default in zip(("lIns", "tIns", "rIns", "bIns"), DEFAULT_INSETS)
     )
+    fit = _inherited_autofit(shape)
     return {
         "paragraphs": paragraphs,
         "wrap": body is None or body.get("wrap") != "none",
-        "grows": body is not None and body.find(f"{A}spAutoFit") is not None,
-        "shrinks": body is not None and body.find(f"{A}normAutofit") is not None,
+        "grows": fit == "spAutoFit",
+        "shrinks": fit == "normAutofit",
         "insets": insets,
     }
+
+
+def _inherited_autofit(shape) -> str | None:
+    """`spAutoFit`, `normAutofit` or `noAutofit` as set on the shape or, for a placeholder,
+    inherited from its layout and master placeholders (the default template's masters shrink
+    text to fit)."""
+    node = shape
+    while node is not None:
+        body = node.element.find(f"{P}txBody/{A}bodyPr")
+        for child in body if body is not None else ():
+            name = etree.QName(child).localname
+            if name in ("spAutoFit", "normAutofit", "noAutofit"):
+                return name
+        node = getattr(node, "_base_placeholder", None) if node.is_placeholder else None
+    return None
