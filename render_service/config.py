@@ -25,6 +25,22 @@ class RenderConfig:
     chart_dpi: int = 100
     chart_max_pixels: int = 4096 * 4096
     trace: bool = True  # element tracing and defect detection (off: plain render)
+    # Web pages and HTML slides (render_service/web).
+    chromium_path: str = "/usr/bin/chromium"
+    web_viewport: tuple[int, int] = (1280, 720)  # also the HTML slide canvas
+    web_max_page_height: int = 8192  # full-page screenshots are cut here
+    web_javascript: bool = False  # requests may enable it with options={"javascript": True}
+    web_page_timeout_seconds: float = 10.0
+    web_max_html_bytes: int = 2_000_000
+    web_max_dom_nodes: int = 20_000
+    # Slides as python-pptx code (render_service/pptx).
+    soffice_path: str = "soffice"
+    # Within the pool's deadline (sandbox wall + worker grace) together with the code's run.
+    pptx_convert_timeout_seconds: float = 10.0
+    pptx_slide_width_px: int = 1280
+    pptx_max_slides: int = 30
+    # A Python with LibreOffice's `uno` keeps LibreOffice warm; without one, cold starts.
+    pptx_uno_python: str | None = "/usr/bin/python3"
 
     def __post_init__(self):
         checks = {
@@ -35,6 +51,14 @@ class RenderConfig:
             "worker_grace_seconds": self.worker_grace_seconds > 0,
             "chart_dpi": self.chart_dpi > 0,
             "chart_max_pixels": self.chart_max_pixels > 0,
+            "web_viewport": min(self.web_viewport) > 0,
+            "web_max_page_height": self.web_max_page_height >= self.web_viewport[1],
+            "web_page_timeout_seconds": self.web_page_timeout_seconds > 0,
+            "web_max_html_bytes": self.web_max_html_bytes > 0,
+            "web_max_dom_nodes": self.web_max_dom_nodes > 0,
+            "pptx_convert_timeout_seconds": self.pptx_convert_timeout_seconds > 0,
+            "pptx_slide_width_px": self.pptx_slide_width_px > 0,
+            "pptx_max_slides": self.pptx_max_slides > 0,
         }
         for name, ok in checks.items():
             if not ok:
