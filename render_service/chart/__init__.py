@@ -1,0 +1,1 @@
+"""The chart domain: matplotlib code rendered, traced to its lines and checked for defects."""

@@ -1,0 +1,563 @@
+"""Chart defect detectors: each reads the drawn Scene and returns Defects with blamed lines.
+
+Thresholds are stated once, below, each with its reason; none is fitted to test cases.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from statistics import median
+
+import numpy as np
+from matplotlib.collections import PathCollection
+from matplotlib.colors import to_rgba
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from render_service.chart import tracing
+from render_service.chart.scene import Item, Scene
+from render_service.types import BBox, Defect
+
+# Text boxes include glyph padding, so boxes that meet along a sliver this thin only touch.
+TOUCH_PX = 1.0
+# WCAG 2.x contrast minimums: 4.5:1 for text, 3:1 for large text (>= 18 pt, or 14 pt bold).
+TEXT_CONTRAST, LARGE_TEXT_CONTRAST = 4.5, 3.0
+# For marks WCAG asks 3:1, which matplotlib's own default palette fails (C8 is 2.0:1 on
+# white); below 1.25:1 a mark is hard to see at all (yellow on white is 1.07:1).
+MARK_CONTRAST = 1.25
+# Edges that share a grid line may differ by pixel snapping, not more.
+ALIGN_PX = 2.0
+# Free-standing axes whose edges are this close (share of the figure) were meant to line up.
+NEAR_ALIGN_SHARE = 0.02
+# The least hidden data worth reporting: one marker, 5 px of line, a 5x5 px piece of a bar.
+HIDDEN_LINE_PX, HIDDEN_MARKERS, HIDDEN_AREA_PX = 5.0, 1, 25.0
+
+
+def detect(scene: Scene) -> list[Defect]:
+    overflowing = overflow(scene)
+    spilled_legends = {id(item.artist) for item in scene.legends if _outside_share(scene, item)}
+    return [
+        *text_overlap(scene),
+        *clipped_text(scene, skip_groups={f"legend:{i}" for i in spilled_legends}),
+        *overflowing,
+        *legend_occlusion(scene),
+        *low_contrast(scene),
+        *misalignment(scene),
+        *layout_warnings(scene),
+    ]
+
+
+# --- text overlap -----------------------------------------------------------------------------
+
+
+def text_overlap(scene: Scene) -> list[Defect]:
+    """Crowded tick labels (one defect per axis) and any two other texts that overlap."""
+    defects = []
+    ticks: dict[str, list[Item]] = defaultdict(list)
+    for item in scene.texts:
+        if item.role == "tick_label":
+            ticks[item.group].append(item)
+    for group, labels in ticks.items():
+        hit = {i for i, j in _overlapping_pairs(labels) for i in (i, j)}
+        if hit:
+            crowded = [labels[i] for i in sorted(hit)]
+            defects.append(
+                Defect(
+                    "text_overlap",
+                    len(hit) / len(labels),
+                    _union(c.bbox for c in crowded),
+                    f"{group[0]} tick labels overlap ({len(hit)} of {len(labels)})"
+                    + _at(_lines(crowded)),
+                    _lines(crowded),
+                )
+            )
+    texts = scene.texts
+    reported = set()
+    for i, j in _overlapping_pairs(texts):
+        a, b = texts[i], texts[j]
+        if a.group and a.group == b.group:
+            continue  # laid out together by matplotlib (one axis's ticks, one legend)
+        key = tuple(sorted((a.group or f"#{i}", b.group or f"#{j}")))
+        if key in reported:
+            continue
+        reported.add(key)
+        area = _area(_intersection(a.bbox, b.bbox)) / max(min(_area(a.bbox), _area(b.bbox)), 1)
+        lines = _merge(a.lines, b.lines)
+        defects.append(
+            Defect(
+                "text_overlap",
+                min(1.0, area),
+                _intersection(a.bbox, b.bbox),
+                f"{_describe(a)} overlaps {_describe(b)}" + _at(lines),
+                lines,
+            )
+        )
+    return defects
+
+
+def _overlapping_pairs(items: list[Item]):
+    boxes = np.array([item.bbox for item in items], dtype=float).reshape(-1, 4)
+    if len(boxes) < 2:
+        return []
+    width = np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(
+        boxes[:, None, 0], boxes[None, :, 0]
+    )
+    height = np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(
+        boxes[:, None, 1], boxes[None, :, 1]
+    )
+    hits = np.triu((width > TOUCH_PX) & (height > TOUCH_PX), k=1)
+    return list(zip(*np.nonzero(hits)))
+
+
+# --- clipping, overflow, off canvas ---------------------------------------------------------
+
+
+def clipped_text(scene: Scene, skip_groups: set[str]) -> list[Defect]:
+    """Text partly outside its figure (clipped_text) or wholly outside (off_canvas)."""
+    defects = []
+    for item in scene.texts:
+        if item.group in skip_groups:
+            continue
+        share = _outside_share(scene, item)
+        if share:
+            kind = "off_canvas" if share >= 1 else "clipped_text"
+            where = "outside the figure" if share >= 1 else f"cut off at the {_edges(scene, item)}"
+            defects.append(
+                Defect(
+                    kind,
+                    share,
+                    item.bbox,
+                    f"{_describe(item)} is {where} ({share:.0%} outside)" + _at(item.lines),
+                    item.lines,
+                )
+            )
+    return defects
+
+
+def overflow(scene: Scene) -> list[Defect]:
+    """Axes, colorbars and legends reaching past the figure edge, or placed wholly off it."""
+    defects = []
+    for item in [*scene.axes, *scene.legends]:
+        share = _outside_share(scene, item)
+        if share:
+            kind = "off_canvas" if share >= 1 else "overflow"
+            where = "outside the figure" if share >= 1 else f"past the {_edges(scene, item)}"
+            defects.append(
+                Defect(
+                    kind,
+                    share,
+                    item.bbox,
+                    f"{item.role} reaches {where} ({share:.0%} outside)" + _at(item.lines),
+                    item.lines,
+                )
+            )
+    return defects
+
+
+def _outside_share(scene: Scene, item: Item) -> float:
+    """Share of the item's box outside its figure, ignoring slivers thinner than TOUCH_PX."""
+    x0, y0, x1, y1 = _figure_box(scene, item)
+    bx0, by0, bx1, by1 = item.bbox
+    if max(x0 - bx0, y0 - by0, bx1 - x1, by1 - y1) <= TOUCH_PX:
+        return 0.0
+    inside = _area(_intersection(item.bbox, (x0, y0, x1, y1)))
+    return 1.0 - inside / max(_area(item.bbox), 1e-9)
+
+
+def _figure_box(scene: Scene, item: Item) -> BBox:
+    placed = scene.figures[item.figure]
+    return (0.0, float(placed.top), float(placed.width), float(placed.top + placed.height))
+
+
+def _edges(scene: Scene, item: Item) -> str:
+    x0, y0, x1, y1 = _figure_box(scene, item)
+    bx0, by0, bx1, by1 = item.bbox
+    sides = [
+        name
+        for name, past in (
+            ("left", x0 - bx0),
+            ("top", y0 - by0),
+            ("right", bx1 - x1),
+            ("bottom", by1 - y1),
+        )
+        if past > TOUCH_PX
+    ]
+    return " and ".join(sides) + (" edges" if len(sides) > 1 else " edge")
+
+
+# --- legend covering data -------------------------------------------------------------------
+
+
+def legend_occlusion(scene: Scene) -> list[Defect]:
+    """A legend box drawn over data marks of the axes it belongs to (figure legends: all)."""
+    defects = []
+    for legend in scene.legends:
+        box = _shrink(legend.bbox, TOUCH_PX)
+        worst, hidden_labels, summary = 0.0, [], ""
+        for data in scene.data:
+            if data.figure != legend.figure or (
+                legend.axes is not None and data.axes is not legend.axes
+            ):
+                continue
+            share, amount = _hidden(scene, data, box)
+            if amount:
+                worst = max(worst, share)
+                hidden_labels.append(_label(data))
+                summary = summary or amount
+        if hidden_labels:
+            names = ", ".join(dict.fromkeys(hidden_labels))
+            defects.append(
+                Defect(
+                    "legend_occlusion",
+                    worst,
+                    legend.bbox,
+                    f"legend covers data ({names}: {summary})" + _at(legend.lines, "placed"),
+                    legend.lines,
+                )
+            )
+    return defects
+
+
+def _hidden(scene: Scene, data: Item, box: BBox) -> tuple[float, str]:
+    """(share of the artist hidden, a short amount) for data under `box`; amount '' if none."""
+    artist = data.artist
+    axes_box = _axes_box(scene, data)
+    if isinstance(artist, Line2D):
+        points = _to_image(scene, data, artist.get_transform().transform(artist.get_xydata()))
+        points = points[np.all(np.isfinite(points), axis=1)]
+        parts = []
+        if artist.get_linestyle() not in ("None", "", " ", "none") and len(points) > 1:
+            samples = _densify(points)
+            visible = _inside(samples, axes_box)
+            hidden = int(np.sum(visible & _inside(samples, box)))
+            if hidden >= HIDDEN_LINE_PX:
+                parts.append((hidden / max(int(visible.sum()), 1), f"{hidden} px of line"))
+        if artist.get_marker() not in (None, "None", "", " ", "none"):
+            hidden = int(np.sum(_inside(points, box) & _inside(points, axes_box)))
+            if hidden >= HIDDEN_MARKERS:
+                parts.append((hidden / max(len(points), 1), f"{hidden} markers"))
+        return max(parts) if parts else (0.0, "")
+    if isinstance(artist, PathCollection):
+        offsets = artist.get_offset_transform().transform(artist.get_offsets())
+        points = _to_image(scene, data, offsets)
+        hidden = int(np.sum(_inside(points, box) & _inside(points, axes_box)))
+        if hidden >= HIDDEN_MARKERS:
+            return hidden / max(len(points), 1), f"{hidden} points"
+        return 0.0, ""
+    if isinstance(artist, Patch):
+        covered = _area(_intersection(_intersection(data.bbox, axes_box), box))
+        if covered >= HIDDEN_AREA_PX:
+            return covered / max(_area(data.bbox), 1), f"{covered:.0f} px² of {_kind(data)}"
+    return 0.0, ""
+
+
+def _densify(points: np.ndarray) -> np.ndarray:
+    """Points about one pixel apart along a polyline."""
+    steps = np.maximum(np.ceil(np.hypot(*np.diff(points, axis=0).T)).astype(int), 1)
+    steps = np.minimum(steps, 4096)
+    pieces = [
+        a + (b - a) * np.linspace(0, 1, n, endpoint=False)[:, None]
+        for a, b, n in zip(points[:-1], points[1:], steps)
+    ]
+    return np.concatenate([*pieces, points[-1:]])
+
+
+# --- contrast ------------------------------------------------------------------------------
+
+
+def low_contrast(scene: Scene) -> list[Defect]:
+    """Text below WCAG's text minimum, marks below MARK_CONTRAST, against what is behind them."""
+    defects = []
+    groups: dict[str, list[tuple[Item, float, float]]] = defaultdict(list)
+    for item in scene.texts:
+        behind = _behind_text(scene, item)
+        ratio = contrast(_rgba(item.artist.get_color(), item.artist.get_alpha()), behind)
+        needed = LARGE_TEXT_CONTRAST if _large(item.artist) else TEXT_CONTRAST
+        if ratio < needed:
+            groups[item.group if item.role == "tick_label" else str(id(item))].append(
+                (item, ratio, needed)
+            )
+    for found in groups.values():
+        items = [item for item, _, _ in found]
+        ratio, needed = min(r for _, r, _ in found), found[0][2]
+        name = (
+            f"{items[0].group[0]} tick labels"
+            if items[0].role == "tick_label"
+            else _describe(items[0])
+        )
+        lines = _lines(items)
+        defects.append(
+            Defect(
+                "low_contrast",
+                1 - ratio / needed,
+                _union(i.bbox for i in items),
+                f"{name} have low contrast ({ratio:.1f}:1, needs {needed:g}:1)" + _at(lines),
+                lines,
+            )
+        )
+    marks: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
+    for item in scene.data:
+        color = _mark_color(item.artist)
+        if color is None or item.axes is None:
+            continue
+        ratio = contrast(color, _axes_background(item.axes))
+        if ratio < MARK_CONTRAST:
+            marks[(id(item.axes), tuple(np.round(color, 3)))].append((item, ratio))
+    for found in marks.values():
+        items = [item for item, _ in found]
+        ratio = min(r for _, r in found)
+        lines = _lines(items)
+        defects.append(
+            Defect(
+                "low_contrast",
+                1 - ratio / MARK_CONTRAST,
+                _union(i.bbox for i in items),
+                f"{_kind(items[0])} {_label(items[0])} barely differs from the background "
+                f"({ratio:.2f}:1)" + _at(lines),
+                lines,
+            )
+        )
+    return defects
+
+
+def contrast(foreground: tuple, background: tuple) -> float:
+    """WCAG contrast ratio of `foreground` (alpha-blended over `background`) and background."""
+    fg = _blend(foreground, background)
+    light, dark = sorted((_luminance(fg), _luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _luminance(rgb) -> float:
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _blend(rgba, background) -> tuple:
+    alpha = rgba[3] if len(rgba) > 3 else 1.0
+    return tuple(alpha * f + (1 - alpha) * b for f, b in zip(rgba[:3], background[:3]))
+
+
+def _rgba(color, alpha=None) -> tuple:
+    return to_rgba(color, alpha) if alpha is not None else to_rgba(color)
+
+
+def _figure_background(fig) -> tuple:
+    return _blend(_rgba(fig.get_facecolor()), (1.0, 1.0, 1.0))  # the image is composited on white
+
+
+def _axes_background(ax) -> tuple:
+    behind = _figure_background(ax.get_figure(root=True))
+    return _blend(_rgba(ax.patch.get_facecolor()), behind) if ax.patch.get_visible() else behind
+
+
+def _behind_text(scene: Scene, item: Item) -> tuple:
+    """The colour under a text: its own box, a legend frame, its axes, or the figure."""
+    artist = item.artist
+    behind = _figure_background(scene.figures[item.figure].figure)
+    if item.axes is not None and item.role in {"text", "annotation", "legend_text"}:
+        behind = _axes_background(item.axes)
+    legend = item.axes.get_legend() if item.axes is not None else None
+    if item.role == "legend_text" and legend is not None and legend.get_frame_on():
+        behind = _blend(_rgba(legend.get_frame().get_facecolor()), behind)
+    patch = artist.get_bbox_patch() if hasattr(artist, "get_bbox_patch") else None
+    if patch is not None and patch.get_visible():
+        behind = _blend(_rgba(patch.get_facecolor()), behind)
+    return behind
+
+
+def _large(text) -> bool:
+    size, weight = text.get_fontsize(), text.get_fontweight()
+    bold = weight in ("bold", "heavy", "black", "extra bold", "semibold") or (
+        isinstance(weight, int | float) and weight >= 600
+    )
+    return size >= 18 or (bold and size >= 14)
+
+
+def _mark_color(artist) -> tuple | None:
+    """The most visible colour of a data mark, or None for marks not checked."""
+    if isinstance(artist, Line2D):
+        return _rgba(artist.get_color(), artist.get_alpha())
+    if isinstance(artist, PathCollection):
+        colors = artist.get_facecolors()
+        return tuple(colors[0]) if len(colors) and len(set(map(tuple, colors))) == 1 else None
+    if isinstance(artist, Patch):
+        if artist.get_linewidth() > 0 and artist.get_edgecolor()[3] > 0:
+            return None  # an outlined patch stands out by its edge
+        return tuple(artist.get_facecolor())
+    return None
+
+
+# --- alignment -----------------------------------------------------------------------------
+
+
+def misalignment(scene: Scene) -> list[Defect]:
+    """Grid cells whose shared edges differ, and free axes whose edges nearly line up."""
+    defects = []
+    axes = [
+        item for item in scene.axes if item.role == "axes" and item.artist.get_aspect() == "auto"
+    ]
+    axes = [a for a in axes if not any(b is not a and _contains(b.bbox, a.bbox) for b in axes)]
+    edges: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
+    for item in axes:
+        spec = item.artist.get_subplotspec()
+        if spec is None:
+            continue
+        spec = spec.get_topmost_subplotspec()  # a colorbar may have split the cell
+        grid, rows, cols = id(spec.get_gridspec()), spec.rowspan, spec.colspan
+        x0, y0, x1, y1 = item.bbox
+        edges[(grid, "top", f"row {rows.start + 1}", rows.start)].append((item, y0))
+        edges[(grid, "bottom", f"row {rows.stop}", rows.stop)].append((item, y1))
+        edges[(grid, "left", f"column {cols.start + 1}", cols.start)].append((item, x0))
+        edges[(grid, "right", f"column {cols.stop}", cols.stop)].append((item, x1))
+    for (_, side, where, _), found in edges.items():
+        middle = median(value for _, value in found)
+        off = [(item, value) for item, value in found if abs(value - middle) > ALIGN_PX]
+        if len(found) < 2 or not off:
+            continue
+        if len(off) == len(found):  # no majority: blame the ones moved after they were made
+            moved = [(i, v) for i, v in off if i.lines != tracing.made_lines(i.artist)]
+            off = moved or off
+        spread = max(v for _, v in found) - min(v for _, v in found)
+        lines = _lines([item for item, _ in off])
+        defects.append(
+            Defect(
+                "misalignment",
+                min(1.0, spread / 50),
+                _union(item.bbox for item, _ in found),
+                f"axes in {where} have {side} edges {spread:.0f} px apart" + _at(lines, "moved"),
+                lines,
+            )
+        )
+    free = [item for item in axes if item.artist.get_subplotspec() is None]
+    reported = set()
+    for a in free:
+        for b in axes:
+            if b is a or a.figure != b.figure or (id(b), id(a)) in reported:
+                continue
+            placed = scene.figures[a.figure]
+            for side, index, size in (
+                ("left", 0, placed.width),
+                ("top", 1, placed.height),
+                ("right", 2, placed.width),
+                ("bottom", 3, placed.height),
+            ):
+                gap = abs(a.bbox[index] - b.bbox[index])
+                if ALIGN_PX < gap <= NEAR_ALIGN_SHARE * size:
+                    reported.add((id(a), id(b)))
+                    lines = a.lines
+                    defects.append(
+                        Defect(
+                            "misalignment",
+                            gap / (NEAR_ALIGN_SHARE * size),
+                            _union((a.bbox, b.bbox)),
+                            f"axes {side} edges nearly line up ({gap:.0f} px apart)"
+                            + _at(lines, "placed"),
+                            lines,
+                        )
+                    )
+                    break
+    return defects
+
+
+def _contains(outer: BBox, inner: BBox) -> bool:
+    return (
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and outer[2] >= inner[2]
+        and outer[3] >= inner[3]
+    )
+
+
+# --- layout warnings -----------------------------------------------------------------------
+
+
+def layout_warnings(scene: Scene) -> list[Defect]:
+    """Warnings matplotlib raised while laying the figure out (tight/constrained layout)."""
+    defects = []
+    for message, lines in scene.warnings:
+        if "layout" not in message.lower():
+            continue
+        first = message.split(": ", 1)[-1].split(". ")[0].strip().rstrip(".")
+        defects.append(Defect("layout_warning", 0.5, None, first + _at(lines, "at"), lines))
+    return defects
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _describe(item: Item) -> str:
+    name = {"tick_label": f"{item.group[:1]} tick label", "legend_text": "legend text"}.get(
+        item.role, item.role
+    )
+    text = item.text.strip().replace("\n", " ")
+    return f"{name} '{text[:30]}{'…' if len(text) > 30 else ''}'"
+
+
+def _label(item: Item) -> str:
+    label = item.artist.get_label() if hasattr(item.artist, "get_label") else ""
+    return f"'{label}'" if label and not label.startswith("_") else _kind(item)
+
+
+def _kind(item: Item) -> str:
+    artist = item.artist
+    if isinstance(artist, Line2D):
+        return "line"
+    if isinstance(artist, PathCollection):
+        return "scatter"
+    return "bar" if type(artist).__name__ == "Rectangle" else type(artist).__name__.lower()
+
+
+def _at(lines: tuple[int, ...], verb: str = "set") -> str:
+    if not lines:
+        return ""
+    word = "line" if len(lines) == 1 else "lines"
+    return f"; {verb} at {word} {', '.join(map(str, lines))}"
+
+
+def _lines(items) -> tuple[int, ...]:
+    return tuple(sorted({line for item in items for line in item.lines}))
+
+
+def _merge(*groups) -> tuple[int, ...]:
+    return tuple(sorted({line for group in groups for line in group}))
+
+
+def _intersection(a: BBox, b: BBox) -> BBox:
+    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+
+
+def _area(box: BBox) -> float:
+    return max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
+
+
+def _union(boxes) -> BBox:
+    boxes = list(boxes)
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _shrink(box: BBox, by: float) -> BBox:
+    return (box[0] + by, box[1] + by, box[2] - by, box[3] - by)
+
+
+def _inside(points: np.ndarray, box: BBox) -> np.ndarray:
+    return (
+        (points[:, 0] >= box[0])
+        & (points[:, 0] <= box[2])
+        & (points[:, 1] >= box[1])
+        & (points[:, 1] <= box[3])
+    )
+
+
+def _axes_box(scene: Scene, data: Item) -> BBox:
+    return scene.to_pixels(data.figure, data.axes.bbox) if data.axes is not None else data.bbox
+
+
+def _to_image(scene: Scene, item: Item, display: np.ndarray) -> np.ndarray:
+    placed = scene.figures[item.figure]
+    points = np.asarray(display, dtype=float).reshape(-1, 2)
+    return np.column_stack([points[:, 0], placed.top + placed.height - points[:, 1]])

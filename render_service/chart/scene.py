@@ -1,0 +1,173 @@
+"""What a drawn chart contains, in pixels of the final image, with the lines that made it.
+
+Built once after drawing; the detectors and the element map both read it. Coordinates are
+converted from matplotlib's display space (origin bottom-left, per figure) to the image's
+(origin top-left); several figures are stacked vertically, each at its own offset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from render_service.chart import tracing
+from render_service.types import BBox, Element
+
+
+@dataclasses.dataclass
+class Item:
+    artist: Any
+    role: str
+    bbox: BBox
+    lines: tuple[int, ...]  # the lines to blame for how it looks
+    trace: tuple[int, ...]  # made and last-changed lines (the element map)
+    group: str = ""  # items laid out together: one axis's tick labels, one legend's texts
+    axes: Axes | None = None
+    figure: int = 0
+
+    @property
+    def text(self) -> str:
+        return self.artist.get_text() if hasattr(self.artist, "get_text") else ""
+
+
+@dataclasses.dataclass
+class Placed:
+    """One figure and where its pixels start in the image."""
+
+    figure: Figure
+    top: int
+    width: int
+    height: int
+
+
+@dataclasses.dataclass
+class Scene:
+    width: int
+    height: int
+    figures: list[Placed]
+    texts: list[Item]
+    axes: list[Item]
+    legends: list[Item]
+    data: list[Item]
+    warnings: list[tuple[str, tuple[int, ...]]]
+
+    def to_pixels(self, figure: int, extent) -> BBox:
+        placed = self.figures[figure]
+        top = placed.top + placed.height
+        return (
+            float(extent.x0),
+            float(top - extent.y1),
+            float(extent.x1),
+            float(top - extent.y0),
+        )
+
+    def elements(self) -> tuple[Element, ...]:
+        items = self.texts + self.axes + self.legends + self.data
+        return tuple(
+            Element(
+                id=f"{item.role}:{index}", role=item.role, bbox=item.bbox, source_lines=item.trace
+            )
+            for index, item in enumerate(items)
+        )
+
+
+def build_scene(placed: list[Placed], warnings) -> Scene:
+    scene = Scene(
+        width=max((p.width for p in placed), default=0),
+        height=sum(p.height for p in placed),
+        figures=placed,
+        texts=[],
+        axes=[],
+        legends=[],
+        data=[],
+        warnings=warnings,
+    )
+    for index, place in enumerate(placed):
+        _collect_figure(scene, index, place.figure)
+    return scene
+
+
+def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
+    renderer = fig.canvas.get_renderer()
+
+    def add(bucket, artist, role, lines=None, group="", axes=None):
+        if not artist.get_visible():
+            return
+        if role in TEXT_ROLES and not artist.get_text().strip():
+            return
+        extent = artist.get_window_extent(renderer)
+        if not np.all(np.isfinite([extent.x0, extent.y0, extent.x1, extent.y1])):
+            return
+        blame = tracing.responsible_lines(artist) if lines is None else lines
+        trace = lines if role == "tick_label" else (tracing.lines_of(artist) or blame)
+        bbox = scene.to_pixels(index, extent)
+        bucket.append(Item(artist, role, bbox, blame, trace, group, axes, index))
+
+    for name in ("_suptitle", "_supxlabel", "_supylabel"):
+        if getattr(fig, name, None) is not None:
+            add(scene.texts, getattr(fig, name), "suptitle")
+    for text in fig.texts:
+        add(scene.texts, text, "text")
+    for legend in fig.legends:
+        _collect_legend(scene, add, legend, None)
+    for number, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        role = "colorbar" if hasattr(ax, "_colorbar") else "axes"
+        add(scene.axes, ax, role, axes=ax)
+        tag = f"{index}.{number}"
+        for title in (ax.title, ax._left_title, ax._right_title):
+            add(scene.texts, title, "title", axes=ax)
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            add(scene.texts, axis.label, f"{name}label", axes=ax)
+            add(scene.texts, axis.get_offset_text(), f"{name}offset", axes=ax)
+            for label in _drawn_tick_labels(axis):
+                lines = tracing.tick_label_lines(label, axis)
+                add(scene.texts, label, "tick_label", lines, f"{name}tick:{tag}", ax)
+        for text in ax.texts:
+            add(scene.texts, text, "annotation" if hasattr(text, "xy") else "text", axes=ax)
+        if ax.get_legend() is not None:
+            _collect_legend(scene, add, ax.get_legend(), ax)
+        for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.images]:
+            add(scene.data, artist, type(artist).__name__.lower(), axes=ax)
+
+
+def _collect_legend(scene: Scene, add, legend, ax) -> None:
+    group = f"legend:{id(legend)}"
+    lines = tracing.responsible_lines(legend)
+    add(scene.legends, legend, "legend", lines, group, ax)
+    for text in [*legend.get_texts(), legend.get_title()]:
+        add(scene.texts, text, "legend_text", tracing.lines_of(text) or lines, group, ax)
+
+
+def _drawn_tick_labels(axis):
+    """Tick labels matplotlib actually drew: ticks inside the view interval, visible labels."""
+    low, high = sorted(axis.get_view_interval())
+    span = (high - low) * 1e-9
+    for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+        loc = tick.get_loc()
+        if loc is None or not low - span <= loc <= high + span:
+            continue
+        for label in (tick.label1, tick.label2):
+            if label.get_visible() and label.get_text().strip():
+                yield label
+
+
+TEXT_ROLES = frozenset(
+    {
+        "suptitle",
+        "text",
+        "title",
+        "xlabel",
+        "ylabel",
+        "xoffset",
+        "yoffset",
+        "tick_label",
+        "annotation",
+        "legend_text",
+    }
+)

@@ -1,0 +1,161 @@
+"""Which line of the generated code made each matplotlib artist, and which line last changed it.
+
+Matplotlib marks an artist `stale` whenever one of its properties changes, so patching the
+`Artist.stale` setter (and `Artist.__init__` for creation) sees every change without listing
+setters. The innermost `<generated>` frame on the stack at that moment is the responsible line:
+`ax.set_title("x")` changes the title Text that `plt.subplots()` created, so the title is made
+at the subplots line and changed at the set_title line. Recording stops before drawing, so
+draw-time work (tick labels made by the formatter) is not blamed on the last line that ran.
+
+Tick labels are made lazily at draw time; they fall back to their axis's trace: the line that
+made the axes and the last tick-shaping call (`set_*ticks*`, `tick_params`, formatter/locator
+changes, or a plotting call whose categorical or date data set the axis units).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+
+from render_service.generated import current_generated_line
+
+_TICK_METHODS = (
+    "set_ticks",
+    "set_ticklabels",
+    "set_tick_params",
+    "set_major_formatter",
+    "set_minor_formatter",
+    "set_major_locator",
+    "set_minor_locator",
+)
+_MADE, _CHANGED, _TICKS = "_trace_made", "_trace_changed", "_trace_ticks"
+_LAYOUT, _PLACED = "_trace_layout", "_trace_placed"
+# Calls that move or resize a container; any child change also marks a container stale, so
+# its placement is traced through these instead.
+_PLACING_METHODS = (
+    (Axes, "set_position"),
+    (Axes, "set_subplotspec"),
+    (Figure, "set_size_inches"),
+)
+
+
+class Tracer:
+    """Installs the hooks in this (sandboxed) process; `stop()` before drawing."""
+
+    def __init__(self):
+        self.recording = False
+        self.figures: list[Figure] = []
+
+    def install(self) -> None:
+        tracer = self
+        original_init = Artist.__init__
+        original_stale = Artist.stale
+
+        @functools.wraps(original_init)
+        def init(artist, *args, **kwargs):
+            original_init(artist, *args, **kwargs)
+            if tracer.recording and getattr(artist, _MADE, None) is None:
+                setattr(artist, _MADE, current_generated_line())
+                if isinstance(artist, Figure):
+                    tracer.figures.append(artist)
+
+        nesting = [0]
+
+        def set_stale(artist, value):
+            nesting[0] += 1  # a child's change propagates up as its parents' stale = True
+            try:
+                original_stale.fset(artist, value)
+            finally:
+                nesting[0] -= 1
+            if value and tracer.recording and nesting[0] == 0:
+                line = current_generated_line()
+                if line is not None:
+                    artist.__dict__[_CHANGED] = line
+
+        Artist.__init__ = init
+        Artist.stale = property(original_stale.fget, set_stale)
+        for name in _TICK_METHODS:
+            setattr(Axis, name, _recording(getattr(Axis, name), tracer, _TICKS))
+        for owner, name in _PLACING_METHODS:
+            setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED))
+        original_units = Axis.update_units
+
+        @functools.wraps(original_units)
+        def update_units(axis, data):
+            has_units = original_units(axis, data)  # categorical or date data set the ticks
+            if has_units and tracer.recording:
+                setattr(axis, _TICKS, current_generated_line())
+            return has_units
+
+        Axis.update_units = update_units
+        original_layout = Figure.set_layout_engine
+
+        @functools.wraps(original_layout)
+        def set_layout_engine(fig, *args, **kwargs):
+            if tracer.recording and current_generated_line() is not None:
+                setattr(fig, _LAYOUT, current_generated_line())
+            return original_layout(fig, *args, **kwargs)
+
+        Figure.set_layout_engine = set_layout_engine
+        self.recording = True
+
+    def stop(self) -> None:
+        self.recording = False
+
+
+def _recording(method, tracer: Tracer, attribute: str):
+    """Wrap `method` to note the calling generated line on its object as `attribute`."""
+
+    @functools.wraps(method)
+    def wrapper(owner, *args, **kwargs):
+        if tracer.recording:
+            line = current_generated_line()
+            if line is not None:
+                setattr(owner, attribute, line)
+        return method(owner, *args, **kwargs)
+
+    return wrapper
+
+
+def made_line(artist) -> int | None:
+    return getattr(artist, _MADE, None)
+
+
+def lines_of(artist) -> tuple[int, ...]:
+    """(made, last changed) lines of an artist, without repeats or unknowns."""
+    return _unique(getattr(artist, _MADE, None), artist.__dict__.get(_CHANGED))
+
+
+def responsible_lines(artist) -> tuple[int, ...]:
+    """The lines to blame for how the artist looks: the last change, else where it was made.
+
+    Axes and figures are blamed for where they are, so their last placing call counts instead.
+    """
+    if isinstance(artist, Axes | Figure):
+        return _unique(getattr(artist, _PLACED, None)) or _unique(made_line(artist))
+    changed = artist.__dict__.get(_CHANGED)
+    return (changed,) if changed is not None else _unique(getattr(artist, _MADE, None))
+
+
+def layout_lines(fig: Figure) -> tuple[int, ...]:
+    """Where the figure's layout engine was chosen (tight_layout(), layout=...), else made."""
+    return _unique(getattr(fig, _LAYOUT, None)) or _unique(made_line(fig))
+
+
+def tick_label_lines(label, axis: Axis) -> tuple[int, ...]:
+    """A tick label explicitly changed by the code keeps that line; else its axis's trace."""
+    changed = label.__dict__.get(_CHANGED)
+    axes_made = made_line(axis.axes)
+    return _unique(changed) or _unique(getattr(axis, _TICKS, None)) or _unique(axes_made)
+
+
+def _unique(*lines) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(line for line in lines if line is not None))
+
+
+def made_lines(artist) -> tuple[int, ...]:
+    return _unique(made_line(artist))

@@ -1,0 +1,54 @@
+"""RenderConfig: the single source of render-service defaults.
+
+The web/pptx renderers append their own fields at the end (Chromium, LibreOffice).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from render_service.sandbox import SandboxLimits
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderConfig:
+    """Pool size and recycling, sandbox limits, and chart rendering settings."""
+
+    workers: int = 0  # 0: one per CPU
+    queue_size: int = 512  # pending requests before submit() blocks (back-pressure)
+    recycle_after_requests: int = 500
+    recycle_above_rss_mb: int = 1024
+    # Extra seconds a worker gets beyond the sandbox wall limit before it is killed as hung.
+    worker_grace_seconds: float = 10.0
+    sandbox: SandboxLimits = dataclasses.field(default_factory=SandboxLimits)
+    scratch_root: str | None = None
+    chart_dpi: int = 100
+    chart_max_pixels: int = 4096 * 4096
+    trace: bool = True  # element tracing and defect detection (off: plain render)
+    # Web pages and HTML slides (render_service/web).
+    chromium_path: str = "/usr/bin/chromium"
+    web_viewport: tuple[int, int] = (1280, 720)  # also the HTML slide canvas
+    web_max_page_height: int = 8192  # full-page screenshots are cut here
+    web_javascript: bool = False  # requests may enable it with options={"javascript": True}
+    web_page_timeout_seconds: float = 10.0
+    web_max_html_bytes: int = 2_000_000
+    web_max_dom_nodes: int = 20_000
+
+    def __post_init__(self):
+        checks = {
+            "workers": self.workers >= 0,
+            "queue_size": self.queue_size > 0,
+            "recycle_after_requests": self.recycle_after_requests > 0,
+            "recycle_above_rss_mb": self.recycle_above_rss_mb > 0,
+            "worker_grace_seconds": self.worker_grace_seconds > 0,
+            "chart_dpi": self.chart_dpi > 0,
+            "chart_max_pixels": self.chart_max_pixels > 0,
+            "web_viewport": min(self.web_viewport) > 0,
+            "web_max_page_height": self.web_max_page_height >= self.web_viewport[1],
+            "web_page_timeout_seconds": self.web_page_timeout_seconds > 0,
+            "web_max_html_bytes": self.web_max_html_bytes > 0,
+            "web_max_dom_nodes": self.web_max_dom_nodes > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"RenderConfig.{name}={getattr(self, name)!r} is out of range")

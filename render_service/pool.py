@@ -1,0 +1,194 @@
+"""RenderPool: long-lived render workers behind a small client API that imports no JAX.
+
+    with RenderPool(RenderConfig(workers=4)) as pool:
+        results = pool.render(requests)          # one RenderResult per request, in order
+        future = pool.submit(request)            # or one at a time, as rollouts finish
+
+Each worker is a fresh interpreter (`python -m render_service.worker`, scrubbed environment)
+so nothing of the trainer's process (JAX, device handles, secrets) leaks into it; it builds its
+renderers once and forks a sandboxed child per request. One feeder thread per worker pulls from
+a bounded queue (a full queue blocks `submit`: back-pressure), sends the request and waits with
+a deadline of the sandbox wall limit plus a grace period. A worker that crashes or hangs
+outside its sandbox is SIGKILLed with its children and restarted, and that request answered
+with an error result. Workers are recycled after K requests or above an RSS ceiling, between
+requests. `close()` lets queued work finish, then ends workers: EOF, a wait, SIGKILL.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+
+import render_service
+from render_service import wire
+from render_service.config import RenderConfig
+from render_service.renderers import RENDERERS
+from render_service.sandbox import scrubbed_env
+from render_service.types import RenderRequest, RenderResult
+
+_STARTUP_SECONDS = 120.0
+_EXIT_GRACE_SECONDS = 2.0
+_PASSED_ENV = ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "PLAYWRIGHT_BROWSERS_PATH")
+
+
+class RenderPool:
+    """N worker processes rendering RenderRequests; use as a context manager."""
+
+    def __init__(
+        self,
+        config: RenderConfig | None = None,
+        registry: dict[str, str] | None = None,
+        warm_domains: Iterable[str] = ("chart",),
+    ):
+        self.config = config or RenderConfig()
+        self.size = self.config.workers or os.cpu_count() or 1
+        self._registry = dict(RENDERERS if registry is None else registry)
+        self._warm = tuple(d for d in warm_domains if d in self._registry)
+        self._queue: queue.Queue = queue.Queue(maxsize=self.config.queue_size)
+        self._closed = False
+        self._lock = threading.Lock()
+        self._slots = [_Slot(self, index) for index in range(self.size)]
+        for slot in self._slots:
+            slot.thread.start()
+
+    def submit(self, request: RenderRequest) -> concurrent.futures.Future:
+        """Queue one request; blocks while the queue is full."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("RenderPool is closed: create a new pool to render more")
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._queue.put((request, future))
+        return future
+
+    def render(self, requests: Iterable[RenderRequest]) -> list[RenderResult]:
+        """Render all requests; results in request order."""
+        return [future.result() for future in [self.submit(r) for r in requests]]
+
+    def close(self) -> None:
+        """Finish queued requests, then stop every worker; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        for _ in self._slots:
+            self._queue.put(None)
+        for slot in self._slots:
+            slot.thread.join()
+
+    def worker_pids(self) -> list[int]:
+        return [slot.process.pid for slot in self._slots if slot.process is not None]
+
+    def __enter__(self) -> RenderPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _worker_command(self) -> tuple[list[str], dict[str, str]]:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(render_service.__file__)))
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+        extra = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+        threads = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        env = scrubbed_env({**extra, **threads, "PYTHONPATH": path})
+        return [sys.executable, "-m", "render_service.worker"], env
+
+
+class _Slot:
+    """One worker process and the thread that feeds it."""
+
+    def __init__(self, pool: RenderPool, index: int):
+        self.pool = pool
+        self.process: subprocess.Popen | None = None
+        self.served = 0
+        self.thread = threading.Thread(target=self._run, name=f"render-slot-{index}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with contextlib.suppress(wire.WireClosed, OSError):
+                self._start()  # warm before the first request; a failure retries per request
+            while (item := self.pool._queue.get()) is not None:
+                request, future = item
+                if future.set_running_or_notify_cancel():
+                    future.set_result(self._render(request))
+        finally:
+            self._stop()
+
+    def _render(self, request: RenderRequest) -> RenderResult:
+        config = self.pool.config
+        try:
+            if self.process is None:
+                self._start()
+            wire.send(self.process.stdin.fileno(), request)
+            deadline = time.monotonic() + config.sandbox.wall_seconds + config.worker_grace_seconds
+            result, rss_mb = wire.receive(self.process.stdout.fileno(), deadline)
+        except (wire.WireClosed, OSError) as err:
+            reason = "hung" if "deadline" in str(err) else "crashed"
+            self._stop(kill=True)
+            return RenderResult(
+                id=request.id, ok=False, error=f"WorkerError: the render worker {reason}"
+            )
+        self.served += 1
+        if self.served >= config.recycle_after_requests or rss_mb > config.recycle_above_rss_mb:
+            self._stop()
+        return result
+
+    def _start(self) -> None:
+        self._stop(kill=True)
+        command, env = self.pool._worker_command()
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self.served = 0
+        try:
+            wire.send(
+                self.process.stdin.fileno(),
+                (self.pool.config, self.pool._registry, self.pool._warm),
+            )
+            status, _ = wire.receive(
+                self.process.stdout.fileno(), time.monotonic() + _STARTUP_SECONDS
+            )
+            if status != "ready":
+                raise wire.WireClosed(f"worker answered {status!r} instead of ready")
+        except BaseException:
+            self._stop(kill=True)
+            raise
+
+    def _stop(self, kill: bool = False) -> None:
+        """End the worker: EOF and a short wait, or straight to SIGKILL with its children."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if not kill:
+            process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(_EXIT_GRACE_SECONDS)
+        if process.poll() is None:
+            for child in _children(process.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(child, signal.SIGKILL)  # sandbox children lead their own group
+            process.kill()
+            process.wait()
+        for stream in (process.stdin, process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found

@@ -1,0 +1,66 @@
+"""The Renderer protocol and the registry of renderers by domain.
+
+Entries are "module:Class" strings imported lazily inside a pool worker, so the client side
+never imports matplotlib or a browser. Each class is constructed once per worker as
+`Class(config)`: that instance is the per-domain warm state (imports done, browser page open).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from render_service.config import RenderConfig
+from render_service.types import RenderRequest, RenderResult
+
+RENDERERS: dict[str, str] = {
+    "chart": "render_service.chart.renderer:ChartRenderer",
+    "web": "render_service.web.renderer:WebRenderer",
+    "slide_html": "render_service.web.renderer:SlideHtmlRenderer",
+}
+
+
+class Renderer(Protocol):
+    def render(self, request: RenderRequest) -> RenderResult: ...
+
+    def close(self) -> None: ...
+
+
+class RendererSet:
+    """The renderers one worker has built so far; unknown domains answer with an error."""
+
+    def __init__(self, config: RenderConfig, registry: dict[str, str] | None = None):
+        self._config = config
+        self._registry = RENDERERS if registry is None else registry
+        self._built: dict[str, Renderer] = {}
+
+    def render(self, request: RenderRequest) -> RenderResult:
+        renderer = self._built.get(request.domain)
+        if renderer is None:
+            if request.domain not in self._registry:
+                known = sorted(self._registry)
+                return RenderResult(
+                    id=request.id,
+                    ok=False,
+                    error=f"NoRenderer: domain {request.domain!r} has no renderer (have {known})",
+                )
+            renderer = self._built[request.domain] = load(self._registry[request.domain])(
+                self._config
+            )
+        return renderer.render(request)
+
+    def warm(self, domains) -> None:
+        for domain in domains:
+            if domain in self._registry and domain not in self._built:
+                self._built[domain] = load(self._registry[domain])(self._config)
+
+    def close(self) -> None:
+        for renderer in self._built.values():
+            renderer.close()
+        self._built.clear()
+
+
+def load(entry: str) -> type:
+    """Import "module:Class"."""
+    module, _, name = entry.partition(":")
+    return getattr(importlib.import_module(module), name)

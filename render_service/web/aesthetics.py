@@ -1,0 +1,75 @@
+"""Aesthetic measures of a 1280x720 slide, each one number in `RenderResult.metrics`.
+
+- aspect_ratio_compliance: canvas area over the area the content actually needs (1: fits).
+- whitespace_share: share of canvas pixels showing the page background.
+- centroid_offset: distance of the area-weighted centroid of the content from the canvas
+  centre, over the half-diagonal (0: balanced, 1: all weight in a corner).
+- collisions: pairs of unrelated content items (text runs, images) whose boxes intersect.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from PIL import Image
+
+from render_service.types import BBox
+from render_service.web.layout import Layout, area, intersection
+
+BACKGROUND_TOLERANCE = 8  # 0-255 per channel: antialiasing and JPEG-free rendering noise
+
+
+def content_items(layout: Layout) -> list[tuple[int, BBox]]:
+    """What a viewer reads as content: each element's text run and each image or control."""
+    items = []
+    for e in layout.snapshot["elements"]:
+        if not layout.visible(e):
+            continue
+        text = layout.text_box(e)
+        if text is not None:
+            items.append((e["i"], text))
+        elif e["replaced"] and area(e["box"]) > 0:
+            items.append((e["i"], tuple(e["box"])))
+    return items
+
+
+def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[str, float]:
+    width, height = canvas
+    needed = max(width, layout.snapshot["scrollWidth"]) * max(
+        height, layout.snapshot["scrollHeight"]
+    )
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)[:height, :width]
+    background = np.array(layout.canvas_color()[:3], dtype=np.int16)
+    blank = np.abs(pixels - background).max(axis=-1) <= BACKGROUND_TOLERANCE
+
+    frame = (0.0, 0.0, float(width), float(height))
+    items = content_items(layout)
+    weights, xs, ys = [], [], []
+    for _, box in items:
+        seen = intersection(box, frame)
+        if seen:
+            weights.append(area(seen))
+            xs.append((seen[0] + seen[2]) / 2)
+            ys.append((seen[1] + seen[3]) / 2)
+    if weights:
+        cx, cy = np.average(xs, weights=weights), np.average(ys, weights=weights)
+        offset = math.hypot(cx - width / 2, cy - height / 2) / math.hypot(width / 2, height / 2)
+    else:
+        offset = 0.0
+    collisions = sum(
+        1
+        for m, (i, a) in enumerate(items)
+        for j, b in items[m + 1 :]
+        if (hit := intersection(a, b)) is not None
+        and area(hit) > 4
+        and not layout.is_ancestor(i, j)
+        and not layout.is_ancestor(j, i)
+    )
+    return {
+        "aspect_ratio_compliance": width * height / needed,
+        "whitespace_share": float(blank.mean()),
+        "centroid_offset": float(offset),
+        "collisions": float(collisions),
+    }

@@ -1,0 +1,137 @@
+"""One long-lived Chromium per worker, driven by Playwright, loading each page into a reused tab.
+
+Launching Chromium costs about half a second, loading into an open tab a few milliseconds, so
+the browser lives as long as the worker. Every request except `data:` and `about:` is aborted,
+so a page reaches neither the network nor local files. A watchdog thread kills the browser
+process when a request runs past its time (a script loop blocks every DevTools call, including
+Playwright's own timeouts); the request then fails with `PageError` and the next one gets a
+fresh browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, Playwright, sync_playwright
+
+ALLOWED_SCHEMES = ("data:", "about:")
+
+
+class PageError(Exception):
+    """The page could not be rendered (timeout, crash); the browser has been replaced."""
+
+
+def _block_outside_requests(route) -> None:
+    if route.request.url.startswith(ALLOWED_SCHEMES):
+        route.continue_()
+    else:
+        route.abort("blockedbyclient")
+
+
+_DRIVER: Playwright | None = None
+_SHARED: dict[tuple, Browser] = {}
+
+
+def _driver() -> Playwright:
+    """The process's one Playwright driver: the sync API allows one per thread, and the web
+    and slide renderers of a worker share it."""
+    global _DRIVER
+    if _DRIVER is None:
+        _DRIVER = sync_playwright().start()
+    return _DRIVER
+
+
+class Browser:
+    """Chromium with one tab per JavaScript setting, loaded by `page(html, javascript=...)`."""
+
+    def __init__(self, executable_path: str, viewport: tuple[int, int], timeout_s: float):
+        if not os.access(executable_path, os.X_OK):
+            raise FileNotFoundError(
+                f"Chromium not found at {executable_path}: install it (apt-get install chromium) "
+                "or set RenderConfig.chromium_path to its executable"
+            )
+        self.executable_path = executable_path
+        self.viewport = {"width": viewport[0], "height": viewport[1]}
+        self.timeout_s = timeout_s
+        self._browser = None
+        self._browser_pid: int | None = None
+        self._pages: dict[bool, Page] = {}
+
+    @classmethod
+    def shared(cls, executable_path: str, viewport: tuple[int, int], timeout_s: float) -> Browser:
+        """The worker's browser for these settings, so web and slide renderers use one Chromium.
+        Closing it is safe for the other user: the next page launches it again."""
+        key = (executable_path, tuple(viewport), timeout_s)
+        if key not in _SHARED:
+            _SHARED[key] = cls(executable_path, viewport, timeout_s)
+        return _SHARED[key]
+
+    def _launch(self) -> None:
+        self._browser = _driver().chromium.launch(
+            executable_path=self.executable_path,
+            args=["--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+        )
+        info = self._browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")
+        self._browser_pid = next(p["id"] for p in info["processInfo"] if p["type"] == "browser")
+        self._pages = {}
+
+    def _tab(self, javascript: bool) -> Page:
+        if self._browser is None:
+            self._launch()
+        if javascript not in self._pages:
+            context = self._browser.new_context(
+                viewport=self.viewport, java_script_enabled=javascript, service_workers="block"
+            )
+            context.route("**/*", _block_outside_requests)
+            self._pages[javascript] = context.new_page()
+        return self._pages[javascript]
+
+    @contextlib.contextmanager
+    def page(self, html: str, *, javascript: bool) -> Iterator[Page]:
+        """Load `html` into the tab and yield it; the whole block runs under the time limit.
+        Browser failures inside the block become `PageError`; other exceptions pass through."""
+        fired = threading.Event()
+
+        def kill():
+            fired.set()
+            if self._browser_pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._browser_pid, signal.SIGKILL)
+
+        watchdog = threading.Timer(self.timeout_s, kill)
+        watchdog.start()
+        try:
+            tab = self._tab(javascript)
+            tab.set_content(html, wait_until="load", timeout=self.timeout_s * 1000)
+            yield tab
+            tab.evaluate("() => scrollTo(0, 0)")
+        except PlaywrightError as err:
+            self._discard()
+            if fired.is_set() or "Timeout" in type(err).__name__:
+                raise PageError(
+                    f"page took longer than {self.timeout_s:g}s and was stopped"
+                ) from err
+            raise PageError(f"browser failed on this page: {str(err).splitlines()[0]}") from err
+        finally:
+            watchdog.cancel()
+
+    def _discard(self) -> None:
+        """Drop the browser after a failure; the next request launches a fresh one."""
+        if self._browser_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._browser_pid, signal.SIGKILL)
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+        self._browser, self._browser_pid, self._pages = None, None, {}
+
+    def close(self) -> None:
+        if self._browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                self._browser.close()
+        self._browser, self._browser_pid, self._pages = None, None, {}

@@ -1,0 +1,365 @@
+"""Defect detectors for rendered HTML: each reads a `Layout` and returns `Finding`s.
+
+A finding names the elements that cause it and, per element, the CSS properties whose
+declarations decide it; the renderer turns those into source lines with `CssTracer`. Tolerances
+are in CSS pixels and stand for sub-pixel rounding, not for tuning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from render_service.types import BBox
+from render_service.web.layout import Layout, area, intersection, parse_color, union
+
+EPS = 2.0  # px; less than this is rounding, not a visible defect
+MOVES_X = ("left", "right", "margin-left", "margin-right", "transform", "width", "min-width")
+MOVES_Y = ("top", "bottom", "margin-top", "margin-bottom", "transform", "height", "min-height")
+CLIP_BOX = ("overflow-x", "overflow-y", "width", "max-width", "height", "max-height")
+TEXT_SIZE = ("font-size", "white-space", "line-height", "letter-spacing")
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """A defect before tracing: `causes` pairs tag indices with the CSS properties to trace."""
+
+    kind: str
+    severity: float
+    bbox: BBox | None
+    message: str
+    causes: tuple[tuple[int, tuple[str, ...]], ...]
+    # Drop the finding unless an author declaration (not a browser default) decides it.
+    needs_author_css: bool = False
+
+
+def _describe(e: dict[str, Any]) -> str:
+    return f"<{e['tag']}>"
+
+
+def _outside(box: BBox, frame: BBox) -> tuple[float, float, float, float]:
+    """How far `box` reaches past each side of `frame`: left, top, right, bottom."""
+    return (frame[0] - box[0], frame[1] - box[1], box[2] - frame[2], box[3] - frame[3])
+
+
+def clipped_content(layout: Layout) -> list[Finding]:
+    """Content cut by an ancestor's (or, for text, its own) `overflow: hidden` box: cut text is
+    `clipped_text`, cut images and painted boxes `overflow`. One finding per container and kind;
+    containers too small to show anything (visually-hidden idioms) are left alone."""
+    groups: dict[tuple[str, int], list[tuple[dict, BBox]]] = {}
+    for e in layout.snapshot["elements"]:
+        for kind, painted, include_self in (
+            ("clipped_text", layout.text_box(e), True),
+            ("overflow", e["box"] if layout.visible(e) and layout.paints_box(e) else None, False),
+        ):
+            if painted is None or area(painted) == 0:
+                continue
+            for clip in layout.clippers(e["i"], include_self):
+                frame = clip["box"]
+                if frame[2] - frame[0] < 4 or frame[3] - frame[1] < 4:
+                    break
+                cut_x, cut_y = layout.clips(clip)
+                left, top, right, bottom = _outside(painted, frame)
+                if (cut_x and max(left, right) > EPS) or (cut_y and max(top, bottom) > EPS):
+                    groups.setdefault((kind, clip["i"]), []).append((e, painted))
+                    break
+    findings = []
+    for (kind, clip_index), cut in groups.items():
+        clip = layout.elements[clip_index]
+        painted = union(box for _, box in cut)
+        hidden = area(painted) - area(intersection(painted, clip["box"]) or (0, 0, 0, 0))
+        what = "text" if kind == "clipped_text" else "content"
+        causes = [(clip_index, CLIP_BOX)] + [
+            (e["i"], TEXT_SIZE if kind == "clipped_text" else MOVES_X + MOVES_Y) for e, _ in cut
+        ]
+        findings.append(
+            Finding(
+                kind,
+                min(1.0, hidden / max(area(painted), 1.0)),
+                painted,
+                f"{what} of {', '.join(sorted({_describe(e) for e, _ in cut}))} is cut off by "
+                f"the overflow: hidden box of {_describe(clip)}; give the box room or the "
+                f"{what} less size",
+                tuple(causes),
+            )
+        )
+    return findings
+
+
+def _clipped(layout: Layout, index: int) -> bool:
+    return next(layout.clippers(index, include_self=False), None) is not None
+
+
+def _outermost(layout: Layout, offenders: list[dict]) -> list[dict]:
+    """Offenders without an offending ancestor: where the problem starts."""
+    chosen = {e["i"] for e in offenders}
+    return [e for e in offenders if not any(a["i"] in chosen for a in layout.ancestors(e["i"]))]
+
+
+def page_overflow(layout: Layout, width: float) -> list[Finding]:
+    """Web pages: content wider than the viewport (a horizontal scrollbar)."""
+    if layout.snapshot["scrollWidth"] <= width + 1:
+        return []
+    # Boxes, not only painted ones: an invisible wide box makes the scrollbar all the same.
+    reach = {
+        e["i"]: union([e["box"], *e["textRects"]])
+        for e in layout.snapshot["elements"]
+        if layout.visible(e) and area(e["box"]) + len(e["textRects"]) > 0
+    }
+    offenders = [
+        layout.elements[i]
+        for i, box in reach.items()
+        if box[2] > width + EPS and not _clipped(layout, i)
+    ]
+    return [
+        Finding(
+            "overflow",
+            min(1.0, (reach[e["i"]][2] - width) / width),
+            reach[e["i"]],
+            f"{_describe(e)} reaches {reach[e['i']][2] - width:.0f}px past the {width:.0f}px "
+            "viewport and makes the page scroll sideways; narrow it or let it wrap",
+            ((e["i"], (*MOVES_X, "white-space", "font-size")),),
+        )
+        for e in _outermost(layout, offenders)
+    ]
+
+
+def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding]:
+    """Painted content past the canvas edge. Slides (`whole_canvas`) own all four edges and
+    every element; a web page scrolls right and down, so only content cut at its left or top
+    edge counts there, and wholly hidden content is the usual skip-link idiom, not a defect.
+    Siblings that leave the canvas together (a list too long for the slide) are one finding."""
+    offenders = []
+    for e in layout.snapshot["elements"]:
+        box = layout.extent(e)
+        if box is None or area(box) == 0 or _clipped(layout, e["i"]):
+            continue
+        left, top, right, bottom = _outside(box, canvas)
+        past = max(left, top, right, bottom) if whole_canvas else max(left, top)
+        if past > EPS and (whole_canvas or intersection(box, canvas)):
+            offenders.append(e)
+    edge = (
+        f"the {canvas[2]:.0f}x{canvas[3]:.0f} canvas" if whole_canvas else "the page's left or top"
+    )
+    by_parent: dict[int, list[dict]] = {}
+    for e in _outermost(layout, offenders):
+        by_parent.setdefault(e["parent"], []).append(e)
+    findings = []
+    for group in by_parent.values():
+        box = union(layout.extent(e) for e in group)
+        shown = area(intersection(box, canvas) or (0, 0, 0, 0))
+        causes = []
+        for e in group:
+            left, top, right, bottom = _outside(layout.extent(e), canvas)
+            moves = (MOVES_X if max(left, right) > EPS else ()) + (
+                MOVES_Y if max(top, bottom) > EPS else ()
+            )
+            causes.append((e["i"], moves))
+        findings.append(
+            Finding(
+                "off_canvas",
+                1.0 - shown / area(box),
+                box,
+                f"{', '.join(sorted({_describe(e) for e in group}))} lies "
+                f"{100 * (1 - shown / area(box)):.0f}% outside {edge}; move, shrink or shorten it",
+                tuple(causes),
+            )
+        )
+    return findings
+
+
+def text_overlaps(layout: Layout) -> list[Finding]:
+    """Text of two unrelated elements drawn over each other. Line boxes include leading, so the
+    shared region must cover a quarter of the smaller font's size in height and half of it in
+    width, and both elements must be hit where they meet (painted there, not clipped away)."""
+    findings = []
+    for pair in layout.snapshot["overlaps"]:
+        a, b = layout.elements[pair["a"]], layout.elements[pair["b"]]
+        if not (layout.visible(a) and layout.visible(b)):
+            continue
+        x0, y0, x1, y1 = pair["rect"]
+        size = min(a["fontSize"], b["fontSize"])
+        if y1 - y0 < 0.25 * size or x1 - x0 < 0.5 * size:
+            continue
+        if a["i"] not in pair["stack"] or b["i"] not in pair["stack"]:
+            continue
+        moves = ("position", *MOVES_X, *MOVES_Y, "line-height")
+        findings.append(
+            Finding(
+                "text_overlap",
+                min(1.0, (y1 - y0) / size),
+                (x0, y0, x1, y1),
+                f"text of {_describe(a)} and {_describe(b)} is drawn on top of each other; "
+                "separate them",
+                ((a["i"], moves), (b["i"], moves)),
+            )
+        )
+    return findings
+
+
+def _over(top: tuple[float, ...], bottom: tuple[float, ...]) -> tuple[float, ...]:
+    alpha = top[3] + bottom[3] * (1 - top[3])
+    if alpha == 0:
+        return (0.0, 0.0, 0.0, 0.0)
+    mix = [(t * top[3] + b * bottom[3] * (1 - top[3])) / alpha for t, b in zip(top, bottom)]
+    return (*mix[:3], alpha)
+
+
+def luminance(rgb: tuple[float, ...]) -> float:
+    """WCAG 2 relative luminance of an sRGB color with 0-255 channels."""
+    lin = [
+        c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
+        for c in rgb[:3]
+    ]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast_ratio(fg: tuple[float, ...], bg: tuple[float, ...]) -> float:
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def low_contrast(layout: Layout) -> list[Finding]:
+    """WCAG AA text contrast (4.5:1, or 3:1 for text of 24px, or 18.66px bold), as axe-core's
+    color-contrast rule computes it: the backgrounds painted under the text are composited
+    down to the page canvas; text over a background image cannot be judged and is skipped."""
+    findings = []
+    for e in layout.text_elements():
+        fg = parse_color(e["color"])
+        layers = e.get("layers")
+        if fg is None or fg[3] == 0 or not layers or any(layer["image"] for layer in layers):
+            continue
+        colors = [parse_color(layer["color"]) for layer in layers]
+        if any(c is None for c in colors):
+            continue
+        bg = layout.canvas_color()
+        for color in reversed(colors):
+            bg = _over(color, bg)
+        ratio = contrast_ratio(_over(fg, bg), bg)
+        large = e["fontSize"] >= 24 or (e["fontSize"] >= 18.66 and e["fontWeight"] >= 700)
+        need = 3.0 if large else 4.5
+        if ratio >= need:
+            continue
+        owner = next(
+            (lay["i"] for lay, c in zip(layers, colors) if c[3] > 0 and lay["i"] >= 0), None
+        )
+        causes = [(e["i"], ("color",))]
+        if owner is not None:
+            causes.append((owner, ("background-color",)))
+        findings.append(
+            Finding(
+                "low_contrast",
+                (need - ratio) / need,
+                layout.text_box(e),
+                f"text of {_describe(e)} has contrast {ratio:.2f}:1 against its background, "
+                f"below the {need:g}:1 needed; darken or lighten one of them",
+                tuple(causes),
+            )
+        )
+    return findings
+
+
+def _groups(items: list[dict], axis: int) -> list[list[dict]]:
+    """Connected runs of items side by side along `axis` (0: a row, 1: a column): overlapping
+    by more than half of the smaller size across the axis and not overlapping along it."""
+    across = 1 - axis
+    linked: dict[int, set[int]] = {e["i"]: set() for e in items}
+    for m, a in enumerate(items):
+        for b in items[m + 1 :]:
+            pa, pb = a["box"], b["box"]
+            shared = min(pa[across + 2], pb[across + 2]) - max(pa[across], pb[across])
+            smaller = min(pa[across + 2] - pa[across], pb[across + 2] - pb[across])
+            apart = min(pa[axis + 2], pb[axis + 2]) - max(pa[axis], pb[axis]) <= 1
+            if shared > 0.5 * smaller and apart:
+                linked[a["i"]].add(b["i"])
+                linked[b["i"]].add(a["i"])
+    seen, groups = set(), []
+    by_index = {e["i"]: e for e in items}
+    for e in items:
+        if e["i"] in seen or not linked[e["i"]]:
+            continue
+        stack, group = [e["i"]], []
+        seen.add(e["i"])
+        while stack:
+            i = stack.pop()
+            group.append(by_index[i])
+            for j in linked[i] - seen:
+                seen.add(j)
+                stack.append(j)
+        groups.append(group)
+    return groups
+
+
+def _anchors(e: dict, axis: int) -> dict[str, float]:
+    """Edges an item of a row (axis 0) or column (axis 1) may be aligned by."""
+    box = e["box"]
+    lo, hi = box[1 - axis], box[3 - axis]
+    anchors = {"start": lo, "center": (lo + hi) / 2, "end": hi}
+    if axis == 0 and e["textRects"]:
+        anchors["baseline"] = e["textRects"][0][3] - 0.2 * e["fontSize"]
+    return anchors
+
+
+def misalignment(layout: Layout) -> list[Finding]:
+    """Siblings laid out as a row whose tops, centers, bottoms and baselines all disagree, or as
+    a column whose lefts, centers and rights all disagree. The items off the most common line
+    are reported, and only where an author declaration places them (not browser defaults)."""
+    findings = []
+    for siblings in layout.children.values():
+        items = [
+            layout.elements[i]
+            for i in siblings
+            if layout.visible(layout.elements[i])
+            and area(layout.elements[i]["box"]) > 0
+            and layout.elements[i]["display"] not in ("inline", "contents")
+        ]
+        # Placed boxes line up with placed boxes, flowing ones with flowing ones.
+        placed = [e for e in items if e["position"] in ("absolute", "fixed")]
+        flowing = [e for e in items if e["position"] not in ("absolute", "fixed")]
+        findings += _misaligned(placed) + _misaligned(flowing)
+    return findings
+
+
+# Per axis (0: rows, 1: columns): the edge named in messages and the properties that move an
+# item across the axis.
+_ALIGN_AXES = (
+    ("top", "row", ("top", "bottom", "margin-top", "transform", "align-self", "vertical-align")),
+    ("left", "column", ("left", "right", "margin-left", "transform", "align-self")),
+)
+
+
+def _misaligned(items: list[dict]) -> list[Finding]:
+    findings = []
+    for axis, (edge, line, moves) in enumerate(_ALIGN_AXES):
+        for group in _groups(items, axis):
+            anchors = [_anchors(e, axis) for e in group]
+            spreads = {
+                name: max(a[name] for a in anchors) - min(a[name] for a in anchors)
+                for name in set.intersection(*(set(a) for a in anchors))
+            }
+            best = min(spreads, key=spreads.get)
+            tolerance = EPS + (
+                0.15 * max(e["fontSize"] for e in group) if best == "baseline" else 0
+            )
+            if spreads[best] <= tolerance:
+                continue
+            values = [round(a[best]) for a in anchors]
+            common, count = Counter(values).most_common(1)[0]
+            for e, value in zip(group, values):
+                if count > 1 and abs(value - common) <= EPS:
+                    continue
+                off = abs(value - common) if count > 1 else spreads[best]
+                size = max(e["box"][3 - axis] - e["box"][1 - axis], 1.0)
+                findings.append(
+                    Finding(
+                        "misalignment",
+                        min(1.0, off / size),
+                        tuple(e["box"]),
+                        f"{_describe(e)} is {off:.0f}px off the {edge} line of the other "
+                        f"{len(group) - 1} items in its {line}; align it with them",
+                        ((e["i"], moves),),
+                        needs_author_css=True,
+                    )
+                )
+    return findings

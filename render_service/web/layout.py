@@ -1,0 +1,114 @@
+"""The probe's snapshot of a rendered page, with the geometry questions every detector asks.
+
+`probe.js` gathers facts in the browser in one call; this module answers, in plain Python,
+which elements paint something, what clips them, and what their colors are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from render_service.types import BBox
+
+_RGBA = re.compile(r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)")
+# Elements whose own box never clips content: overflow on <html>/<body> belongs to the viewport.
+_VIEWPORT_TAGS = frozenset({"html", "body"})
+CLIPPING = frozenset({"hidden", "clip"})
+
+
+def parse_color(css: str) -> tuple[float, float, float, float] | None:
+    """`rgb(r, g, b)` / `rgba(r, g, b, a)` as computed by the browser; None for other spaces."""
+    match = _RGBA.fullmatch(css.strip())
+    if not match:
+        return None
+    r, g, b, a = match.groups()
+    alpha = 1.0 if a is None else float(a[:-1]) / 100 if a.endswith("%") else float(a)
+    return float(r), float(g), float(b), alpha
+
+
+def union(boxes) -> BBox | None:
+    boxes = list(boxes)
+    if not boxes:
+        return None
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def area(box: BBox) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def intersection(a: BBox, b: BBox) -> BBox | None:
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[2] > box[0] and box[3] > box[1] else None
+
+
+class Layout:
+    """Elements of one rendered page by tag index, in document order."""
+
+    def __init__(self, snapshot: dict[str, Any]):
+        self.snapshot = snapshot
+        self.elements: dict[int, dict[str, Any]] = {e["i"]: e for e in snapshot["elements"]}
+        self.children: dict[int, list[int]] = {}
+        for e in snapshot["elements"]:
+            self.children.setdefault(e["parent"], []).append(e["i"])
+
+    def ancestors(self, index: int) -> Iterator[dict[str, Any]]:
+        parent = self.elements[index]["parent"]
+        while parent >= 0:
+            yield self.elements[parent]
+            parent = self.elements[parent]["parent"]
+
+    def is_ancestor(self, ancestor: int, index: int) -> bool:
+        return any(a["i"] == ancestor for a in self.ancestors(index))
+
+    def paints_box(self, e: dict[str, Any]) -> bool:
+        """The element's box itself is visible: an image or control, or a painted background."""
+        if e["replaced"] or e["backgroundImage"]:
+            return True
+        color = parse_color(e["background"])
+        return color is not None and color[3] > 0
+
+    def visible(self, e: dict[str, Any]) -> bool:
+        return e["rendered"] and e["opacity"] > 0.05 and e["tag"] not in _VIEWPORT_TAGS
+
+    def text_box(self, e: dict[str, Any]) -> BBox | None:
+        return union(e["textRects"]) if self.visible(e) else None
+
+    def extent(self, e: dict[str, Any]) -> BBox | None:
+        """What the element itself paints: its own text, and its box when that is painted."""
+        if not self.visible(e):
+            return None
+        parts = list(e["textRects"])
+        if self.paints_box(e) and area(e["box"]) > 0:
+            parts.append(e["box"])
+        return union(parts)
+
+    def clips(self, e: dict[str, Any]) -> tuple[bool, bool]:
+        """Whether the element's box cuts its content horizontally, vertically."""
+        if e["tag"] in _VIEWPORT_TAGS:
+            return False, False
+        return e["overflowX"] in CLIPPING, e["overflowY"] in CLIPPING
+
+    def clippers(self, index: int, include_self: bool) -> Iterator[dict[str, Any]]:
+        """Elements, nearest first, whose box clips this element's painting."""
+        chain = ([self.elements[index]] if include_self else []) + list(self.ancestors(index))
+        for e in chain:
+            if e["position"] == "fixed":
+                return
+            if any(self.clips(e)):
+                yield e
+
+    def canvas_color(self) -> tuple[float, float, float, float]:
+        return parse_color(self.snapshot["canvasColor"]) or (255.0, 255.0, 255.0, 1.0)
+
+    def text_elements(self) -> Iterator[dict[str, Any]]:
+        for e in self.snapshot["elements"]:
+            if e["textRects"] and self.visible(e):
+                yield e

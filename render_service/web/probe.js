@@ -1,0 +1,127 @@
+// Gathers layout facts from a rendered page in one call; detectors.py decides what is a defect.
+// Runs through DevTools (page.evaluate), so it works with page JavaScript disabled.
+// Coordinates are document pixels (origin top-left of the page, independent of scrolling).
+(attr) => {
+  const tagged = Array.from(document.querySelectorAll(`[${attr}]`));
+  const indexOf = new Map(tagged.map((el) => [el, Number(el.getAttribute(attr))]));
+  const range = document.createRange();
+  const box = (r) => [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY];
+
+  const nearestTagged = (el) => {
+    for (let p = el.parentElement; p; p = p.parentElement) if (indexOf.has(p)) return indexOf.get(p);
+    return -1;
+  };
+
+  // Line boxes of the element's own (direct) text, merged per line.
+  const ownText = (el) => {
+    const rects = [];
+    let chars = 0;
+    for (const node of el.childNodes) {
+      if (node.nodeType !== Node.TEXT_NODE || !node.data.trim()) continue;
+      chars += node.data.trim().length;
+      range.selectNodeContents(node);
+      for (const r of range.getClientRects()) {
+        if (r.width < 1 || r.height < 1) continue;
+        const b = box(r);
+        const last = rects[rects.length - 1];
+        if (last && Math.abs(last[1] - b[1]) < 1 && Math.abs(last[3] - b[3]) < 1) {
+          last[0] = Math.min(last[0], b[0]);
+          last[2] = Math.max(last[2], b[2]);
+        } else rects.push(b);
+      }
+    }
+    return { rects, chars };
+  };
+
+  // Elements painted at a document point, top first, as tagged indices (-1: untagged).
+  const stackAt = (x, y) => {
+    scrollTo(Math.max(0, x - innerWidth / 2), Math.max(0, y - innerHeight / 2));
+    const hits = document.elementsFromPoint(x - scrollX, y - scrollY);
+    return hits.map((el) => (indexOf.has(el) ? indexOf.get(el) : -1));
+  };
+
+  const elements = [];
+  for (const el of tagged) {
+    const cs = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    const text = ownText(el);
+    elements.push({
+      i: indexOf.get(el),
+      parent: nearestTagged(el),
+      tag: el.tagName.toLowerCase(),
+      box: box(r),
+      rendered: cs.display !== "none" && cs.visibility === "visible" && (r.width > 0 || r.height > 0),
+      opacity: Number(cs.opacity),
+      display: cs.display,
+      position: cs.position,
+      float: cs.float,
+      overflowX: cs.overflowX,
+      overflowY: cs.overflowY,
+      color: cs.color,
+      background: cs.backgroundColor,
+      backgroundImage: cs.backgroundImage !== "none",
+      fontSize: parseFloat(cs.fontSize),
+      fontWeight: Number(cs.fontWeight) || 400,
+      textRects: text.rects,
+      chars: text.chars,
+      replaced: ["img", "svg", "canvas", "video", "iframe", "input", "button", "select", "textarea"].includes(
+        el.tagName.toLowerCase(),
+      ),
+    });
+  }
+  const byIndex = new Map(elements.map((e) => [e.i, e]));
+
+  // What is painted beneath each text, at the centre of its first line: the backgrounds from
+  // the text's own element down to the first opaque one (untagged elements included).
+  for (const e of elements) {
+    if (!e.rendered || !e.textRects.length) continue;
+    const [x0, y0, x1, y1] = e.textRects[0];
+    const x = (x0 + x1) / 2, y = (y0 + y1) / 2;
+    scrollTo(Math.max(0, x - innerWidth / 2), Math.max(0, y - innerHeight / 2));
+    const hits = document.elementsFromPoint(x - scrollX, y - scrollY);
+    const own = hits.findIndex((el) => indexOf.get(el) === e.i);
+    if (own < 0) continue;
+    e.layers = [];
+    for (const el of hits.slice(own)) {
+      const cs = getComputedStyle(el);
+      e.layers.push({ i: indexOf.has(el) ? indexOf.get(el) : -1, color: cs.backgroundColor,
+        image: cs.backgroundImage !== "none" });
+      if (cs.backgroundImage !== "none" || cs.backgroundColor.startsWith("rgb(")) break;
+    }
+  }
+
+  // Text runs of unrelated elements that intersect: the hit stack where they meet.
+  const isAncestor = (a, b) => {
+    for (let p = byIndex.get(b)?.parent; p !== undefined && p >= 0; p = byIndex.get(p)?.parent)
+      if (p === a) return true;
+    return false;
+  };
+  const texts = elements.filter((e) => e.rendered && e.textRects.length);
+  const overlaps = [];
+  for (let m = 0; m < texts.length; m++) {
+    for (let n = m + 1; n < texts.length; n++) {
+      const a = texts[m], b = texts[n];
+      if (isAncestor(a.i, b.i) || isAncestor(b.i, a.i)) continue;
+      for (const ra of a.textRects) {
+        const hit = b.textRects.find((rb) => Math.min(ra[2], rb[2]) - Math.max(ra[0], rb[0]) > 1 &&
+          Math.min(ra[3], rb[3]) - Math.max(ra[1], rb[1]) > 1);
+        if (!hit) continue;
+        const rect = [Math.max(ra[0], hit[0]), Math.max(ra[1], hit[1]), Math.min(ra[2], hit[2]), Math.min(ra[3], hit[3])];
+        overlaps.push({ a: a.i, b: b.i, rect, stack: stackAt((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2) });
+        break;
+      }
+    }
+  }
+  scrollTo(0, 0);
+  const root = document.scrollingElement || document.documentElement;
+  const canvasColor = [document.documentElement, document.body]
+    .map((el) => el && getComputedStyle(el).backgroundColor)
+    .find((c) => c && c !== "rgba(0, 0, 0, 0)");
+  return {
+    canvasColor: canvasColor || "rgb(255, 255, 255)",
+    elements,
+    overlaps,
+    scrollWidth: root.scrollWidth,
+    scrollHeight: root.scrollHeight,
+  };
+}

@@ -1,0 +1,171 @@
+"""WebRenderer (`domain="web"`) and SlideHtmlRenderer (`domain="slide_html"`, 1280x720).
+
+One request: tag the HTML's start tags with their index, load it into the worker's Chromium
+tab, screenshot, run the probe, let the detectors decide, and trace each finding's elements
+and deciding CSS declarations to lines. Slides also get the aesthetic measures.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import time
+
+from render_service.config import RenderConfig
+from render_service.types import Defect, Element, RenderRequest, RenderResult
+from render_service.web import detectors
+from render_service.web.aesthetics import slide_metrics
+from render_service.web.browser import Browser, PageError
+from render_service.web.layout import Layout
+from render_service.web.tagging import TAG_ATTR, TagLines, tag_html
+from render_service.web.tracing import CssTracer
+
+PROBE = importlib.resources.files("render_service.web").joinpath("probe.js").read_text()
+_COUNT_NODES = "() => document.getElementsByTagName('*').length"
+_PAGE_SIZE = "() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class WebRenderer:
+    """A web page: full-page screenshot (height capped); only the viewport width is fixed."""
+
+    slide = False
+
+    def __init__(self, config: RenderConfig):
+        self.config = config
+        self.canvas = config.web_viewport
+        self.browser = Browser.shared(
+            config.chromium_path, config.web_viewport, config.web_page_timeout_seconds
+        )
+
+    def render(self, request: RenderRequest) -> RenderResult:
+        start = time.perf_counter()
+        size = len(request.code.encode("utf-8", "surrogatepass"))
+        if size > self.config.web_max_html_bytes:
+            return self._error(
+                request,
+                f"HTML is {size:,} bytes, over the {self.config.web_max_html_bytes:,}-byte limit "
+                "(RenderConfig.web_max_html_bytes); send a smaller page",
+            )
+        tagged, tags = tag_html(request.code)
+        javascript = bool(request.options.get("javascript", self.config.web_javascript))
+        timings: dict[str, float] = {}
+        try:
+            with self.browser.page(tagged, javascript=javascript) as page:
+                timings["load"] = time.perf_counter() - start
+                nodes = page.evaluate(_COUNT_NODES)
+                if nodes > self.config.web_max_dom_nodes:
+                    raise _TooLarge(
+                        f"page has {nodes:,} elements, over the {self.config.web_max_dom_nodes:,} "
+                        "limit (RenderConfig.web_max_dom_nodes); send a smaller page"
+                    )
+                png, width, height = self._screenshot(page)
+                timings["screenshot"] = time.perf_counter() - start - timings["load"]
+                layout, defects = None, ()
+                if self.config.trace:
+                    mark = time.perf_counter()
+                    layout = Layout(page.evaluate(PROBE, TAG_ATTR))
+                    findings = self.detect(layout)
+                    defects = self._trace(page, tags, findings) if findings else ()
+                    timings["probe"] = time.perf_counter() - mark
+        except (PageError, _TooLarge) as err:
+            return self._error(request, str(err))
+        metrics = {}
+        if self.slide and layout is not None:
+            metrics = slide_metrics(layout, png, self.canvas)
+        timings["total"] = time.perf_counter() - start
+        return RenderResult(
+            id=request.id,
+            ok=True,
+            image_png=png,
+            width=width,
+            height=height,
+            defects=tuple(sorted(defects, key=lambda d: -d.severity)),
+            elements=self._elements(layout, tags) if layout is not None else (),
+            timings=timings,
+            metrics=metrics,
+        )
+
+    def _screenshot(self, page) -> tuple[bytes, int, int]:
+        viewport_w, viewport_h = self.canvas
+        if self.slide:
+            width, height = viewport_w, viewport_h
+        else:
+            page_w, page_h = page.evaluate(_PAGE_SIZE)
+            width = min(max(page_w, viewport_w), 2 * viewport_w)
+            height = min(max(page_h, viewport_h), self.config.web_max_page_height)
+        clip = {"x": 0, "y": 0, "width": width, "height": height}
+        return page.screenshot(full_page=True, clip=clip, type="png"), width, height
+
+    def detect(self, layout: Layout) -> list[detectors.Finding]:
+        width, _ = self.canvas
+        return [
+            *detectors.clipped_content(layout),
+            *detectors.page_overflow(layout, width),
+            *detectors.off_canvas(
+                layout, (0.0, 0.0, float(width), float("inf")), whole_canvas=False
+            ),
+            *detectors.text_overlaps(layout),
+            *detectors.low_contrast(layout),
+            *detectors.misalignment(layout),
+        ]
+
+    @staticmethod
+    def _trace(page, tags: list[TagLines], findings) -> list[Defect]:
+        tracer = CssTracer(page, tags)
+        defects = []
+        try:
+            for finding in findings:
+                declared = set()
+                for index, properties in finding.causes:
+                    declared.update(tracer.lines(index, properties))
+                if finding.needs_author_css and not declared:
+                    continue
+                elements = {tags[index].tag for index, _ in finding.causes}
+                defects.append(
+                    Defect(
+                        kind=finding.kind,
+                        severity=round(float(finding.severity), 4),
+                        bbox=finding.bbox,
+                        message=finding.message,
+                        source_lines=tuple(sorted(elements | declared)),
+                    )
+                )
+        finally:
+            tracer.close()
+        return defects
+
+    @staticmethod
+    def _elements(layout: Layout, tags: list[TagLines]) -> tuple[Element, ...]:
+        return tuple(
+            Element(id=str(e["i"]), role=e["tag"], bbox=box, source_lines=(tags[e["i"]].tag,))
+            for e in layout.snapshot["elements"]
+            if (box := layout.extent(e)) is not None
+        )
+
+    @staticmethod
+    def _error(request: RenderRequest, message: str) -> RenderResult:
+        return RenderResult(id=request.id, ok=False, error=message)
+
+    def close(self) -> None:
+        self.browser.close()
+
+
+class SlideHtmlRenderer(WebRenderer):
+    """One 1280x720 HTML slide: the canvas is the image, and everything outside it is lost."""
+
+    slide = True
+
+    def detect(self, layout: Layout) -> list[detectors.Finding]:
+        width, height = self.canvas
+        return [
+            *detectors.clipped_content(layout),
+            *detectors.off_canvas(
+                layout, (0.0, 0.0, float(width), float(height)), whole_canvas=True
+            ),
+            *detectors.text_overlaps(layout),
+            *detectors.low_contrast(layout),
+            *detectors.misalignment(layout),
+        ]
