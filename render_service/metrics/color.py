@@ -78,10 +78,7 @@ def ciede2000(lab1, lab2) -> np.ndarray:
     s_h = 1 + 0.015 * c_mean * t
     r_t = -np.sin(np.radians(2 * d_theta)) * r_c
     return np.sqrt(
-        (d_l / s_l) ** 2
-        + (d_c / s_c) ** 2
-        + (d_h / s_h) ** 2
-        + r_t * (d_c / s_c) * (d_h / s_h)
+        (d_l / s_l) ** 2 + (d_c / s_c) ** 2 + (d_h / s_h) ** 2 + r_t * (d_c / s_c) * (d_h / s_h)
     )
 
 
