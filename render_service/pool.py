@@ -58,6 +58,8 @@ class RenderPool:
         self._slots = [_Slot(self, index) for index in range(self.size)]
         for slot in self._slots:
             slot.thread.start()
+        for slot in self._slots:
+            slot.started.wait()  # warm workers before the first batch is timed against them
 
     def submit(self, request: RenderRequest) -> concurrent.futures.Future:
         """Queue one request; blocks while the queue is full."""
@@ -108,12 +110,14 @@ class _Slot:
         self.pool = pool
         self.process: subprocess.Popen | None = None
         self.served = 0
+        self.started = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"render-slot-{index}", daemon=True)
 
     def _run(self) -> None:
         try:
             with contextlib.suppress(wire.WireClosed, OSError):
                 self._start()  # warm before the first request; a failure retries per request
+            self.started.set()
             while (item := self.pool._queue.get()) is not None:
                 request, future = item
                 if future.set_running_or_notify_cancel():

@@ -98,16 +98,13 @@ def render_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
     Image.fromarray(image).save(png, format="PNG", compress_level=1)
     encoded = time.perf_counter()
     result = dict(image_png=png.getvalue(), width=image.shape[1], height=image.shape[0])
+    timings = {"execute": executed - start, "draw": drawn - executed, "encode": encoded - drawn}
     if settings.trace:
         warned = [(message, (line,) if line else ()) for message, line in capture.warnings]
         scene = build_scene(placed, warned)
         result.update(defects=tuple(detect(scene)), elements=scene.elements())
-    result["timings"] = {
-        "execute": executed - start,
-        "draw": drawn - executed,
-        "encode": encoded - drawn,
-        "inspect": time.perf_counter() - encoded,
-    }
+        timings["inspect"] = time.perf_counter() - encoded
+    result["timings"] = timings
     return result
 
 

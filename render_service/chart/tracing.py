@@ -126,8 +126,11 @@ def made_line(artist) -> int | None:
 
 
 def lines_of(artist) -> tuple[int, ...]:
-    """(made, last changed) lines of an artist, without repeats or unknowns."""
-    return _unique(getattr(artist, _MADE, None), artist.__dict__.get(_CHANGED))
+    """(made, last changed) lines of an artist, without repeats or unknowns; for axes and
+    figures the last placing call stands for the last change (see responsible_lines)."""
+    if isinstance(artist, Axes | Figure):
+        return _unique(made_line(artist), getattr(artist, _PLACED, None))
+    return _unique(made_line(artist), artist.__dict__.get(_CHANGED))
 
 
 def responsible_lines(artist) -> tuple[int, ...]:
@@ -147,8 +150,13 @@ def layout_lines(fig: Figure) -> tuple[int, ...]:
 
 
 def tick_label_lines(label, axis: Axis) -> tuple[int, ...]:
-    """A tick label explicitly changed by the code keeps that line; else its axis's trace."""
+    """A tick label the code changed itself keeps that line; else its axis's trace.
+
+    A change on the line that made the label is matplotlib setting it up, not the code.
+    """
     changed = label.__dict__.get(_CHANGED)
+    if changed == made_line(label):
+        changed = None
     axes_made = made_line(axis.axes)
     return _unique(changed) or _unique(getattr(axis, _TICKS, None)) or _unique(axes_made)
 

@@ -36,12 +36,19 @@ class WebRenderer:
     def __init__(self, config: RenderConfig):
         self.config = config
         self.canvas = config.web_viewport
-        self.browser = Browser.shared(
-            config.chromium_path, config.web_viewport, config.web_page_timeout_seconds
-        )
+        # A missing browser answers every request with how to install it; the worker lives on.
+        self.browser, self.missing = None, None
+        try:
+            self.browser = Browser.shared(
+                config.chromium_path, config.web_viewport, config.web_page_timeout_seconds
+            )
+        except FileNotFoundError as err:
+            self.missing = str(err)
 
     def render(self, request: RenderRequest) -> RenderResult:
         start = time.perf_counter()
+        if self.browser is None:
+            return self._error(request, self.missing)
         size = len(request.code.encode("utf-8", "surrogatepass"))
         if size > self.config.web_max_html_bytes:
             return self._error(
@@ -150,7 +157,8 @@ class WebRenderer:
         return RenderResult(id=request.id, ok=False, error=message)
 
     def close(self) -> None:
-        self.browser.close()
+        if self.browser is not None:
+            self.browser.close()
 
 
 class SlideHtmlRenderer(WebRenderer):
