@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from matplotlib.colors import to_rgb
 from scipy.optimize import linear_sum_assignment
 
 from render_service.metrics.color import color_similarity
@@ -57,8 +56,15 @@ def color_f1(candidate, gold) -> float:
 
 
 def _similarity_matrix(ours: list[str], theirs: list[str]) -> np.ndarray:
-    def rgb(colors):
-        return np.array([to_rgb(c) if c.startswith("#") else (np.nan,) * 3 for c in colors])
+    def rgb(colors):  # "#rrggbb" -> [0, 1]^3; colormap names -> NaN
+        return np.array(
+            [
+                [int(c[k : k + 2], 16) / 255 for k in (1, 3, 5)]
+                if c.startswith("#")
+                else [np.nan] * 3
+                for c in colors
+            ]
+        )
 
     a, b = rgb(ours), rgb(theirs)
     similarity = color_similarity(a[:, None, :], b[None, :, :])

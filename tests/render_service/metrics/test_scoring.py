@@ -1,0 +1,113 @@
+"""score_items through a real RenderPool: one render per program, failures scored 0, the run
+completes past crashing and hanging candidates; defect rates and slide scores by hand."""
+
+import pytest
+
+from render_service.metrics import defect_rates, geometry_block_scores, registry, score_items
+from render_service.metrics.slides import WHITESPACE_TARGET, slide_scores
+from render_service.types import Defect, RenderRequest, RenderResult
+
+GOLD = """
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.bar(["a", "b"], [1, 2], color="#1f77b4")
+ax.set_title("Gold")
+"""
+CANDIDATES = {
+    "same": GOLD,
+    "crash": "import matplotlib.pyplot as plt\nraise RuntimeError('boom')\n",
+    "hang": "while True:\n    pass\n",
+    "no_title": GOLD.replace('ax.set_title("Gold")', ""),
+}
+
+
+@pytest.fixture(scope="module")
+def metrics_pool(short_config):
+    from render_service.pool import RenderPool
+
+    with RenderPool(short_config, registry=registry()) as pool:
+        yield pool
+
+
+def test_score_items_scores_failures_zero_and_completes(metrics_pool):
+    pairs = [
+        (RenderRequest(name, "chart", code), RenderRequest(f"{name}-gold", "chart", GOLD))
+        for name, code in CANDIDATES.items()
+    ]
+    report = score_items(pairs, metrics_pool)
+    items = {item.id: item for item in report["items"]}
+    assert items["same"].scores == {"text": 1.0, "layout": 1.0, "type": 1.0, "color": 1.0}
+    for failed in ("crash", "hang"):
+        assert not items[failed].executed and items[failed].error
+        assert set(items[failed].scores.values()) == {0.0}
+    assert "RuntimeError: boom" in items["crash"].error
+    assert items["no_title"].scores["text"] == 0.0  # its only string is missing
+    chart = report["aggregate"]["chart"]
+    assert chart["items"] == 4 and chart["execution_rate"] == 0.5
+    assert chart["layout"] == pytest.approx(0.5) and chart["text"] == pytest.approx(0.25)
+
+
+def test_failed_reference_is_reported_not_scored(metrics_pool):
+    pairs = [(RenderRequest("c", "chart", GOLD), RenderRequest("g", "chart", "1/0\n"))]
+    report = score_items(pairs, metrics_pool)
+    (item,) = report["items"]
+    assert item.reference_failed and "ZeroDivisionError" in item.error
+    assert report["aggregate"]["chart"]["items"] == 0
+    assert report["aggregate"]["chart"]["reference_failures"] == 1
+
+
+def test_pool_without_the_metrics_registry_is_refused(pool):
+    pairs = [(RenderRequest("c", "chart", GOLD), RenderRequest("g", "chart", GOLD))]
+    with pytest.raises(ValueError, match=r"registry=render_service\.metrics\.registry"):
+        score_items(pairs, pool)
+
+
+def test_mixed_domain_pair_is_refused(metrics_pool):
+    pairs = [(RenderRequest("c", "chart", GOLD), RenderRequest("g", "web", "<p>x</p>"))]
+    with pytest.raises(ValueError, match="mixes domains"):
+        score_items(pairs, metrics_pool)
+
+
+def test_defect_rates_share_of_rendered_items_per_kind():
+    overlap = Defect("text_overlap", 1.0, None, "labels overlap")
+    clipped = Defect("clipped_text", 1.0, None, "title cut")
+    results = [
+        RenderResult("a", True, defects=(overlap, overlap, clipped)),
+        RenderResult("b", True, defects=(overlap,)),
+        RenderResult("c", True),
+        RenderResult("d", True),
+        RenderResult("e", False, error="crash"),  # not seen by the detectors
+    ]
+    rates = defect_rates(results)
+    assert rates["text_overlap"] == pytest.approx(0.5)
+    assert rates["clipped_text"] == pytest.approx(0.25)
+    assert rates["low_contrast"] == 0.0 and len(rates) == 9
+
+
+def test_slide_scores_by_hand():
+    measures = {
+        "aspect_ratio_compliance": 0.8,
+        "whitespace_share": WHITESPACE_TARGET / 2,
+        "centroid_offset": 0.1,
+        "collisions": 2.0,
+    }
+    assert slide_scores(measures) == pytest.approx(
+        {"aspect": 0.8, "whitespace": 0.5, "balance": 0.9, "collision_free": 0.0}
+    )
+    assert set(slide_scores(None).values()) == {0.0}
+
+
+def test_geometry_block_scores_by_hand():
+    canvas = (100, 100)
+    reference = [(0, 0, 50, 20), (0, 50, 100, 100)]  # areas 1000 and 5000 px
+    assert geometry_block_scores(reference, reference, canvas) == {
+        "block_match": 1.0,
+        "position": 1.0,
+        "size": 1.0,
+    }
+    shifted = [(10, 0, 60, 20)]  # the first block moved 10 px right; the second missing
+    scores = geometry_block_scores(shifted, reference, canvas)
+    assert scores["block_match"] == pytest.approx(2000 / 7000)
+    assert scores["position"] == pytest.approx(0.9)
+    assert scores["size"] == 1.0
+    assert set(geometry_block_scores(None, reference, canvas).values()) == {0.0}
