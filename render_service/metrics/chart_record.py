@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from render_service.chart.renderer import ChartRenderer, ChartSettings, render_chart
 from render_service.sandbox import run_sandboxed
@@ -87,7 +88,8 @@ class ChartRecorder:
     texts: dict = dataclasses.field(default_factory=dict)  # figure -> strings of its last draw
     _depth: int = 0
     _drawing: list | None = None  # the strings of the figure being drawn
-    _axis: Axis | None = None  # the axis being drawn: its texts are tick labels but its label
+    _axis: Axis | None = None  # the axis being drawn
+    _text: Text | None = None  # the text being drawn (one draw_text call per line)
 
     def install(self) -> None:
         for name in PLOTTING_METHODS:
@@ -95,7 +97,6 @@ class ChartRecorder:
         recorder = self
         original_draw = Figure.draw
         original_text = RendererAgg.draw_text
-        original_axis_draw = Axis.draw
 
         @functools.wraps(original_draw)
         def draw(fig, renderer):
@@ -108,28 +109,33 @@ class ChartRecorder:
                 if outer:
                     recorder._drawing = None
 
-        @functools.wraps(original_axis_draw)
-        def draw_axis(axis, renderer):
-            outer, recorder._axis = recorder._axis, axis
-            try:
-                return original_axis_draw(axis, renderer)
-            finally:
-                recorder._axis = outer
-
         @functools.wraps(original_text)
         def draw_text(renderer, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-            axis = recorder._axis
-            # Inside an axis only its label counts; a multi-line label comes without `mtext`.
-            tick = axis is not None and not (
-                mtext is axis.label or (mtext is None and "\n" in axis.label.get_text())
-            )
+            axis = recorder._axis  # inside an axis only its label counts, not tick labels
+            tick = axis is not None and recorder._text is not axis.label
             if recorder._drawing is not None and s.strip() and not tick:
                 recorder._drawing.append(s)
             return original_text(renderer, gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
         Figure.draw = draw
-        Axis.draw = draw_axis
+        Axis.draw = self._noting(Axis.draw, "_axis")
+        Text.draw = self._noting(Text.draw, "_text")
         RendererAgg.draw_text = draw_text
+
+    def _noting(self, draw, attribute: str):
+        """Wrap `draw` to keep the artist being drawn in `attribute` while it draws."""
+        recorder = self
+
+        @functools.wraps(draw)
+        def wrapper(artist, renderer):
+            outer = getattr(recorder, attribute)
+            setattr(recorder, attribute, artist)
+            try:
+                return draw(artist, renderer)
+            finally:
+                setattr(recorder, attribute, outer)
+
+        return wrapper
 
     def _counting(self, method, name: str):
         recorder = self

@@ -148,3 +148,19 @@ def test_plain_requests_are_not_recorded(chart_recorder):
     code = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
     result = chart_recorder.render(RenderRequest("p", "chart", code))
     assert result.ok and "chartmimic" not in result.metrics
+
+
+def test_multiline_axis_labels_count_and_multiline_tick_labels_do_not(chart_recorder):
+    code = textwrap.dedent(
+        """
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        ax.set_xticks([0, 1], ["Jan\\n2020", "Feb\\n2020"])
+        ax.set_xlabel("month\\nof year")
+        ax.text(0.5, 0.5, "note")
+        """
+    )
+    result = chart_recorder.render(RenderRequest("m", "chart", code, options={"record": True}))
+    assert result.ok, result.error
+    assert sorted(result.metrics["chartmimic"]["texts"]) == ["month", "note", "of year"]
