@@ -111,3 +111,34 @@ def test_geometry_block_scores_by_hand():
     assert scores["position"] == pytest.approx(0.9)
     assert scores["size"] == 1.0
     assert set(geometry_block_scores(None, reference, canvas).values()) == {0.0}
+
+
+PAGE = """<html><body style="margin: 20px; font-family: 'DejaVu Sans'">
+<h1 style="color: #222">Garden club</h1>
+<p style="font-size: 20px; color: #1e6b3a">Meetings every Tuesday</p>
+{extra}</body></html>"""
+SLIDE = """<html><body style="margin: 0; padding: 60px; font-family: 'DejaVu Sans'">
+<h1 style="margin: 0 0 40px; font-size: 60px">Quarterly results</h1>
+<p style="margin: 0; font-size: 32px">Revenue up 12%</p></body></html>"""
+
+
+@pytest.mark.chromium
+def test_score_items_web_and_slide_pairs(metrics_pool):
+    extra = '<p style="font-size: 20px">Bring your own tools</p>\n'
+    pairs = [
+        (RenderRequest("same", "web", PAGE.format(extra=extra)),
+         RenderRequest("ref", "web", PAGE.format(extra=extra))),
+        (RenderRequest("short", "web", PAGE.format(extra="")),
+         RenderRequest("ref", "web", PAGE.format(extra=extra))),
+        (RenderRequest("slide", "slide_html", SLIDE), RenderRequest("ref", "slide_html", SLIDE)),
+    ]  # fmt: skip
+    report = score_items(pairs, metrics_pool)
+    same, short, slide = report["items"]
+    assert same.scores == {
+        "block_match": 1.0, "text": 1.0, "position": 1.0, "color": 1.0, "clip": None, "final": 1.0
+    }  # fmt: skip
+    assert short.scores["block_match"] < 1.0 and short.scores["text"] == 1.0
+    assert slide.scores["final"] == 1.0 and slide.scores["collision_free"] == 1.0
+    assert 0 < slide.scores["balance"] <= 1 and slide.scores["aspect"] == 1.0
+    web = report["aggregate"]["web"]
+    assert web["execution_rate"] == 1.0 and web["clip"] is None  # not computed, not 0
