@@ -1,11 +1,12 @@
 """Text blocks of a rendered page without OCR: Design2Code's recoloured double render.
 
-The page is screenshotted as it is, then every text run is recoloured to a colour of its own
-(recolor.js) and screenshotted again. Pixels that changed and now show exactly a run's colour
-are that run's fully covered glyph pixels: their extent is the block's box and the original
-screenshot at those pixels gives the text colour (the most common one, so antialiased edges
-do not blur it). A run with no such pixel (invisible, clipped, or too thin to cover a whole
-pixel) yields no block, as OCR would not see it either.
+The page is screenshotted as it is, then the text of every block (a text-bearing element, as
+Design2Code defines it; see recolor.js) is recoloured to a colour of its own and the page is
+screenshotted again. Pixels that changed and now show exactly a block's colour are its fully
+covered glyph pixels: their extent is the block's box and the original screenshot at those
+pixels gives the text colour (the most common one, so antialiased edges do not blur it). A
+block with no such pixel (invisible, clipped, or text too thin to cover a whole pixel) is
+left out, as OCR would not see it either.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from render_service.web.browser import PageError
 from render_service.web.renderer import SlideHtmlRenderer, WebRenderer
 
 RECOLOR = importlib.resources.files("render_service.metrics").joinpath("recolor.js").read_text()
-MAX_RUNS = 4096
+MAX_BLOCKS = 4096
 
 
 def run_colors(count: int) -> list[tuple[int, int, int]]:
@@ -82,7 +83,7 @@ class _BlockMixin:
         try:
             with self.browser.page(request.code, javascript=False) as page:
                 original, _, _ = self._screenshot(page)
-                texts = page.evaluate(RECOLOR, run_colors(MAX_RUNS))
+                texts = page.evaluate(RECOLOR, run_colors(MAX_BLOCKS))
                 recolored, _, _ = self._screenshot(page)
         except PageError as err:
             return RenderResult(id=request.id, ok=False, error=str(err))

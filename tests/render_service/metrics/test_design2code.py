@@ -96,7 +96,7 @@ def test_find_blocks_reads_exact_run_colours_only():
 
 KNOWN_PAGE = """<html><body style="margin: 20px; font-family: 'DejaVu Sans'">
 <h1 style="color: #333333">Quarterly report</h1>
-<p style="color: rgb(200, 30, 30); font-size: 20px">Revenue grew</p>
+<p style="color: rgb(200, 30, 30); font-size: 20px">Revenue grew <b>12%</b> this year</p>
 <div style="background: #222244; color: white; padding: 10px; width: 300px">Dark box text</div>
 </body></html>"""
 
@@ -117,11 +117,15 @@ def test_double_render_finds_the_text_blocks_of_a_known_page(block_renderer):
     assert result.ok, result.error
     found = result.metrics["blocks"]
     blocks = {b["text"]: b for b in found["blocks"]}
-    assert sorted(blocks) == ["Dark box text", "Quarterly report", "Revenue grew"]
+    # The <b> run belongs to its paragraph's block, as in Design2Code.
+    assert sorted(blocks) == ["Dark box text", "Quarterly report", "Revenue grew 12% this year"]
     assert blocks["Quarterly report"]["color"] == (51, 51, 51)
-    assert blocks["Revenue grew"]["color"] == (200, 30, 30)
+    assert blocks["Revenue grew 12% this year"]["color"] == (200, 30, 30)
     assert blocks["Dark box text"]["color"] == (255, 255, 255)
-    tops = [blocks[t]["bbox"][1] for t in ("Quarterly report", "Revenue grew", "Dark box text")]
+    tops = [
+        blocks[t]["bbox"][1]
+        for t in ("Quarterly report", "Revenue grew 12% this year", "Dark box text")
+    ]
     assert tops == sorted(tops)  # in reading order down the page
     for block in found["blocks"]:
         x0, y0, x1, y1 = block["bbox"]

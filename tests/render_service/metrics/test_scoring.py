@@ -122,8 +122,19 @@ SLIDE = """<html><body style="margin: 0; padding: 60px; font-family: 'DejaVu San
 <p style="margin: 0; font-size: 32px">Revenue up 12%</p></body></html>"""
 
 
+@pytest.fixture(scope="module")
+def web_pool():
+    """Default limits: a page and its block render can take seconds on a loaded machine."""
+    from render_service.config import RenderConfig
+    from render_service.pool import RenderPool
+
+    config = RenderConfig(workers=2)
+    with RenderPool(config, registry=registry(), warm_domains=("web", "slide_html")) as pool:
+        yield pool
+
+
 @pytest.mark.chromium
-def test_score_items_web_and_slide_pairs(metrics_pool):
+def test_score_items_web_and_slide_pairs(web_pool):
     extra = '<p style="font-size: 20px">Bring your own tools</p>\n'
     pairs = [
         (RenderRequest("same", "web", PAGE.format(extra=extra)),
@@ -132,8 +143,9 @@ def test_score_items_web_and_slide_pairs(metrics_pool):
          RenderRequest("ref", "web", PAGE.format(extra=extra))),
         (RenderRequest("slide", "slide_html", SLIDE), RenderRequest("ref", "slide_html", SLIDE)),
     ]  # fmt: skip
-    report = score_items(pairs, metrics_pool)
+    report = score_items(pairs, web_pool)
     same, short, slide = report["items"]
+    assert [i.error for i in report["items"]] == [None, None, None]
     assert same.scores == {
         "block_match": 1.0, "text": 1.0, "position": 1.0, "color": 1.0, "clip": None, "final": 1.0
     }  # fmt: skip
