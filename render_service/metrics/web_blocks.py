@@ -80,8 +80,9 @@ class _BlockMixin:
         result = super().render(request)
         if not result.ok or not request.options.get("blocks"):
             return result
-        try:
-            with self.browser.page(request.code, javascript=False) as page:
+        javascript = bool(request.options.get("javascript", self.config.web_javascript))
+        try:  # the same page as the render above: same JavaScript setting
+            with self.browser.page(request.code, javascript=javascript) as page:
                 original, _, _ = self._screenshot(page)
                 texts = page.evaluate(RECOLOR, run_colors(MAX_BLOCKS))
                 recolored, _, _ = self._screenshot(page)

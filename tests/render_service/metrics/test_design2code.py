@@ -71,6 +71,11 @@ def test_failed_candidate_scores_zero_and_clip_counts_when_given():
     assert with_clip["clip"] == 0.5 and with_clip["final"] == pytest.approx(4.5 / 5)
 
 
+def test_run_colors_are_distinct():
+    colors = run_colors(4096)
+    assert len(set(colors)) == 4096 and all(0 <= c <= 255 for rgb in colors for c in rgb)
+
+
 def test_find_blocks_reads_exact_run_colours_only():
     import io
 
