@@ -1,10 +1,10 @@
 """Slide scores: AeSlides' aesthetic measures, and geometry block matching for pptx decks.
 
 The HTML slide renderer already measures each slide (render_service/web/aesthetics.py); this
-turns its numbers into scores in [0, 1], higher is better:
+turns its numbers into per-slide values in [0, 1]:
 - aspect: aspect_ratio_compliance (canvas area over the area the content needs; 1 fits);
-- whitespace: 1 − |whitespace_share − WHITESPACE_TARGET| / WHITESPACE_TARGET, clipped at 0,
-  so both a crammed and an empty slide lose (AeSlides rewards a content ratio near a target);
+- whitespace_share: the share of the canvas showing the background, reported as measured:
+  neither end is "better" (crammed vs empty), so the evaluator chooses how to judge it;
 - balance: 1 − centroid_offset (area-weighted centre of content against the canvas centre);
 - collision_free: 1 when no two unrelated content items intersect, else 0.
 A failed slide scores 0 on each.
@@ -22,9 +22,7 @@ from scipy.optimize import linear_sum_assignment
 
 from render_service.types import BBox
 
-# A slide about 45 % blank reads as neither crammed nor empty; the score falls off linearly.
-WHITESPACE_TARGET = 0.45
-SLIDE_METRICS = ("aspect", "whitespace", "balance", "collision_free")
+SLIDE_METRICS = ("aspect", "whitespace_share", "balance", "collision_free")
 GEOMETRY_METRICS = ("block_match", "position", "size")
 
 
@@ -32,10 +30,9 @@ def slide_scores(measures: dict | None) -> dict[str, float]:
     """Scores of one rendered HTML slide from its `RenderResult.metrics`; None: failed."""
     if measures is None:
         return dict.fromkeys(SLIDE_METRICS, 0.0)
-    whitespace = measures["whitespace_share"]
     return {
         "aspect": float(measures["aspect_ratio_compliance"]),
-        "whitespace": max(0.0, 1 - abs(whitespace - WHITESPACE_TARGET) / WHITESPACE_TARGET),
+        "whitespace_share": float(measures["whitespace_share"]),
         "balance": 1.0 - float(measures["centroid_offset"]),
         "collision_free": float(measures["collisions"] == 0),
     }

@@ -4,7 +4,7 @@ completes past crashing and hanging candidates; defect rates and slide scores by
 import pytest
 
 from render_service.metrics import defect_rates, geometry_block_scores, registry, score_items
-from render_service.metrics.slides import WHITESPACE_TARGET, slide_scores
+from render_service.metrics.slides import slide_scores
 from render_service.types import Defect, RenderRequest, RenderResult
 
 GOLD = """
@@ -87,12 +87,12 @@ def test_defect_rates_share_of_rendered_items_per_kind():
 def test_slide_scores_by_hand():
     measures = {
         "aspect_ratio_compliance": 0.8,
-        "whitespace_share": WHITESPACE_TARGET / 2,
+        "whitespace_share": 0.3,
         "centroid_offset": 0.1,
         "collisions": 2.0,
     }
     assert slide_scores(measures) == pytest.approx(
-        {"aspect": 0.8, "whitespace": 0.5, "balance": 0.9, "collision_free": 0.0}
+        {"aspect": 0.8, "whitespace_share": 0.3, "balance": 0.9, "collision_free": 0.0}
     )
     assert set(slide_scores(None).values()) == {0.0}
 
