@@ -33,6 +33,11 @@ class RenderConfig:
     web_page_timeout_seconds: float = 10.0
     web_max_html_bytes: int = 2_000_000
     web_max_dom_nodes: int = 20_000
+    # Slides as python-pptx code (render_service/pptx).
+    soffice_path: str = "soffice"
+    pptx_convert_timeout_seconds: float = 60.0
+    pptx_slide_width_px: int = 1280
+    pptx_max_slides: int = 30
 
     def __post_init__(self):
         checks = {
@@ -48,6 +53,9 @@ class RenderConfig:
             "web_page_timeout_seconds": self.web_page_timeout_seconds > 0,
             "web_max_html_bytes": self.web_max_html_bytes > 0,
             "web_max_dom_nodes": self.web_max_dom_nodes > 0,
+            "pptx_convert_timeout_seconds": self.pptx_convert_timeout_seconds > 0,
+            "pptx_slide_width_px": self.pptx_slide_width_px > 0,
+            "pptx_max_slides": self.pptx_max_slides > 0,
         }
         for name, ok in checks.items():
             if not ok:

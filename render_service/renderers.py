@@ -17,6 +17,7 @@ RENDERERS: dict[str, str] = {
     "chart": "render_service.chart.renderer:ChartRenderer",
     "web": "render_service.web.renderer:WebRenderer",
     "slide_html": "render_service.web.renderer:SlideHtmlRenderer",
+    "slide_pptx": "render_service.pptx.renderer:PptxRenderer",
 }
 
 

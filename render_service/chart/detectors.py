@@ -18,6 +18,8 @@ from render_service.chart import tracing
 from render_service.chart.scene import Item, Scene
 from render_service.types import BBox, Defect
 
+# Texts that matplotlib positions from their axes: they move when the axes are placed.
+AXES_TEXT_ROLES = frozenset({"title", "xlabel", "ylabel", "tick_label", "xoffset", "yoffset"})
 # Text boxes include glyph padding, so boxes that meet along a sliver this thin only touch.
 TOUCH_PX = 1.0
 # WCAG 2.x contrast minimums: 4.5:1 for text, 3:1 for large text (>= 18 pt, or 14 pt bold).
@@ -34,12 +36,14 @@ HIDDEN_LINE_PX, HIDDEN_MARKERS, HIDDEN_AREA_PX = 5.0, 1, 25.0
 
 
 def detect(scene: Scene) -> list[Defect]:
-    overflowing = overflow(scene)
-    spilled_legends = {id(item.artist) for item in scene.legends if _outside_share(scene, item)}
+    # A container past the edge is one defect: the texts it carries along are not reported.
+    spilled = {
+        id(item.artist) for item in [*scene.axes, *scene.legends] if _outside_share(scene, item)
+    }
     return [
         *text_overlap(scene),
-        *clipped_text(scene, skip_groups={f"legend:{i}" for i in spilled_legends}),
-        *overflowing,
+        *clipped_text(scene, spilled),
+        *overflow(scene),
         *legend_occlusion(scene),
         *low_contrast(scene),
         *misalignment(scene),
@@ -71,28 +75,41 @@ def text_overlap(scene: Scene) -> list[Defect]:
                     _lines(crowded),
                 )
             )
+    # Other overlaps, gathered by where the texts come from: 40 bar labels from one call are
+    # one defect, not 39.
+    clusters: dict[tuple, list[tuple[Item, Item]]] = defaultdict(list)
     texts = scene.texts
-    reported = set()
     for i, j in _overlapping_pairs(texts):
         a, b = texts[i], texts[j]
         if a.group and a.group == b.group:
             continue  # laid out together by matplotlib (one axis's ticks, one legend)
-        key = tuple(sorted((a.group or f"#{i}", b.group or f"#{j}")))
-        if key in reported:
-            continue
-        reported.add(key)
-        area = _area(_intersection(a.bbox, b.bbox)) / max(min(_area(a.bbox), _area(b.bbox)), 1)
-        lines = _merge(a.lines, b.lines)
+        clusters[tuple(sorted((_source(a), _source(b)), key=repr))].append((a, b))
+    for pairs in clusters.values():
+        a, b = pairs[0]
+        involved = list({id(t): t for pair in pairs for t in pair}.values())
+        lines = _lines(involved)
+        shares = [
+            _area(_intersection(p.bbox, q.bbox)) / max(min(_area(p.bbox), _area(q.bbox)), 1)
+            for p, q in pairs
+        ]
+        what = f"{_describe(a)} overlaps {_describe(b)}"
+        if len(pairs) > 1:
+            what = f"{len(involved)} texts overlap in {len(pairs)} places ({what})"
         defects.append(
             Defect(
                 "text_overlap",
-                min(1.0, area),
-                _intersection(a.bbox, b.bbox),
-                f"{_describe(a)} overlaps {_describe(b)}" + _at(lines),
+                min(1.0, max(shares)),
+                _union(_intersection(p.bbox, q.bbox) for p, q in pairs),
+                what + _at(lines),
                 lines,
             )
         )
     return defects
+
+
+def _source(item: Item) -> tuple:
+    """Texts laid out together, or made by the same lines in the same role."""
+    return (item.group,) if item.group else (item.role, item.lines)
 
 
 def _overlapping_pairs(items: list[Item]):
@@ -112,26 +129,56 @@ def _overlapping_pairs(items: list[Item]):
 # --- clipping, overflow, off canvas ---------------------------------------------------------
 
 
-def clipped_text(scene: Scene, skip_groups: set[str]) -> list[Defect]:
-    """Text partly outside its figure (clipped_text) or wholly outside (off_canvas)."""
-    defects = []
+def clipped_text(scene: Scene, spilled: set[int]) -> list[Defect]:
+    """Text partly outside its figure (clipped_text) or wholly outside (off_canvas); one defect
+    per text, or per axis for tick labels. Texts riding on a spilled container are skipped."""
+    found: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
     for item in scene.texts:
-        if item.group in skip_groups:
+        if _carried_by(item, spilled):
             continue
         share = _outside_share(scene, item)
         if share:
             kind = "off_canvas" if share >= 1 else "clipped_text"
-            where = "outside the figure" if share >= 1 else f"cut off at the {_edges(scene, item)}"
-            defects.append(
-                Defect(
-                    kind,
-                    share,
-                    item.bbox,
-                    f"{_describe(item)} is {where} ({share:.0%} outside)" + _at(item.lines),
-                    item.lines,
-                )
+            key = (kind, item.group) if item.role == "tick_label" else (kind, id(item))
+            found[key].append((item, share))
+    defects = []
+    for (kind, _), hits in found.items():
+        items = [item for item, _ in hits]
+        share = max(share for _, share in hits)
+        lines = _merge(*(_text_blame(item) for item in items))
+        if items[0].role == "tick_label":
+            name = f"{items[0].group[0]} tick labels ({len(items)})"
+        else:
+            name = _describe(items[0])
+        where = (
+            "outside the figure"
+            if kind == "off_canvas"
+            else f"cut off at the {_edges(scene, items[0])}"
+        )
+        defects.append(
+            Defect(
+                kind,
+                share,
+                _union(item.bbox for item in items),
+                f"{name} {'are' if len(items) > 1 else 'is'} {where} ({share:.0%} outside)"
+                + _at(lines),
+                lines,
             )
+        )
     return defects
+
+
+def _carried_by(item: Item, spilled: set[int]) -> bool:
+    if item.role == "legend_text":
+        return any(item.group == f"legend:{legend}" for legend in spilled)
+    return item.role in AXES_TEXT_ROLES and item.axes is not None and id(item.axes) in spilled
+
+
+def _text_blame(item: Item) -> tuple[int, ...]:
+    """A text's own lines, and for axes decorations the call that last placed the axes."""
+    if item.role in AXES_TEXT_ROLES and item.axes is not None:
+        return _merge(item.lines, tracing.placed_lines(item.axes))
+    return item.lines
 
 
 def overflow(scene: Scene) -> list[Defect]:
@@ -189,16 +236,14 @@ def _edges(scene: Scene, item: Item) -> str:
 
 
 def legend_occlusion(scene: Scene) -> list[Defect]:
-    """A legend box drawn over data marks of the axes it belongs to (figure legends: all)."""
+    """A legend box drawn over data marks of its figure (each mark clipped to its own axes)."""
     defects = []
     for legend in scene.legends:
         box = _shrink(legend.bbox, TOUCH_PX)
         worst, hidden_labels, summary = 0.0, [], ""
         for data in scene.data:
-            if data.figure != legend.figure or (
-                legend.axes is not None and data.axes is not legend.axes
-            ):
-                continue
+            if data.figure != legend.figure:
+                continue  # any axes' data counts: a twin's lines hide under the legend too
             share, amount = _hidden(scene, data, box)
             if amount:
                 worst = max(worst, share)
@@ -280,18 +325,15 @@ def low_contrast(scene: Scene) -> list[Defect]:
     for found in groups.values():
         items = [item for item, _, _ in found]
         ratio, needed = min(r for _, r, _ in found), found[0][2]
-        name = (
-            f"{items[0].group[0]} tick labels"
-            if items[0].role == "tick_label"
-            else _describe(items[0])
-        )
+        ticks = items[0].role == "tick_label"
+        name = f"{items[0].group[0]} tick labels have" if ticks else f"{_describe(items[0])} has"
         lines = _lines(items)
         defects.append(
             Defect(
                 "low_contrast",
                 1 - ratio / needed,
                 _union(i.bbox for i in items),
-                f"{name} have low contrast ({ratio:.1f}:1, needs {needed:g}:1)" + _at(lines),
+                f"{name} low contrast ({ratio:.1f}:1, needs {needed:g}:1)" + _at(lines),
                 lines,
             )
         )
@@ -312,7 +354,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
                 "low_contrast",
                 1 - ratio / MARK_CONTRAST,
                 _union(i.bbox for i in items),
-                f"{_kind(items[0])} {_label(items[0])} barely differs from the background "
+                f"{_label(items[0])} barely differs from the background "
                 f"({ratio:.2f}:1)" + _at(lines),
                 lines,
             )
@@ -478,7 +520,7 @@ def layout_warnings(scene: Scene) -> list[Defect]:
         if "layout" not in message.lower():
             continue
         first = message.split(": ", 1)[-1].split(". ")[0].strip().rstrip(".")
-        defects.append(Defect("layout_warning", 0.5, None, first + _at(lines, "at"), lines))
+        defects.append(Defect("layout_warning", 0.5, None, first + _at(lines, "raised"), lines))
     return defects
 
 
@@ -494,8 +536,10 @@ def _describe(item: Item) -> str:
 
 
 def _label(item: Item) -> str:
+    """A data artist by its legend label, else by what it is: "line 'sales'", "bar"."""
     label = item.artist.get_label() if hasattr(item.artist, "get_label") else ""
-    return f"'{label}'" if label and not label.startswith("_") else _kind(item)
+    named = label and not label.startswith("_")
+    return f"{_kind(item)} '{label}'" if named else _kind(item)
 
 
 def _kind(item: Item) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from render_service.chart import tracing
 from render_service.types import BBox, Element
@@ -101,17 +102,21 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
             return
         extent = artist.get_window_extent(renderer)
         if not np.all(np.isfinite([extent.x0, extent.y0, extent.x1, extent.y1])):
-            return
+            extent = _offsets_extent(artist)  # scatter plots report no extent of their own
+            if extent is None:
+                return
         blame = tracing.responsible_lines(artist) if lines is None else lines
         trace = lines if role == "tick_label" else (tracing.lines_of(artist) or blame)
         bbox = scene.to_pixels(index, extent)
         bucket.append(Item(artist, role, bbox, blame, trace, group, axes, index))
 
-    for name in ("_suptitle", "_supxlabel", "_supylabel"):
-        if getattr(fig, name, None) is not None:
-            add(scene.texts, getattr(fig, name), "suptitle")
+    suptitles = [getattr(fig, n, None) for n in ("_suptitle", "_supxlabel", "_supylabel")]
+    for text in suptitles:
+        if text is not None:
+            add(scene.texts, text, "suptitle")
     for text in fig.texts:
-        add(scene.texts, text, "text")
+        if not any(text is s for s in suptitles):  # fig.texts holds the suptitles too
+            add(scene.texts, text, "text")
     for legend in fig.legends:
         _collect_legend(scene, add, legend, None)
     for number, ax in enumerate(fig.axes):
@@ -122,7 +127,11 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
         tag = f"{index}.{number}"
         for title in (ax.title, ax._left_title, ax._right_title):
             add(scene.texts, title, "title", axes=ax)
+        # 3D axes place their tick labels in their own draw; the 2D positions are not theirs.
+        planar = ax.name != "3d"
         for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            if not (planar and axis.get_visible()):
+                continue
             add(scene.texts, axis.label, f"{name}label", axes=ax)
             add(scene.texts, axis.get_offset_text(), f"{name}offset", axes=ax)
             for label in _drawn_tick_labels(axis):
@@ -144,14 +153,18 @@ def _collect_legend(scene: Scene, add, legend, ax) -> None:
         add(scene.texts, text, "legend_text", tracing.lines_of(text) or lines, group, ax)
 
 
+def _offsets_extent(artist):
+    if not hasattr(artist, "get_offsets") or len(artist.get_offsets()) == 0:
+        return None
+    points = artist.get_offset_transform().transform(artist.get_offsets())
+    points = points[np.all(np.isfinite(points), axis=1)]
+    return Bbox([points.min(axis=0), points.max(axis=0)]) if len(points) else None
+
+
 def _drawn_tick_labels(axis):
-    """Tick labels matplotlib actually drew: ticks inside the view interval, visible labels."""
-    low, high = sorted(axis.get_view_interval())
-    span = (high - low) * 1e-9
-    for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
-        loc = tick.get_loc()
-        if loc is None or not low - span <= loc <= high + span:
-            continue
+    """Tick labels matplotlib actually draws. Ticks outside the view keep stale labels and
+    positions, so ask the axis which ticks it draws (the same private call its draw uses)."""
+    for tick in axis._update_ticks():
         for label in (tick.label1, tick.label2):
             if label.get_visible() and label.get_text().strip():
                 yield label

@@ -37,18 +37,34 @@ _LAYOUT, _PLACED = "_trace_layout", "_trace_placed"
 # Calls that move or resize a container; any child change also marks a container stale, so
 # its placement is traced through these instead.
 _PLACING_METHODS = (
-    (Axes, "set_position"),
+    (Axes, "_set_position"),  # behind set_position, subplots_adjust and tight_layout
     (Axes, "set_subplotspec"),
     (Figure, "set_size_inches"),
+)
+_LAYING_OUT_METHODS = (
+    (Figure, "draw"),
+    (Figure, "tight_layout"),
+    (Figure, "get_tightbbox"),
+    (Axes, "get_tightbbox"),
 )
 
 
 class Tracer:
-    """Installs the hooks in this (sandboxed) process; `stop()` before drawing."""
+    """Installs the hooks in this (sandboxed) process; `stop()` before drawing.
+
+    While the code asks matplotlib to lay out or draw (`tight_layout()`, `canvas.draw()`),
+    matplotlib updates titles and ticks itself: those are not the code's changes, so only
+    placements are recorded then.
+    """
 
     def __init__(self):
         self.recording = False
-        self.figures: list[Figure] = []
+        self.quiet = 0  # > 0 inside a layout or draw call made by the code
+
+    def line(self, placement: bool = False) -> int | None:
+        if not self.recording or (self.quiet and not placement):
+            return None
+        return current_generated_line()
 
     def install(self) -> None:
         tracer = self
@@ -60,8 +76,6 @@ class Tracer:
             original_init(artist, *args, **kwargs)
             if tracer.recording and getattr(artist, _MADE, None) is None:
                 setattr(artist, _MADE, current_generated_line())
-                if isinstance(artist, Figure):
-                    tracer.figures.append(artist)
 
         nesting = [0]
 
@@ -71,54 +85,65 @@ class Tracer:
                 original_stale.fset(artist, value)
             finally:
                 nesting[0] -= 1
-            if value and tracer.recording and nesting[0] == 0:
-                line = current_generated_line()
+            if value and nesting[0] == 0:
+                line = tracer.line()
                 if line is not None:
                     artist.__dict__[_CHANGED] = line
 
-        Artist.__init__ = init
-        Artist.stale = property(original_stale.fget, set_stale)
-        for name in _TICK_METHODS:
-            setattr(Axis, name, _recording(getattr(Axis, name), tracer, _TICKS))
-        for owner, name in _PLACING_METHODS:
-            setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED))
         original_units = Axis.update_units
 
         @functools.wraps(original_units)
         def update_units(axis, data):
             has_units = original_units(axis, data)  # categorical or date data set the ticks
-            if has_units and tracer.recording:
-                setattr(axis, _TICKS, current_generated_line())
+            line = tracer.line()
+            if has_units and line is not None:
+                setattr(axis, _TICKS, line)
             return has_units
 
+        Artist.__init__ = init
+        Artist.stale = property(original_stale.fget, set_stale)
         Axis.update_units = update_units
-        original_layout = Figure.set_layout_engine
-
-        @functools.wraps(original_layout)
-        def set_layout_engine(fig, *args, **kwargs):
-            if tracer.recording and current_generated_line() is not None:
-                setattr(fig, _LAYOUT, current_generated_line())
-            return original_layout(fig, *args, **kwargs)
-
-        Figure.set_layout_engine = set_layout_engine
+        for name in _TICK_METHODS:
+            setattr(Axis, name, _recording(getattr(Axis, name), tracer, _TICKS))
+        for owner, name in _PLACING_METHODS:
+            setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED, True))
+        Figure.set_layout_engine = _recording(Figure.set_layout_engine, tracer, _LAYOUT, True)
+        for owner, name in _LAYING_OUT_METHODS:
+            setattr(owner, name, _quietly(getattr(owner, name), tracer))
         self.recording = True
 
     def stop(self) -> None:
         self.recording = False
 
 
-def _recording(method, tracer: Tracer, attribute: str):
+def _recording(method, tracer: Tracer, attribute: str, placement: bool = False):
     """Wrap `method` to note the calling generated line on its object as `attribute`."""
 
     @functools.wraps(method)
     def wrapper(owner, *args, **kwargs):
-        if tracer.recording:
-            line = current_generated_line()
-            if line is not None:
-                setattr(owner, attribute, line)
+        line = tracer.line(placement)
+        if line is not None:
+            setattr(owner, attribute, line)
         return method(owner, *args, **kwargs)
 
     return wrapper
+
+
+def _quietly(method, tracer: Tracer):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        tracer.quiet += 1
+        try:
+            return method(*args, **kwargs)
+        finally:
+            tracer.quiet -= 1
+
+    return wrapper
+
+
+def placed_lines(artist) -> tuple[int, ...]:
+    """The last call that moved or resized an axes or figure, if the code made one."""
+    return _unique(getattr(artist, _PLACED, None))
 
 
 def made_line(artist) -> int | None:

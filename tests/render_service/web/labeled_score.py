@@ -99,4 +99,4 @@ def main(domains: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["web", "slide_html"])
+    main(sys.argv[1:] or ["web", "slide_html", "slide_pptx"])

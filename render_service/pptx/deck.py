@@ -1,0 +1,203 @@
+"""Run generated python-pptx code in the sandboxed child and describe the deck it made.
+
+The child returns plain data only: the .pptx bytes and, per slide, each shape's box, fill,
+text runs (size, font, bold, color) and the lines that created and changed it. Colors are
+resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`), so the parent
+never parses the untrusted package.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from lxml import etree
+from pptx.opc.constants import RELATIONSHIP_TYPE as RT
+from pptx.presentation import Presentation
+
+from render_service.generated import GeneratedCodeError, exec_generated
+from render_service.pptx.trace import ShapeTracer, shape_key
+
+A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+_SCHEME_ALIAS = {"bg1": "lt1", "tx1": "dk1", "bg2": "lt2", "tx2": "dk2"}
+DEFAULT_INSETS = (91440, 45720, 91440, 45720)  # left, top, right, bottom in EMU (ECMA-376)
+
+
+def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
+    """Sandbox entry: run `code`, take the presentation it saved (or left in a variable)."""
+    tracer = ShapeTracer()
+    tracer.install()
+    saved: list[Presentation] = []
+    original_save = Presentation.save
+
+    def save(prs, file):
+        saved.append(prs)
+        return original_save(prs, file)
+
+    Presentation.save = save
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec_generated(code, namespace)
+    decks = saved or [v for v in namespace.values() if isinstance(v, Presentation)]
+    if not decks:
+        raise GeneratedCodeError(
+            "NoDeck: the code made no presentation; build one with pptx.Presentation() "
+            "and save it with prs.save('deck.pptx')"
+        )
+    prs = decks[-1]
+    if len(prs.slides) > max_slides:
+        raise GeneratedCodeError(
+            f"TooManySlides: the deck has {len(prs.slides)} slides, over the limit of {max_slides}"
+        )
+    if len(prs.slides) == 0:
+        raise GeneratedCodeError("EmptyDeck: the presentation has no slides; add one")
+    buffer = io.BytesIO()
+    original_save(prs, buffer)
+    return {"pptx": buffer.getvalue(), **describe(prs, tracer.record)}
+
+
+def describe(prs: Presentation, record) -> dict[str, Any]:
+    theme = _theme(prs)
+    master_bg = _background(prs.slide_master.element, theme) or theme.get("lt1", (255, 255, 255))
+    title_size, body_size = _master_sizes(prs.slide_master.element)
+    slides = []
+    for slide in prs.slides:
+        background = (
+            _background(slide.element, theme)
+            or _background(slide.slide_layout.element, theme)
+            or master_bg
+        )
+        shapes = []
+        for shape in slide.shapes:
+            key = shape_key(shape.element)
+            lines = {aspect: sorted(v) for aspect, v in record.get(key, {}).items()} if key else {}
+            shapes.append(_shape(shape, theme, lines, title_size, body_size))
+        slides.append({"background": background, "shapes": shapes})
+    return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
+
+
+def _theme(prs: Presentation) -> dict[str, Any]:
+    part = prs.slide_master.part.part_related_by(RT.THEME)
+    root = etree.fromstring(part.blob, etree.XMLParser(resolve_entities=False, no_network=True))
+    colors: dict[str, Any] = {}
+    scheme = root.find(f".//{A}clrScheme")
+    for entry in scheme if scheme is not None else ():
+        rgb = entry.find(f"{A}srgbClr")
+        sys_clr = entry.find(f"{A}sysClr")
+        value = (
+            rgb.get("val")
+            if rgb is not None
+            else (sys_clr.get("lastClr") if sys_clr is not None else None)
+        )
+        if value:
+            colors[etree.QName(entry).localname] = _hex(value)
+    for kind in ("major", "minor"):
+        latin = root.find(f".//{A}{kind}Font/{A}latin")
+        colors[f"{kind}_font"] = latin.get("typeface") if latin is not None else "Calibri"
+    return colors
+
+
+def _hex(value: str) -> tuple[int, int, int]:
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _color(holder, theme) -> tuple[int, int, int] | None:
+    """The color of an `a:srgbClr`/`a:schemeClr` child of `holder` (lum/tint ignored)."""
+    if holder is None:
+        return None
+    rgb = holder.find(f"{A}srgbClr")
+    if rgb is not None:
+        return _hex(rgb.get("val"))
+    scheme = holder.find(f"{A}schemeClr")
+    if scheme is not None:
+        name = scheme.get("val")
+        return theme.get(_SCHEME_ALIAS.get(name, name))
+    return None
+
+
+def _background(element, theme) -> tuple[int, int, int] | None:
+    bg = element.find(f"{P}cSld/{P}bg")
+    if bg is None:
+        return None
+    fill = bg.find(f"{P}bgPr/{A}solidFill")
+    return _color(fill, theme) if fill is not None else _color(bg.find(f"{P}bgRef"), theme)
+
+
+def _master_sizes(master) -> tuple[float, float]:
+    sizes = []
+    for style in ("titleStyle", "bodyStyle"):
+        rpr = master.find(f"{P}txStyles/{P}{style}/{A}lvl1pPr/{A}defRPr")
+        sizes.append(int(rpr.get("sz")) / 100 if rpr is not None and rpr.get("sz") else 18.0)
+    return sizes[0], sizes[1]
+
+
+def _shape(shape, theme, lines, title_size, body_size) -> dict[str, Any]:
+    element = shape.element
+    sp_pr = element.find(f"{P}spPr")
+    style = element.find(f"{P}style")
+    fill = None
+    if sp_pr is not None and sp_pr.find(f"{A}solidFill") is not None:
+        fill = _color(sp_pr.find(f"{A}solidFill"), theme)
+    elif (sp_pr is None or sp_pr.find(f"{A}noFill") is None) and style is not None:
+        fill = _color(style.find(f"{A}fillRef"), theme)  # autoshapes default to accent1
+    info: dict[str, Any] = {
+        "id": shape.shape_id,
+        "name": shape.name,
+        "kind": "picture" if shape.shape_type == 13 else type(shape).__name__,
+        "box": _box(shape),
+        "fill": fill,
+        "lines": lines,
+        "text": None,
+    }
+    if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
+        info["text"] = _text(shape, theme, style, title_size, body_size)
+    return info
+
+
+def _box(shape) -> tuple[int, int, int, int] | None:
+    if None in (shape.left, shape.top, shape.width, shape.height):
+        return None
+    return shape.left, shape.top, shape.left + shape.width, shape.top + shape.height
+
+
+def _text(shape, theme, style, title_size, body_size) -> dict[str, Any]:
+    body = shape.text_frame._txBody.find(f"{A}bodyPr")
+    is_title = shape.is_placeholder and "TITLE" in str(shape.placeholder_format.type)
+    default_size = (title_size if is_title else body_size) if shape.is_placeholder else 18.0
+    default_font = theme["major_font" if is_title else "minor_font"]
+    default_color = _color(style.find(f"{A}fontRef"), theme) if style is not None else None
+    default_color = default_color or theme.get("dk1", (0, 0, 0))
+    paragraphs = []
+    for paragraph in shape.text_frame.paragraphs:
+        runs = []
+        for run in paragraph.runs:
+            font = run.font
+            rpr = run._r.find(f"{A}rPr")
+            color = (
+                _color(rpr.find(f"{A}solidFill"), theme)
+                if rpr is not None and rpr.find(f"{A}solidFill") is not None
+                else None
+            )
+            runs.append(
+                {
+                    "text": run.text,
+                    "size": font.size.pt
+                    if font.size
+                    else (paragraph.font.size.pt if paragraph.font.size else default_size),
+                    "font": font.name or paragraph.font.name or default_font,
+                    "bold": bool(font.bold if font.bold is not None else paragraph.font.bold),
+                    "color": color or default_color,
+                }
+            )
+        paragraphs.append(runs)
+    insets = tuple(
+        int(body.get(name, default)) if body is not None else default
+        for name, default in zip(("lIns", "tIns", "rIns", "bIns"), DEFAULT_INSETS)
+    )
+    return {
+        "paragraphs": paragraphs,
+        "wrap": body is None or body.get("wrap") != "none",
+        "grows": body is not None and body.find(f"{A}spAutoFit") is not None,
+        "shrinks": body is not None and body.find(f"{A}normAutofit") is not None,
+        "insets": insets,
+    }

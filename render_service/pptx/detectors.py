@@ -1,0 +1,249 @@
+"""Defects of a python-pptx deck from its geometry, measured text and resolved colors.
+
+Works on `deck.describe` output in EMU; `Finding.bbox` is in pixels of the slide image.
+Text is wrapped with the metrics of the font LibreOffice actually draws (fontconfig's match for
+the requested family, e.g. Carlito for Calibri), lines spaced by the font's hhea metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import subprocess
+from typing import Any
+
+from fontTools.ttLib import TTFont
+from PIL import ImageFont
+
+from render_service.web.detectors import contrast_ratio
+
+# Carlito's head table has a zero creation date; fontTools warns on every load.
+logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
+
+EMU_PER_PT = 12700
+MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
+OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    kind: str
+    severity: float
+    box_emu: tuple[int, int, int, int]
+    message: str
+    source_lines: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=64)
+def font_file(family: str, bold: bool) -> str:
+    pattern = f"{family}:bold" if bold else family
+    found = subprocess.run(
+        ["fc-match", "-f", "%{file}", pattern], capture_output=True, text=True, timeout=10
+    )
+    return found.stdout.strip()
+
+
+@functools.lru_cache(maxsize=64)
+def line_height_em(path: str) -> float:
+    """Single line spacing in ems as LibreOffice draws it: hhea ascent + descent + line gap."""
+    font = TTFont(path, lazy=True)
+    hhea = font["hhea"]
+    return (hhea.ascent - hhea.descent + hhea.lineGap) / font["head"].unitsPerEm
+
+
+@functools.lru_cache(maxsize=256)
+def _font(family: str, bold: bool, size_pt: float) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(font_file(family, bold), max(1, round(size_pt * MEASURE_SCALE)))
+
+
+def text_extent(text: dict[str, Any], width_emu: int | None) -> tuple[float, float]:
+    """(widest line, total height) in EMU of the text laid out in `width_emu` (None: no wrap)."""
+    widest = total = 0.0
+    for runs in text["paragraphs"]:
+        words: list[tuple[float, float, float]] = []  # (word width, space width, line height)
+        height = 0.0
+        for run in runs:
+            font = _font(run["font"], run["bold"], run["size"])
+            em = line_height_em(font_file(run["font"], run["bold"]))
+            line_h = em * run["size"] * EMU_PER_PT
+            height = max(height, line_h)
+            space = font.getlength(" ") / MEASURE_SCALE * EMU_PER_PT
+            for word in run["text"].split():
+                words.append((font.getlength(word) / MEASURE_SCALE * EMU_PER_PT, space, line_h))
+        if not words:
+            size = runs[0]["size"] if runs else 18.0
+            total += 1.2 * size * EMU_PER_PT
+            continue
+        line_w, line_h = 0.0, 0.0
+        for word_w, space, word_h in words:
+            extra = word_w if line_w == 0 else space + word_w
+            if width_emu is not None and line_w > 0 and line_w + extra > width_emu:
+                widest, total = max(widest, line_w), total + line_h
+                line_w, line_h = word_w, word_h
+            else:
+                line_w, line_h = line_w + extra, max(line_h, word_h)
+        widest, total = max(widest, line_w), total + line_h
+    return widest, total
+
+
+def drawn_box(shape: dict[str, Any]) -> tuple[int, int, int, int]:
+    """The shape's box as drawn. A shape that fits itself to its text (spAutoFit) takes the
+    text's height from its top; one that also does not wrap takes the text's width, centred on
+    its nominal box (as LibreOffice lays out python-pptx's default text boxes)."""
+    x0, y0, x1, y1 = shape["box"]
+    text = shape["text"]
+    if not text or not text["grows"]:
+        return x0, y0, x1, y1
+    left, top, right, bottom = text["insets"]
+    width, height = text_extent(text, x1 - x0 - left - right if text["wrap"] else None)
+    if not text["wrap"]:
+        centre, half = (x0 + x1) / 2, (width + left + right) / 2
+        x0, x1 = round(centre - half), round(centre + half)
+    return x0, y0, x1, round(y0 + height + top + bottom)
+
+
+def _lines(shape: dict[str, Any], *aspects: str) -> set[int]:
+    lines = set(shape["lines"].get("create", ()))
+    for aspect in aspects:
+        lines.update(shape["lines"].get(aspect, ()))
+    return lines
+
+
+def _area(box) -> float:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
+
+
+def _intersection(a, b):
+    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    return box if box[2] > box[0] and box[3] > box[1] else None
+
+
+def _visible(shape: dict[str, Any]) -> bool:
+    return shape["box"] is not None and (
+        shape["text"] is not None or shape["fill"] is not None or shape["kind"] == "picture"
+    )
+
+
+def off_slide(shapes, width: int, height: int) -> list[Finding]:
+    findings = []
+    for shape in shapes:
+        if not _visible(shape):
+            continue
+        box = drawn_box(shape)
+        shown = _area(_intersection(box, (0, 0, width, height)) or (0, 0, 0, 0))
+        if shown < _area(box) - EMU_PER_PT * EMU_PER_PT:
+            outside = 1 - shown / max(_area(box), 1)
+            findings.append(
+                Finding(
+                    "off_canvas",
+                    outside,
+                    box,
+                    f"shape '{shape['name']}' lies {100 * outside:.0f}% off the slide; "
+                    "move or shrink it",
+                    tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+                )
+            )
+    return findings
+
+
+def overlaps(shapes) -> list[Finding]:
+    """Shapes drawn over each other. A shape wholly inside another is a panel or background
+    by design and is left alone; partial overlaps are the defect."""
+    findings = []
+    visible = [s for s in shapes if _visible(s)]
+    for m, a in enumerate(visible):
+        for b in visible[m + 1 :]:
+            box_a, box_b = drawn_box(a), drawn_box(b)
+            shared = _intersection(box_a, box_b)
+            if shared is None or shared in (box_a, box_b):
+                continue
+            if _area(shared) < OVERLAP_SHARE * min(_area(box_a), _area(box_b)):
+                continue
+            both_text = a["text"] is not None and b["text"] is not None
+            findings.append(
+                Finding(
+                    "text_overlap" if both_text else "layout_warning",
+                    _area(shared) / min(_area(box_a), _area(box_b)),
+                    shared,
+                    f"shapes '{a['name']}' and '{b['name']}' overlap; move one so they do not",
+                    tuple(sorted(_lines(a, "geometry", "text") | _lines(b, "geometry", "text"))),
+                )
+            )
+    return findings
+
+
+def text_overflow(shapes) -> list[Finding]:
+    """Text needing more room than a box that does not grow or shrink to fit it."""
+    findings = []
+    for shape in shapes:
+        text = shape["text"]
+        if shape["box"] is None or text is None or text["grows"] or text["shrinks"]:
+            continue
+        x0, y0, x1, y1 = shape["box"]
+        left, top, right, bottom = text["insets"]
+        room_w, room_h = x1 - x0 - left - right, y1 - y0 - top - bottom
+        width, height = text_extent(text, room_w if text["wrap"] else None)
+        over_h, over_w = height - room_h, width - room_w  # a word wider than the box
+        if max(over_h, over_w) <= EMU_PER_PT:  # within a point: rounding
+            continue
+        findings.append(
+            Finding(
+                "text_overflow",
+                min(1.0, max(over_h / max(room_h, 1), over_w / max(room_w, 1))),
+                (x0, y0, max(x1, round(x0 + left + width)), max(y1, round(y0 + top + height))),
+                f"text of '{shape['name']}' needs {height / EMU_PER_PT:.0f}pt of height and "
+                f"{width / EMU_PER_PT:.0f}pt of width but its box gives {room_h / EMU_PER_PT:.0f}"
+                f"x{room_w / EMU_PER_PT:.0f}pt; enlarge the box, shorten the text or use a "
+                "smaller font",
+                tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+            )
+        )
+    return findings
+
+
+def low_contrast(shapes, background) -> list[Finding]:
+    """WCAG AA (4.5:1; 3:1 from 18pt, or 14pt bold) between each run's color and what is
+    under it: the shape's own fill, else the topmost filled shape below that covers it, else
+    the slide background."""
+    findings = []
+    for index, shape in enumerate(shapes):
+        if shape["box"] is None or shape["text"] is None:
+            continue
+        under, under_shape = shape["fill"], shape
+        if under is None:
+            under, under_shape = background, None
+            for below in reversed(shapes[:index]):
+                if (
+                    below["fill"] is not None
+                    and below["box"] is not None
+                    and _intersection(below["box"], shape["box"]) == shape["box"]
+                ):
+                    under, under_shape = below["fill"], below
+                    break
+        worst = None
+        for runs in shape["text"]["paragraphs"]:
+            for run in runs:
+                if not run["text"].strip():
+                    continue
+                ratio = contrast_ratio((*run["color"], 1), (*under, 1))
+                large = run["size"] >= 18 or (run["size"] >= 14 and run["bold"])
+                need = 3.0 if large else 4.5
+                if ratio < need and (worst is None or ratio / need < worst[0] / worst[1]):
+                    worst = (ratio, need)
+        if worst is None:
+            continue
+        lines = _lines(shape, "text_color")
+        if under_shape is not None:
+            lines |= _lines(under_shape, "fill")
+        findings.append(
+            Finding(
+                "low_contrast",
+                (worst[1] - worst[0]) / worst[1],
+                shape["box"],
+                f"text of '{shape['name']}' has contrast {worst[0]:.2f}:1 against its "
+                f"background, below the {worst[1]:g}:1 needed; change the text or fill color",
+                tuple(sorted(lines)),
+            )
+        )
+    return findings

@@ -1,0 +1,122 @@
+"""PptxRenderer (`domain="slide_pptx"`): python-pptx code -> sandboxed deck -> LibreOffice render.
+
+The code runs in the chart renderer's sandbox (forked from this warm worker, limits, no network,
+no writes outside scratch) with shape tracing on; the child returns the .pptx bytes and a plain
+description of every shape. The parent renders the deck (PDF, then one PNG per slide), stacks
+the slides into one image top to bottom, and runs the detectors on the description.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+from PIL import Image
+
+from render_service.config import RenderConfig
+from render_service.pptx import detectors
+from render_service.pptx.convert import ConversionError, SlideConverter
+from render_service.pptx.deck import build_deck
+from render_service.sandbox import run_sandboxed
+from render_service.types import Defect, Element, RenderRequest, RenderResult
+
+
+class PptxRenderer:
+    def __init__(self, config: RenderConfig):
+        self.config = config
+        self.converter, self.missing = None, None
+        try:
+            self.converter = SlideConverter(
+                config.soffice_path, config.pptx_convert_timeout_seconds, config.pptx_slide_width_px
+            )
+        except FileNotFoundError as err:
+            self.missing = str(err)
+
+    def render(self, request: RenderRequest) -> RenderResult:
+        start = time.perf_counter()
+        if self.converter is None:
+            return RenderResult(id=request.id, ok=False, error=self.missing)
+        outcome = run_sandboxed(
+            build_deck,
+            request.code,
+            self.config.pptx_max_slides,
+            limits=self.config.sandbox,
+            scratch_root=self.config.scratch_root,
+        )
+        timings = {"execute": outcome.elapsed}
+        if not outcome.ok:
+            return RenderResult(id=request.id, ok=False, error=outcome.error, timings=timings)
+        deck = outcome.value
+        mark = time.perf_counter()
+        try:
+            (pages,) = self.converter.convert_many([deck["pptx"]])
+        except ConversionError as err:
+            return RenderResult(id=request.id, ok=False, error=str(err), timings=timings)
+        timings["convert"] = time.perf_counter() - mark
+        images = [Image.open(io.BytesIO(page)).convert("RGB") for page in pages]
+        if not images:
+            return RenderResult(id=request.id, ok=False, error="LibreOffice drew no slides")
+        width, slide_h = images[0].size
+        sheet = Image.new("RGB", (width, slide_h * len(images)), "white")
+        for index, image in enumerate(images):
+            sheet.paste(image, (0, index * slide_h))
+        png = io.BytesIO()
+        sheet.save(png, format="PNG")
+
+        scale = width / deck["width"]
+        defects, elements = [], []
+        for index, slide in enumerate(deck["slides"]):
+            shapes = slide["shapes"]
+            findings = self.detect(shapes, slide["background"], deck["width"], deck["height"])
+            offset = index * slide_h
+            defects += [
+                Defect(
+                    f.kind,
+                    round(float(f.severity), 4),
+                    _to_px(f.box_emu, scale, offset),
+                    f.message,
+                    f.source_lines,
+                )
+                for f in findings
+            ]
+            elements += [
+                Element(
+                    id=f"{index + 1}:{shape['id']}",
+                    role=shape["kind"],
+                    bbox=_to_px(shape["box"], scale, offset) if shape["box"] else None,
+                    source_lines=tuple(
+                        sorted({ln for lines in shape["lines"].values() for ln in lines})
+                    ),
+                )
+                for shape in shapes
+            ]
+        timings["total"] = time.perf_counter() - start
+        return RenderResult(
+            id=request.id,
+            ok=True,
+            image_png=png.getvalue(),
+            width=sheet.width,
+            height=sheet.height,
+            defects=tuple(sorted(defects, key=lambda d: -d.severity)),
+            elements=tuple(elements),
+            timings=timings,
+            metrics={"slides": len(images)},
+        )
+
+    @staticmethod
+    def detect(shapes, background, width: int, height: int) -> list[detectors.Finding]:
+        return [
+            *detectors.off_slide(shapes, width, height),
+            *detectors.overlaps(shapes),
+            *detectors.text_overflow(shapes),
+            *detectors.low_contrast(shapes, background),
+        ]
+
+    def close(self) -> None:
+        if self.converter is not None:
+            self.converter.close()
+
+
+def _to_px(box, scale: float, offset: int) -> tuple[float, float, float, float]:
+    """An EMU box on one slide -> pixels of the stacked sheet (slides top to bottom)."""
+    return box[0] * scale, box[1] * scale + offset, box[2] * scale, box[3] * scale + offset

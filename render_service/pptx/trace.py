@@ -1,0 +1,158 @@
+"""Record which lines of generated python-pptx code created and changed each shape.
+
+Runs inside the sandboxed child only: it wraps python-pptx's shape factories and the setters
+that move, resize, fill or write into a shape. Each call from generated code is attributed to
+the shape that owns the touched XML (found by walking up from the proxy's element), under an
+aspect: `create`, `geometry`, `text`, `font`, `text_color`, `fill`. The wrappers die with the
+child process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+
+from pptx.dml.color import ColorFormat
+from pptx.dml.fill import FillFormat
+from pptx.shapes.base import BaseShape
+from pptx.shapes.shapetree import SlideShapes, _BaseGroupShapes
+from pptx.slide import Slides
+from pptx.text.text import Font, TextFrame, _Paragraph, _Run
+
+from render_service.generated import current_generated_line
+
+_SHAPE_TAGS = frozenset({"sp", "pic", "graphicFrame", "cxnSp", "grpSp"})
+_TEXT_PROPS = frozenset({"rPr", "defRPr", "endParaRPr"})
+_FACTORIES = {
+    _BaseGroupShapes: (
+        "add_textbox",
+        "add_shape",
+        "add_picture",
+        "add_chart",
+        "add_connector",
+        "add_group_shape",
+    ),
+    SlideShapes: ("add_table", "add_movie"),
+}
+
+# (id of the slide's root XML element, shape id) -> aspect -> lines
+Record = dict[tuple[int, int], dict[str, set[int]]]
+
+
+def _local(tag) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _element_of(proxy):
+    for value in vars(proxy).values():
+        if hasattr(value, "getparent"):
+            return value
+    return None
+
+
+def shape_key(element) -> tuple[int, int] | None:
+    """(id of the slide root element, shape id) of the innermost shape holding `element`."""
+    node = element
+    while node is not None and _local(node.tag) not in _SHAPE_TAGS:
+        node = node.getparent()
+    if node is None:
+        return None
+    c_nv_pr = next((n for n in node.iter() if _local(n.tag) == "cNvPr"), None)
+    if c_nv_pr is None:
+        return None
+    return id(node.getroottree().getroot()), int(c_nv_pr.get("id"))
+
+
+class ShapeTracer:
+    """Installs the wrappers; `record` fills up while generated code runs."""
+
+    def __init__(self):
+        self.record: Record = defaultdict(lambda: defaultdict(set))
+
+    def note(self, element, aspect: str) -> None:
+        line = current_generated_line()
+        key = shape_key(element) if element is not None else None
+        if line is not None and key is not None:
+            self.record[key][aspect].add(line)
+
+    def install(self) -> None:
+        for cls, names in _FACTORIES.items():
+            for name in names:
+                self._wrap_factory(cls, name)
+        self._wrap_add_slide()
+        for prop in ("left", "top", "width", "height"):
+            self._wrap_setter(BaseShape, prop, "geometry")
+        for cls, prop in (
+            (TextFrame, "text"),
+            (_Paragraph, "text"),
+            (_Run, "text"),
+            (TextFrame, "word_wrap"),
+            (TextFrame, "auto_size"),
+        ):
+            self._wrap_setter(cls, prop, "text")
+        for method in ("add_paragraph", "fit_text"):
+            self._wrap_method(TextFrame, method, "text")
+        self._wrap_method(_Paragraph, "add_run", "text")
+        for prop in ("size", "name", "bold", "italic"):
+            self._wrap_setter(Font, prop, "font")
+        for prop in ("rgb", "theme_color", "brightness"):
+            self._wrap_setter(ColorFormat, prop, "color")
+        self._wrap_method(FillFormat, "solid", "fill")
+        self._wrap_method(FillFormat, "background", "fill")
+
+    def _aspect(self, proxy, aspect: str) -> tuple[object, str]:
+        element = _element_of(proxy)
+        if aspect == "color" and element is not None:
+            node, aspect = element, "fill"
+            while node is not None and _local(node.tag) not in _SHAPE_TAGS:
+                if _local(node.tag) in _TEXT_PROPS:
+                    aspect = "text_color"
+                node = node.getparent()
+        return element, aspect
+
+    def _wrap_setter(self, cls, name: str, aspect: str) -> None:
+        prop = getattr(cls, name)
+        tracer = self
+
+        def fset(proxy, value):
+            prop.fset(proxy, value)
+            tracer.note(*tracer._aspect(proxy, aspect))
+
+        setattr(cls, name, property(prop.fget, fset, prop.fdel, prop.__doc__))
+
+    def _wrap_method(self, cls, name: str, aspect: str) -> None:
+        original = getattr(cls, name)
+        tracer = self
+
+        @functools.wraps(original)
+        def wrapper(proxy, *args, **kwargs):
+            result = original(proxy, *args, **kwargs)
+            tracer.note(*tracer._aspect(proxy, aspect))
+            return result
+
+        setattr(cls, name, wrapper)
+
+    def _wrap_factory(self, cls, name: str) -> None:
+        original = getattr(cls, name)
+        tracer = self
+
+        @functools.wraps(original)
+        def wrapper(shapes, *args, **kwargs):
+            shape = original(shapes, *args, **kwargs)
+            tracer.note(shape.element, "create")
+            return shape
+
+        setattr(cls, name, wrapper)
+
+    def _wrap_add_slide(self) -> None:
+        original = Slides.add_slide
+        tracer = self
+
+        @functools.wraps(original)
+        def wrapper(slides, layout):
+            slide = original(slides, layout)
+            for shape in slide.shapes:  # the layout's placeholders appear here
+                tracer.note(shape.element, "create")
+            return slide
+
+        Slides.add_slide = wrapper
