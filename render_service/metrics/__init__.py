@@ -10,7 +10,7 @@ from render_service.metrics.color import ciede2000, color_similarity, srgb_to_la
 from render_service.metrics.defects import defect_rates
 from render_service.metrics.design2code import design2code_scores
 from render_service.metrics.scoring import ItemScore, registry, score_items
-from render_service.metrics.slides import geometry_block_scores, slide_scores
+from render_service.metrics.slides import deck_geometry_scores, geometry_block_scores, slide_scores
 
 __all__ = [
     "ItemScore",
@@ -18,6 +18,7 @@ __all__ = [
     "ciede2000",
     "color_f1",
     "color_similarity",
+    "deck_geometry_scores",
     "defect_rates",
     "design2code_scores",
     "geometry_block_scores",

@@ -9,7 +9,7 @@ The pool must be built with `registry()`, whose renderers add the records the sc
 Per domain: chart → ChartMimic text/layout/type/color F1; web → Design2Code block_match, text,
 position, color (+ clip when `clip_model_dir` names a local CLIP folder) and final;
 slide_html → the slide aesthetics and the Design2Code scores against the reference slide;
-slide_pptx → geometry block matching of the drawn elements against the reference deck's.
+slide_pptx → geometry block matching of the shapes, slide by slide, against the reference deck.
 A candidate that fails (error, crash, timeout) scores 0 on every metric of its domain and
 counts against the execution rate. A reference that fails is a data problem: its item is
 reported with the error and left out of the aggregates.
@@ -27,7 +27,7 @@ import numpy as np
 from render_service.metrics.chartmimic import chartmimic_scores
 from render_service.metrics.defects import defect_rates
 from render_service.metrics.design2code import design2code_scores
-from render_service.metrics.slides import geometry_block_scores, slide_scores
+from render_service.metrics.slides import deck_geometry_scores, slide_scores
 from render_service.renderers import RENDERERS
 from render_service.types import RenderRequest, RenderResult
 
@@ -112,10 +112,7 @@ def _score(request: RenderRequest, ours: RenderResult, theirs: RenderResult, cli
             **design2code_scores(record, theirs.metrics["blocks"], similarity),
         }
     else:
-        boxes = lambda result: [e.bbox for e in result.elements if e.bbox is not None]
-        scores = geometry_block_scores(
-            boxes(ours) if ours.ok else None, boxes(theirs), (theirs.width, theirs.height)
-        )
+        scores = deck_geometry_scores(ours if ours.ok else None, theirs)
     return ItemScore(request.id, domain, ours.ok, scores, ours.error)
 
 

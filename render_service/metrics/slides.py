@@ -13,6 +13,9 @@ pptx decks have no text blocks to read without OCR, but their shapes have exact 
 `geometry_block_scores` pairs candidate and reference boxes by the Hungarian algorithm on
 intersection over union and scores the matched area share (as Design2Code's block-match), the
 mean 1 − max normalised centre shift of the pairs, and the mean size ratio of the pairs.
+`deck_geometry_scores` applies it slide by slide to two rendered decks (the pptx renderer
+stacks slides in one image and names elements "<slide>:<shape>") and averages over the longer
+deck, so a missing or extra slide counts 0.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from render_service.types import BBox
+from render_service.types import BBox, RenderResult
 
 SLIDE_METRICS = ("aspect", "whitespace_share", "balance", "collision_free")
 GEOMETRY_METRICS = ("block_match", "position", "size")
@@ -69,6 +72,37 @@ def geometry_block_scores(
             )
         ),
     }
+
+
+def deck_geometry_scores(
+    candidate: RenderResult | None, reference: RenderResult
+) -> dict[str, float]:
+    """Slide-by-slide geometry scores of two rendered pptx decks; None: failed."""
+    if candidate is None:
+        return dict.fromkeys(GEOMETRY_METRICS, 0.0)
+    ours, theirs = _slides(candidate), _slides(reference)
+    canvas = (reference.width, reference.height / max(len(theirs), 1))
+    per_slide = [
+        geometry_block_scores(ours[i] if i < len(ours) else None, theirs[i], canvas)
+        if i < len(theirs)
+        else dict.fromkeys(GEOMETRY_METRICS, 0.0)
+        for i in range(max(len(ours), len(theirs)))
+    ]
+    return {name: float(np.mean([s[name] for s in per_slide])) for name in GEOMETRY_METRICS}
+
+
+def _slides(result: RenderResult) -> list[list[BBox]]:
+    """Shape boxes per slide, in the slide's own pixel coordinates."""
+    count = int(result.metrics.get("slides", 1))
+    height = result.height / max(count, 1)
+    slides: list[list[BBox]] = [[] for _ in range(count)]
+    for element in result.elements:
+        index = int(element.id.split(":", 1)[0]) - 1
+        if element.bbox is not None and 0 <= index < count:
+            x0, y0, x1, y1 = element.bbox
+            top = index * height
+            slides[index].append((x0, y0 - top, x1, y1 - top))
+    return slides
 
 
 def _area(boxes: np.ndarray) -> np.ndarray:

@@ -154,3 +154,64 @@ def test_score_items_web_and_slide_pairs(web_pool):
     assert 0 < slide.scores["balance"] <= 1 and slide.scores["aspect"] == 1.0
     web = report["aggregate"]["web"]
     assert web["execution_rate"] == 1.0 and web["clip"] is None  # not computed, not 0
+
+
+def test_deck_geometry_scores_slide_by_slide():
+    from render_service.metrics import deck_geometry_scores
+    from render_service.types import Element
+
+    def deck(*slides):  # slides of 100x50 px stacked in one image, as the pptx renderer does
+        elements = [
+            Element(f"{index + 1}:{n}", "shape", (x0, y0 + 50 * index, x1, y1 + 50 * index))
+            for index, boxes in enumerate(slides)
+            for n, (x0, y0, x1, y1) in enumerate(boxes)
+        ]
+        return RenderResult("d", True, width=100, height=50 * len(slides),
+                            elements=tuple(elements), metrics={"slides": len(slides)})  # fmt: skip
+
+    first, second = [(0, 0, 50, 20)], [(10, 10, 90, 40)]
+    reference = deck(first, second)
+    assert deck_geometry_scores(reference, reference) == {
+        "block_match": 1.0,
+        "position": 1.0,
+        "size": 1.0,
+    }
+    # Second slide missing: it scores 0, the deck averages (1 + 0) / 2.
+    assert deck_geometry_scores(deck(first), reference) == {
+        "block_match": 0.5,
+        "position": 0.5,
+        "size": 0.5,
+    }
+    # First slide's box moved 10 px right (0.1 of the width): position (0.9 + 1) / 2.
+    moved = deck([(10, 0, 60, 20)], second)
+    assert deck_geometry_scores(moved, reference)["position"] == pytest.approx(0.95)
+    assert set(deck_geometry_scores(None, reference).values()) == {0.0}
+
+
+DECK = """
+from pptx import Presentation
+from pptx.util import Inches, Pt
+prs = Presentation()
+prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
+slide = prs.slides.add_slide(prs.slide_layouts[6])
+box = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(6), Inches(1.5))
+box.text_frame.text = "Quarterly results"
+box.text_frame.paragraphs[0].runs[0].font.size = Pt(40)
+{extra}prs.save("deck.pptx")
+"""
+
+
+@pytest.mark.libreoffice
+def test_score_items_pptx_pair_in_libreoffice(web_pool):
+    extra = 'slide.shapes.add_textbox(Inches(1), Inches(4), Inches(6), Inches(1)).text_frame.text = "Up 12%"\n'
+    pairs = [
+        (RenderRequest("same", "slide_pptx", DECK.format(extra=extra)),
+         RenderRequest("ref", "slide_pptx", DECK.format(extra=extra))),
+        (RenderRequest("less", "slide_pptx", DECK.format(extra="")),
+         RenderRequest("ref", "slide_pptx", DECK.format(extra=extra))),
+    ]  # fmt: skip
+    report = score_items(pairs, web_pool)
+    same, less = report["items"]
+    assert [same.error, less.error] == [None, None]
+    assert same.scores == {"block_match": 1.0, "position": 1.0, "size": 1.0}
+    assert less.scores["block_match"] < 1.0 and less.scores["position"] == 1.0
