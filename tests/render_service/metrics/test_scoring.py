@@ -123,8 +123,9 @@ SLIDE = """<html><body style="margin: 0; padding: 60px; font-family: 'DejaVu San
 
 
 @pytest.fixture(scope="module")
-def web_pool():
-    """Default limits: a page and its block render can take seconds on a loaded machine."""
+def default_pool():
+    """Default limits: a page with its block render, or a deck through LibreOffice, can take
+    seconds on a loaded machine."""
     from render_service.config import RenderConfig
     from render_service.pool import RenderPool
 
@@ -134,7 +135,7 @@ def web_pool():
 
 
 @pytest.mark.chromium
-def test_score_items_web_and_slide_pairs(web_pool):
+def test_score_items_web_and_slide_pairs(default_pool):
     extra = '<p style="font-size: 20px">Bring your own tools</p>\n'
     pairs = [
         (RenderRequest("same", "web", PAGE.format(extra=extra)),
@@ -143,7 +144,7 @@ def test_score_items_web_and_slide_pairs(web_pool):
          RenderRequest("ref", "web", PAGE.format(extra=extra))),
         (RenderRequest("slide", "slide_html", SLIDE), RenderRequest("ref", "slide_html", SLIDE)),
     ]  # fmt: skip
-    report = score_items(pairs, web_pool)
+    report = score_items(pairs, default_pool)
     same, short, slide = report["items"]
     assert [i.error for i in report["items"]] == [None, None, None]
     assert same.scores == {
@@ -202,7 +203,7 @@ box.text_frame.paragraphs[0].runs[0].font.size = Pt(40)
 
 
 @pytest.mark.libreoffice
-def test_score_items_pptx_pair_in_libreoffice(web_pool):
+def test_score_items_pptx_pair_in_libreoffice(default_pool):
     extra = 'slide.shapes.add_textbox(Inches(1), Inches(4), Inches(6), Inches(1)).text_frame.text = "Up 12%"\n'
     pairs = [
         (RenderRequest("same", "slide_pptx", DECK.format(extra=extra)),
@@ -210,7 +211,7 @@ def test_score_items_pptx_pair_in_libreoffice(web_pool):
         (RenderRequest("less", "slide_pptx", DECK.format(extra="")),
          RenderRequest("ref", "slide_pptx", DECK.format(extra=extra))),
     ]  # fmt: skip
-    report = score_items(pairs, web_pool)
+    report = score_items(pairs, default_pool)
     same, less = report["items"]
     assert [same.error, less.error] == [None, None]
     assert same.scores == {"block_match": 1.0, "position": 1.0, "size": 1.0}
