@@ -1,0 +1,46 @@
+"""CLIP image similarity for Design2Code, from a local CLIP model folder only.
+
+Design2Code's fifth score is the cosine similarity of CLIP image embeddings of the two
+screenshots, each resized to a square of its shorter side. Nothing is downloaded: without a
+configured folder the score is reported as not computed (None), never faked. Design2Code also
+inpaints the text blocks before embedding; that step is not reproduced here.
+torch and transformers are imported only when a folder is configured.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+from PIL import Image
+
+
+class ClipScorer:
+    """A CLIP vision tower loaded once from `model_dir` (a Hugging Face CLIP folder)."""
+
+    def __init__(self, model_dir: str):
+        if not os.path.isfile(os.path.join(model_dir, "config.json")):
+            raise FileNotFoundError(
+                f"no CLIP model at {model_dir!r} (no config.json): point clip_model_dir at a "
+                "local Hugging Face CLIP folder, or leave it unset to report CLIP as not computed"
+            )
+        import torch
+        from transformers import CLIPImageProcessor, CLIPModel
+
+        self._torch = torch
+        self.model = CLIPModel.from_pretrained(model_dir, local_files_only=True).eval()
+        self.processor = CLIPImageProcessor.from_pretrained(model_dir, local_files_only=True)
+
+    def embed(self, png: bytes):
+        image = Image.open(io.BytesIO(png)).convert("RGB")
+        side = min(image.size)
+        image = image.resize((side, side), Image.LANCZOS)
+        pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
+        with self._torch.no_grad():
+            features = self.model.get_image_features(pixel_values=pixels)
+        if not isinstance(features, self._torch.Tensor):  # transformers 5 returns an output
+            features = features.pooler_output
+        return features[0] / features[0].norm()
+
+    def similarity(self, png_a: bytes, png_b: bytes) -> float:
+        return float(self.embed(png_a) @ self.embed(png_b))
