@@ -9,6 +9,7 @@ declare -A NEEDS=(
   [chromium]="/usr/bin/chromium"
   [libreoffice-impress]="/usr/bin/soffice"
   [poppler-utils]="/usr/bin/pdftoppm"
+  [python3-uno]="/usr/lib/python3/dist-packages/uno.py"  # keeps LibreOffice warm per worker
   [fonts-noto-core]="/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"
   [fonts-crosextra-carlito]="/usr/share/fonts/truetype/crosextra/Carlito-Regular.ttf"
   [fonts-liberation]="/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"
@@ -20,7 +21,7 @@ for pkg in "${!NEEDS[@]}"; do
   [ -e "${NEEDS[$pkg]}" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: system packages present (chromium, libreoffice, poppler, fonts)"
+  echo "setup: system packages present (chromium, libreoffice, python3-uno, poppler, fonts)"
   exit 0
 fi
 

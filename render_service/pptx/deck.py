@@ -53,7 +53,26 @@ def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
         raise GeneratedCodeError("EmptyDeck: the presentation has no slides; add one")
     buffer = io.BytesIO()
     original_save(prs, buffer)
-    return {"pptx": buffer.getvalue(), **describe(prs, tracer.record)}
+    return {"pptx": buffer.getvalue(), **_plain(describe(prs, tracer.record))}
+
+
+def _plain(value):
+    """Built-in types only (python-pptx lengths are int subclasses such as `Emu`): the sandbox
+    unpickles a child's result with an allowlist of classes."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return (
+            type(value)(_plain(v) for v in value)
+            if type(value) in (list, tuple)
+            else tuple(map(_plain, value))
+        )
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (int, float, str, bytes):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
 
 
 def describe(prs: Presentation, record) -> dict[str, Any]:
