@@ -61,10 +61,11 @@ class Checkpointer:
     def all_steps(self) -> list[int]:
         return list(self._manager.all_steps())
 
-    def restore(self, step: int, like: Any) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    def restore(self, step: int, like: Any = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         """(state, data, meta) saved at `step`; `like` is a pytree of arrays or
-        `jax.ShapeDtypeStruct`s (with shardings) giving the structure and placement."""
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        `jax.ShapeDtypeStruct`s (with shardings) giving the structure and placement. Without it
+        the state comes back as saved: nested dicts of arrays on the default device."""
+        abstract = None if like is None else jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         restored = self._manager.restore(
             step,
             args=ocp.args.Composite(

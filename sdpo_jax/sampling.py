@@ -189,6 +189,8 @@ def generate(
     mask = batch.get("attention_mask")
     mask = np.ones_like(input_ids) if mask is None else np.asarray(mask)
     pixel_values, grid = batch.get("pixel_values"), batch.get("image_grid_thw")
+    if pixel_values is not None and grid is not None and len(grid) == 0:
+        pixel_values = grid = None  # a batch without images (collated to empty arrays)
     _check(
         model,
         input_ids,

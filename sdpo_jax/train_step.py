@@ -167,7 +167,7 @@ def make_train_step(
         grads, per_mb = jax.lax.scan(accumulate, zeros, batch)
         # Loss terms add up over microbatches (global normalizers); the other metrics are means.
         metrics = {k: v.sum() if k.startswith("loss/") else v.mean() for k, v in per_mb.items()}
-        metrics["optim/grad_norm"] = optax.global_norm(grads)
+        metrics["optim/grad_norm"] = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema = state.ema_params
@@ -175,7 +175,7 @@ def make_train_step(
             ema = jax.tree.map(
                 lambda e, p: (1 - teacher.ema_rate) * e + teacher.ema_rate * p, ema, params
             )
-        metrics["optim/update_norm"] = optax.global_norm(updates)
+        metrics["optim/update_norm"] = optax.tree.norm(updates)
         return dataclasses.replace(
             state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema
         ), metrics

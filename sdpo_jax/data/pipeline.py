@@ -119,6 +119,9 @@ class LoadPrompt(grain.transforms.Map):
                         letterbox(raw, self.image_size) if self.image_size else raw.convert("RGB")
                     )
             encoded = self.encoder.encode(template_messages(record.messages), images)
+            if record.target is not None:  # rewards compare every rollout with it
+                with Image.open(record.target) as target:
+                    target.verify()
         except (OSError, ValueError) as err:
             self.skipped.add(f"{record.id}: {type(err).__name__}: {err}")
             return None

@@ -1,0 +1,141 @@
+"""End to end on the tiny recipes with real rendering: runs leave checkpoints and TensorBoard
+events, a resumed run equals an uninterrupted one, an export loads in transformers, and a
+corrupt data record is skipped and counted."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import sdpo_jax.trainer as trainer_module
+from sdpo_jax.checkpoints import Checkpointer
+from sdpo_jax.config import load_config
+from sdpo_jax.export import export
+from sdpo_jax.trainer import train
+
+# Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step.
+QUICK = [
+    "train.batch_prompts=2",
+    "sampling.num_samples=2",
+    "sampling.max_new_tokens=24",
+    "train.image_every=1",
+    "train.checkpoint_every=1",
+    "render.workers=2",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_caches(tmp_path_factory):
+    """Bundled sets built once for the module, and compiled programs reused between runs."""
+    cache = tmp_path_factory.mktemp("cache")
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    yield
+    jax.config.update("jax_compilation_cache_dir", None)
+    if saved is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
+def run(recipe, run_dir, *extra):
+    config = load_config(recipe, [*QUICK, f"run_dir={run_dir}", *extra])
+    return train(config, ["test", recipe])
+
+
+def params_of(run_dir, step):
+    with Checkpointer(run_dir / "checkpoints", save_every=1, keep=10) as ckpt:
+        state, _, _ = ckpt.restore(step)
+    return [np.asarray(x) for x in jax.tree.leaves(state["params"])]
+
+
+@pytest.mark.parametrize("recipe", ["chart_tiny", "web_tiny", "slide_tiny"])
+def test_two_steps_leave_checkpoints_and_tensorboard_events(recipe, tmp_path):
+    metrics = run(recipe, tmp_path, "train.steps=2")
+    assert np.isfinite(metrics["loss/total"]) and metrics["rollouts/length_mean"] > 0
+    with Checkpointer(tmp_path / "checkpoints", save_every=1, keep=5) as ckpt:
+        assert ckpt.all_steps() == [1, 2]
+    events = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    for scalar in (
+        "loss/total", "loss/grpo", "loss/sd", "reward/mean", "reward/executed", "rollouts/execution_rate",
+        "defects/text_overlap", "sd/divergence", "grpo/clip_fraction", "sd/entropy", "optim/grad_norm",
+        "optim/lr", "time/generate", "time/render_wait", "time/update", "rollouts/length_mean",
+        "throughput/generated_tokens_per_s",
+    ):  # fmt: skip
+        assert scalar in tags["scalars"], scalar
+    assert [s.step for s in events.Scalars("loss/total")] == [1, 2]
+    assert {"renders/0", "renders/1"} <= set(tags["images"])
+    assert "completions/0/text_summary" in tags["tensors"]
+    assert {"advantages", "credit_weights"} <= set(tags["histograms"])
+    assert (tmp_path / "config.txt").is_file() and (tmp_path / "versions.json").is_file()
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run("chart_tiny", straight, "train.steps=4")
+    # Interrupt the second run at its third step, as Ctrl-C would: it saves step 2 and exits.
+    calls = {"n": 0}
+    original = trainer_module.train_batch
+
+    def interrupt_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "train_batch", interrupt_third)
+    run("chart_tiny", resumed, "train.steps=4")
+    with Checkpointer(resumed / "checkpoints", save_every=1, keep=10) as ckpt:
+        assert ckpt.latest_step() == 2
+    monkeypatch.setattr(trainer_module, "train_batch", original)
+    capsys.readouterr()
+    run("chart_tiny", resumed, "train.steps=4")
+    assert f"resuming chart_tiny in {resumed} from step 2" in capsys.readouterr().out
+    for a, b in zip(params_of(straight, 4), params_of(resumed, 4), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_export_after_training_loads_in_transformers_with_the_same_logits(tmp_path):
+    from models.qwen3_vl.verify import max_logit_difference
+
+    run("chart_tiny", tmp_path / "run", "train.steps=1")
+    out = export(tmp_path / "run", tmp_path / "hf", dtype=np.float32)
+    assert json.loads((out / "config.json").read_text())["architectures"] == [
+        "Qwen3VLForConditionalGeneration"
+    ]
+    assert max_logit_difference(out) <= 1e-4
+
+
+def test_a_corrupt_record_is_skipped_and_counted(tmp_path):
+    from sdpo_jax.data.bundled import default_root
+
+    folder = default_root() / "chart-seed0"
+    run("chart_tiny", tmp_path / "warm", "train.steps=1")  # builds the bundled set
+    lines = (folder / "train.jsonl").read_text().splitlines()[:3]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    bad = json.loads(lines[0])
+    bad["id"] = "broken"
+    bad["messages"][0]["content"][0]["image"] = str(tmp_path / "broken.png")
+    records = [json.loads(line) for line in lines[1:]]
+    for record in records:
+        image = record["messages"][0]["content"][0]
+        image["image"] = str(folder / image["image"])
+        record["target"] = str(folder / record["target"])
+    (tmp_path / "data.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in [bad, *records]) + "\n{oops\n"
+    )
+    metrics = run(
+        "chart_tiny",
+        tmp_path / "run",
+        "train.steps=1",
+        "data.source=jsonl",
+        f"data.path={tmp_path / 'data.jsonl'}",
+    )
+    assert metrics["data/skipped_records"] >= 2  # the unreadable image and the broken line
