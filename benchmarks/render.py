@@ -17,6 +17,7 @@ import os
 import random
 import tempfile
 import time
+import warnings
 
 import matplotlib
 
@@ -54,7 +55,8 @@ def bare_matplotlib(requests):
         try:
             for request in requests:
                 plt.close("all")
-                with matplotlib.rc_context():  # a case's plt.style.use must not leak onward
+                with matplotlib.rc_context(), warnings.catch_warnings():  # nothing leaks onward
+                    warnings.simplefilter("ignore")
                     exec(compile(request.code, "<generated>", "exec"), {"__name__": "__main__"})
                     for number in plt.get_fignums():
                         plt.figure(number).savefig(io.BytesIO(), format="png", dpi=100)
