@@ -1,6 +1,6 @@
 """Render throughput: one table, every row measured in this run on the labeled chart cases.
 
-    PYTHONPATH=$PWD python benchmarks/render.py [--requests 48] [--batch 256]
+    PYTHONPATH=$PWD python benchmarks/render.py [--requests 64] [--batch 256]
 
 Rows: bare matplotlib in this process (exec + draw + PNG, no sandbox: the reference); the
 chart renderer's plain render (sandboxed fork, no tracing); render + tracing + detectors
@@ -14,8 +14,10 @@ import argparse
 import dataclasses
 import io
 import os
+import random
 import tempfile
 import time
+import warnings
 
 import matplotlib
 
@@ -31,7 +33,9 @@ CASES = os.path.join(os.path.dirname(__file__), "..", "tests", "render_service",
 
 
 def workload(count: int) -> list[RenderRequest]:
+    """`count` requests cycling through the cases in a fixed shuffled order (a mixed sample)."""
     codes = [case.code for case in load_cases([CASES])]
+    random.Random(0).shuffle(codes)
     return [RenderRequest(str(i), "chart", codes[i % len(codes)]) for i in range(count)]
 
 
@@ -51,7 +55,8 @@ def bare_matplotlib(requests):
         try:
             for request in requests:
                 plt.close("all")
-                with matplotlib.rc_context():  # a case's plt.style.use must not leak onward
+                with matplotlib.rc_context(), warnings.catch_warnings():  # nothing leaks onward
+                    warnings.simplefilter("ignore")
                     exec(compile(request.code, "<generated>", "exec"), {"__name__": "__main__"})
                     for number in plt.get_fignums():
                         plt.figure(number).savefig(io.BytesIO(), format="png", dpi=100)
@@ -62,7 +67,7 @@ def bare_matplotlib(requests):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=48, help="requests per throughput row")
+    parser.add_argument("--requests", type=int, default=64, help="requests per throughput row")
     parser.add_argument("--batch", type=int, default=256, help="one training step's renders")
     args = parser.parse_args()
     requests = workload(args.requests)

@@ -109,7 +109,7 @@ def render_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
     if settings.trace:
         warned = [(message, (line,) if line else ()) for message, line in capture.warnings]
         try:
-            scene = build_scene(placed, warned)
+            scene = build_scene(placed, warned, image)
             result.update(defects=tuple(detect(scene)), elements=scene.elements())
         except Exception as err:  # an artist the inspection does not know must not fail a render
             result["metrics"] = {"inspect_error": f"{type(err).__name__}: {err}"}

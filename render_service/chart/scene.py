@@ -73,6 +73,7 @@ class Scene:
     legends: list[Item]
     data: list[Item]
     warnings: list[tuple[str, tuple[int, ...]]]
+    pixels: np.ndarray  # the final RGB image, (height, width, 3) uint8
 
     def to_pixels(self, figure: int, extent) -> BBox:
         (x0, y1), (x1, y0) = self.points_to_pixels(
@@ -98,7 +99,7 @@ class Scene:
         )
 
 
-def build_scene(placed: list[Placed], warnings) -> Scene:
+def build_scene(placed: list[Placed], warnings, pixels: np.ndarray) -> Scene:
     scene = Scene(
         width=max((p.width for p in placed), default=0),
         height=sum(p.height for p in placed),
@@ -108,6 +109,7 @@ def build_scene(placed: list[Placed], warnings) -> Scene:
         legends=[],
         data=[],
         warnings=warnings,
+        pixels=pixels,
     )
     for index, place in enumerate(placed):
         _collect_figure(scene, index, place.figure)

@@ -1,30 +1,10 @@
 """Fixtures for the render service: short sandbox limits so hostile tests end quickly."""
 
-import os
-
 import pytest
+from render_helpers import SHORT_LIMITS
 
 from render_service.config import RenderConfig
 from render_service.sandbox import SandboxLimits
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHORT_LIMITS = SandboxLimits(cpu_seconds=1, wall_seconds=2, memory_mb=256, output_bytes=4096)
-
-
-def child_pids(pid: int) -> list[int]:
-    """Children of `pid`, zombies included: an unreaped child is a process left behind too."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 @pytest.fixture(scope="session")

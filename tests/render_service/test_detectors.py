@@ -4,7 +4,7 @@ line) and stays silent on clean ones; the set's precision, recall and tracing me
 import os
 
 import pytest
-from conftest import HERE
+from render_helpers import HERE
 
 from render_service.chart.detectors import contrast
 from render_service.labeled import load_cases, score

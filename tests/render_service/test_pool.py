@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import HERE, SHORT_LIMITS, child_pids
+from render_helpers import HERE, SHORT_LIMITS, child_pids
 
 from render_service import RenderPool, RenderRequest
 

@@ -4,7 +4,7 @@ import os
 import time
 
 import pytest
-from conftest import SHORT_LIMITS, child_pids
+from render_helpers import SHORT_LIMITS, child_pids
 
 from render_service.generated import exec_generated
 from render_service.sandbox import SandboxLimits, run_sandboxed
