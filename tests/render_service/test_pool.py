@@ -10,6 +10,7 @@ import pytest
 from render_helpers import HERE, SHORT_LIMITS, child_pids
 
 from render_service import RenderPool, RenderRequest
+from render_service.renderers import RENDERERS
 
 VALID = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2, 3])\n"
 
@@ -73,6 +74,8 @@ def assert_nothing_left_behind(pool, others=()):
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_code_is_contained_and_pool_keeps_serving(pool, name):
+    # Children this process had before (other tests' browsers, pools) are not this test's.
+    others = set(child_pids(os.getpid())) - set(pool.worker_pids())
     code, expected = HOSTILE[name]
     start = time.monotonic()
     (result,) = pool.render([RenderRequest(name, "chart", code)])
@@ -81,7 +84,7 @@ def test_hostile_code_is_contained_and_pool_keeps_serving(pool, name):
     after = pool.render([RenderRequest("after", "chart", VALID)])[0]
     assert after.ok, after.error
     assert not os.path.exists("/tmp/render-escape.txt")
-    assert_nothing_left_behind(pool)
+    assert_nothing_left_behind(pool, others)
 
 
 def test_environment_is_scrubbed(pool, monkeypatch):
@@ -93,7 +96,7 @@ def test_environment_is_scrubbed(pool, monkeypatch):
             assert f"'{name}'" not in result.error
 
 
-def test_results_come_back_in_request_order(pool):
+def test_results_come_back_in_request_order(short_config):
     requests = [
         RenderRequest("valid", "chart", VALID),
         RenderRequest("syntax", "chart", "x = (1,\n"),
@@ -101,7 +104,8 @@ def test_results_come_back_in_request_order(pool):
         RenderRequest("unregistered", "web", "<html></html>"),
         *[RenderRequest(f"valid{i}", "chart", VALID) for i in range(4)],
     ]
-    results = pool.render(requests)
+    with RenderPool(short_config, registry={"chart": RENDERERS["chart"]}) as pool:
+        results = pool.render(requests)
     assert [r.id for r in results] == [r.id for r in requests]
     assert [r.ok for r in results] == [True, False, False, False, True, True, True, True]
     assert results[1].error.startswith("SyntaxError: '(' was never closed (line 1)")
