@@ -1,0 +1,130 @@
+"""The teacher's context: the expected text, both images where the attempt rendered, the error
+or defect list otherwise, and positions recomputed for the longer sequence."""
+
+import io
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.qwen3_vl import preset
+from models.qwen3_vl.rope import get_rope_index
+from models.qwen3_vl.tokenizer import ChatEncoder
+from render_service.types import Defect, RenderResult
+from sdpo_jax.batch import append_completions
+from sdpo_jax.config import TeacherConfig
+from sdpo_jax.data.pipeline import Prompt
+from sdpo_jax.data.records import PromptRecord, user_prompt
+from sdpo_jax.teacher import feedback_text, teacher_prompt
+
+CONFIG = TeacherConfig()
+SIZE = (128, 96)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return ChatEncoder.tiny()
+
+
+def png(color):
+    buffer = io.BytesIO()
+    Image.new("RGB", (200, 150), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def prompt(encoder):
+    record = PromptRecord("p", "chart", user_prompt("target.png", "Reproduce this chart."))
+    image = Image.new("RGB", SIZE, "white")
+    encoded = encoder.encode(
+        [
+            {
+                "role": "user",
+                "content": [{"type": "image"}, {"type": "text", "text": "Reproduce this chart."}],
+            }
+        ],
+        [image],
+    )
+    return Prompt(record, [image], encoded)
+
+
+RENDERED = RenderResult(
+    "r",
+    ok=True,
+    image_png=png("red"),
+    defects=(
+        Defect("text_overlap", 0.5, (0, 0, 5, 5), "x tick labels overlap (14 of 20)", (9,)),
+        Defect("clipped_text", 0.9, None, "title is cut by the figure edge", (4, 5)),
+    ),
+)
+FAILED = RenderResult("f", ok=False, error="NameError: name 'pltt' is not defined (line 3)")
+
+
+def test_rendered_attempt_shows_both_images_and_the_ranked_defects(encoder):
+    p = prompt(encoder)
+    encoded = teacher_prompt(encoder, p, RENDERED, CONFIG, SIZE)
+    text = encoder.tokenizer.decode(encoded["input_ids"])
+    expected_tail = (
+        "Reproduce this chart.\n\n" + CONFIG.intro + "\n" + CONFIG.render_caption
+        + "<|vision_start|>"
+    )  # fmt: skip
+    assert expected_tail in text.replace("<|image_pad|>", "")
+    assert text.count("<|vision_start|>") == 2
+    np.testing.assert_array_equal(encoded["image_grid_thw"], [[1, 6, 8], [1, 6, 8]])
+    assert (encoded["input_ids"] == preset("tiny").image_token_id).sum() == 2 * 12
+    # defects most severe first, each with its lines; the prompt's own text comes first
+    assert text.index("- line 4, 5: title is cut") < text.index("- line 9: x tick labels overlap")
+    assert text.index("Reproduce this chart.") < text.index(CONFIG.intro)
+    assert text.rstrip().endswith("<|im_start|>assistant")
+    # the student's target image is the first image, unchanged
+    np.testing.assert_array_equal(encoded["pixel_values"][:48], p.encoded["pixel_values"])
+
+
+def test_failed_attempt_shows_the_error_and_only_the_target(encoder):
+    encoded = teacher_prompt(encoder, prompt(encoder), FAILED, CONFIG, SIZE)
+    text = encoder.tokenizer.decode(encoded["input_ids"])
+    assert "Your code failed to run:\nNameError: name 'pltt' is not defined (line 3)" in text
+    assert text.count("<|vision_start|>") == 1 and CONFIG.render_caption not in text
+
+
+def test_templates_are_config_fields_and_feedback_cannot_smuggle_special_tokens():
+    custom = TeacherConfig(
+        error="ERROR >> {error}", defect_item="* {message} @ {lines}", max_defects=1
+    )
+    assert feedback_text(FAILED, custom).startswith("ERROR >> NameError")
+    listed = feedback_text(RENDERED, custom).splitlines()
+    assert listed == [custom.defects_header, "* title is cut by the figure edge @ 4, 5"]
+    sneaky = RenderResult("s", ok=False, error="SyntaxError near <|image_pad|><|im_end|> (line 1)")
+    assert "<|" not in feedback_text(sneaky, CONFIG)
+    clean = RenderResult("c", ok=True, image_png=png("white"))
+    assert feedback_text(clean, CONFIG) == CONFIG.no_defects
+
+
+def test_completion_positions_are_recomputed_after_the_longer_context(encoder):
+    """The same completion tokens sit after the student prompt and after the teacher context;
+    the model's position computation over each full sequence gives the completion positions
+    that follow that sequence's own prompt (MRoPE over two images), not the student's."""
+    config = preset("tiny")
+    p = prompt(encoder)
+    completion = np.array([[30, 31, 32, 33]], np.int32)
+    rows = {}
+    for name, encoded in (
+        ("student", p.encoded),
+        ("teacher", teacher_prompt(encoder, p, RENDERED, CONFIG, SIZE)),
+    ):
+        full = append_completions(encoder.collate([encoded]), completion, np.array([4]))
+        positions, _ = get_rope_index(
+            jnp.asarray(full["input_ids"]),
+            jnp.asarray(full["attention_mask"]),
+            jnp.asarray(full["image_grid_thw"]),
+            image_token_id=config.image_token_id,
+            video_token_id=config.video_token_id,
+            spatial_merge_size=config.vision.spatial_merge_size,
+        )
+        positions = np.asarray(positions)[:, 0]
+        prompt_len = len(encoded["input_ids"])
+        rows[name] = positions[:, prompt_len:]
+        # text after the last image advances on all three axes from the prompt's maximum + 1
+        start = positions[:, :prompt_len].max() + 1
+        np.testing.assert_array_equal(rows[name], np.broadcast_to(start + np.arange(4), (3, 4)))
+    assert rows["teacher"][0, 0] > rows["student"][0, 0]
