@@ -7,6 +7,8 @@ layout, too few devices) are raised as `RunError` with one line saying what to c
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -27,20 +29,15 @@ class RunError(RuntimeError):
 def mesh_shape(config: MeshConfig, devices: int) -> tuple[int, int, int]:
     """(data, fsdp, tensor) with the one -1 axis taking the devices the others leave."""
     shape = [config.data, config.fsdp, config.tensor]
-    fixed = 1
-    for size in shape:
-        fixed *= size if size > 0 else 1
     if shape.count(-1) > 1:
         raise RunError(f"mesh {shape}: at most one of mesh.data/fsdp/tensor may be -1")
-    shape = [devices // fixed if size == -1 else size for size in shape]
-    if shape[0] * shape[1] * shape[2] != devices and -1 in (
-        config.data,
-        config.fsdp,
-        config.tensor,
-    ):
-        raise RunError(
-            f"{devices} devices cannot be split as mesh {shape}; choose sizes that divide them"
-        )
+    if -1 in shape:
+        fixed = math.prod(size for size in shape if size != -1)
+        if devices % fixed:
+            raise RunError(
+                f"{devices} devices cannot be split as mesh {shape}; choose sizes that divide them"
+            )
+        shape[shape.index(-1)] = devices // fixed
     return tuple(shape)
 
 

@@ -125,3 +125,26 @@ def test_cli_bad_value_is_one_line_and_nonzero_exit():
     assert run.returncode != 0
     assert run.stderr.strip().count("\n") == 0
     assert run.stderr.startswith("config error: train.steps=-2")
+
+
+def test_paper_sharding_rules_cover_every_logical_axis_of_the_model():
+    from configs._common import PAPER_SHARDING_RULES
+    from models.sharding import DEFAULT_RULES
+    from sdpo_jax.runtime import sharding_rules
+
+    assert {name for name, _ in PAPER_SHARDING_RULES} == set(DEFAULT_RULES)
+    config = load_config("chart_tiny", ['mesh.rules=[["embed", ["fsdp"]], ["heads", []]]'])
+    assert sharding_rules(config.mesh) == {"embed": ("fsdp",), "heads": None}
+    assert sharding_rules(load_config("chart_tiny").mesh) is None
+
+
+def test_mesh_shape_fills_the_open_axis():
+    from sdpo_jax.config import MeshConfig
+    from sdpo_jax.runtime import RunError, mesh_shape
+
+    assert mesh_shape(MeshConfig(data=1, fsdp=-1, tensor=2), 8) == (1, 4, 2)
+    assert mesh_shape(MeshConfig(data=2, fsdp=2, tensor=2), 8) == (2, 2, 2)
+    with pytest.raises(RunError, match="cannot be split"):
+        mesh_shape(MeshConfig(data=1, fsdp=-1, tensor=3), 8)
+    with pytest.raises(RunError, match="at most one"):
+        mesh_shape(MeshConfig(data=-1, fsdp=-1, tensor=1), 8)
