@@ -49,6 +49,10 @@ def pad_vision(
     return np.concatenate([pixel_values, pad_rows]), np.concatenate([grid, pad_grid])
 
 
+def completion_mask(lengths: np.ndarray, length: int) -> np.ndarray:
+    return (np.arange(length)[None, :] < np.asarray(lengths)[:, None]).astype(np.int32)
+
+
 def append_completions(
     prompts: dict[str, np.ndarray], tokens: np.ndarray, lengths: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -84,10 +88,6 @@ def split_microbatches(rows: int, microbatches: int, group_size: int) -> list[np
             f"{group_size}; make train.microbatches divide train.batch_prompts"
         )
     return np.split(np.arange(rows), microbatches)
-
-
-def completion_mask(lengths: np.ndarray, length: int) -> np.ndarray:
-    return (np.arange(length)[None, :] < np.asarray(lengths)[:, None]).astype(np.int32)
 
 
 def stack_microbatches(
