@@ -7,10 +7,11 @@ and carry no dependency on JAX or on any renderer.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any, Literal
 
 Domain = Literal["chart", "web", "slide_html", "slide_pptx"]
-DOMAINS: tuple[str, ...] = ("chart", "web", "slide_html", "slide_pptx")
+DOMAINS: tuple[str, ...] = typing.get_args(Domain)
 
 DefectKind = Literal[
     "text_overlap",
@@ -23,17 +24,7 @@ DefectKind = Literal[
     "text_overflow",
     "layout_warning",
 ]
-DEFECT_KINDS: tuple[str, ...] = (
-    "text_overlap",
-    "clipped_text",
-    "overflow",
-    "off_canvas",
-    "low_contrast",
-    "misalignment",
-    "legend_occlusion",
-    "text_overflow",
-    "layout_warning",
-)
+DEFECT_KINDS: tuple[str, ...] = typing.get_args(DefectKind)
 
 # (x0, y0, x1, y1) in pixels of the rendered image, origin top-left.
 BBox = tuple[float, float, float, float]

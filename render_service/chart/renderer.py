@@ -59,12 +59,16 @@ class ChartRenderer:
         encode_png(np.asarray(fig.canvas.buffer_rgba())[..., :3])
         plt.close("all")
 
+    def child_function(self, request: RenderRequest):
+        """What the sandboxed child runs for `request` (subclasses add recording)."""
+        return render_chart
+
     def render(self, request: RenderRequest) -> RenderResult:
         settings = self.settings
         if "trace" in request.options:
             settings = dataclasses.replace(settings, trace=bool(request.options["trace"]))
         outcome = run_sandboxed(
-            render_chart,
+            self.child_function(request),
             request.code,
             settings,
             limits=self.config.sandbox,

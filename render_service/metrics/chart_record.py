@@ -37,8 +37,7 @@ from matplotlib.patches import Patch
 from matplotlib.text import Text
 
 from render_service.chart.renderer import ChartRenderer, ChartSettings, render_chart
-from render_service.sandbox import run_sandboxed
-from render_service.types import RenderRequest, RenderResult
+from render_service.types import RenderRequest
 
 PLOTTING_METHODS = (
     "plot",
@@ -219,21 +218,5 @@ class ChartRecordRenderer(ChartRenderer):
     """The chart renderer; requests with `options={"record": True}` also carry the ChartMimic
     record in `RenderResult.metrics["chartmimic"]`, from the same single execution."""
 
-    def render(self, request: RenderRequest) -> RenderResult:
-        if not request.options.get("record"):
-            return super().render(request)
-        settings = self.settings
-        if "trace" in request.options:
-            settings = dataclasses.replace(settings, trace=bool(request.options["trace"]))
-        outcome = run_sandboxed(
-            record_chart,
-            request.code,
-            settings,
-            limits=self.config.sandbox,
-            scratch_root=self.config.scratch_root,
-        )
-        timings = {"sandbox": outcome.elapsed}
-        if not outcome.ok:
-            return RenderResult(id=request.id, ok=False, error=outcome.error, timings=timings)
-        outcome.value["timings"].update(timings)
-        return RenderResult(id=request.id, ok=True, **outcome.value)
+    def child_function(self, request: RenderRequest):
+        return record_chart if request.options.get("record") else render_chart
