@@ -280,8 +280,6 @@ def figure(summary: dict, candidates: Sequence[Candidate], results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sdpo_jax.board import _decode
-
     shown = list(zip(candidates, results, summary["items"]))[:EXAMPLES]
     benchmarks = summary["benchmarks"]
     fig = plt.figure(figsize=(10, 3 * len(benchmarks) + 2.6 * len(shown)), layout="constrained")
@@ -295,17 +293,26 @@ def figure(summary: dict, candidates: Sequence[Candidate], results):
         axes.invert_yaxis()
         axes.set_title(f"{name}: {aggregate['items']} items — {summary['model']}", fontsize=9)
     for row, (candidate, result, item) in enumerate(shown, start=len(benchmarks)):
-        target = candidate.record.target
         pictures = (
-            (Path(target).read_bytes() if target else None, f"target: {item['id']}"),
+            (candidate.record.target, f"target: {item['id']}"),
             (result.image_png, "generated" + ("" if item["executed"] else " (failed)")),
         )
-        for column, (png, title) in enumerate(pictures):
+        for column, (source, title) in enumerate(pictures):
             axes = fig.add_subplot(grid[row, column])
-            axes.imshow(np.asarray(_decode(png)))
+            axes.imshow(_picture(source))
             axes.set_title(title, fontsize=9)
             axes.axis("off")
     return fig
+
+
+def _picture(source: bytes | str | None) -> np.ndarray:
+    """The image of PNG bytes or of a file; grey where there is none or it does not decode."""
+    from sdpo_jax.board import _decode
+
+    try:
+        return np.asarray(_decode(Path(source).read_bytes() if isinstance(source, str) else source))
+    except OSError:
+        return np.asarray(_decode(None))
 
 
 def describe_data(config: Config) -> str:

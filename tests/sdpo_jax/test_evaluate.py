@@ -1,0 +1,152 @@
+"""The evaluation command on the tiny model with real rendering: the three reports and their
+structure, scored failures for bad items, one-line errors for bad input, and the comparison."""
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from render_service import RenderConfig, RenderPool, SandboxLimits, metrics
+from sdpo_jax import eval_compare, evaluate
+from sdpo_jax.data.records import read_chartmimic
+
+BAR = """import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.bar(["a", "b", "c"], [3, 1, 2], color="tab:red")
+ax.set_title("Sales")
+"""
+LINE = """import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.plot([1, 2, 3], [2, 4, 3], color="green")
+ax.set_xlabel("day")
+"""
+QUICK = ["sampling.max_new_tokens=8", "train.batch_prompts=2", "render.wall_seconds=5"]
+
+
+def chartmimic_folder(root: Path) -> Path:
+    """ChartMimic layout: a good item, one whose target image is corrupt, and a third the
+    limit leaves out."""
+    folder = root / "ori_500"
+    folder.mkdir(parents=True)
+    for stem, code in (("a_bar", BAR), ("b_broken", LINE), ("c_line", LINE)):
+        (folder / f"{stem}.py").write_text(code)
+        Image.new("RGB", (120, 90), (255, 255, 255)).save(folder / f"{stem}.png")
+    (folder / "b_broken.png").write_bytes(b"not a png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data = chartmimic_folder(root / "chartmimic")
+    out = root / "out"
+    evaluate.main(
+        ["chart_tiny", "--data", str(data), "eval.limit=2", f"eval.out_dir={out}", *QUICK]
+    )
+    return out
+
+
+def test_tiny_eval_writes_the_three_reports(report_dir):
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["config"] == "chart_tiny"
+    assert report["model"] == "fresh tiny weights (seed 0)"
+    assert report["data"].startswith("chartmimic ") and report["limit"] == 2
+    chart = report["benchmarks"]["ChartMimic"]
+    assert chart["items"] == 2 and chart["reference_failures"] == 0
+    for metric in ("execution_rate", "text", "layout", "type", "color"):
+        assert 0.0 <= chart[metric] <= 1.0
+    assert set(chart["defect_rates"]) >= {"text_overlap", "clipped_text"}
+    assert [item["id"] for item in report["items"]] == ["ori_500/a_bar", "ori_500/b_broken"]
+    for item in report["items"]:
+        assert set(item["scores"]) == {"text", "layout", "type", "color"}
+        assert isinstance(item["code"], str)
+
+    md = (report_dir / "report.md").read_text()
+    assert "- model: fresh tiny weights (seed 0)" in md
+    assert f"- data: {report['data']}" in md
+    assert "## ChartMimic" in md and "| execution_rate |" in md
+    assert "| ori_500/a_bar |" in md and "| ori_500/b_broken |" in md
+
+    with Image.open(report_dir / "report.png") as png:
+        # one bar panel and two example rows, each about 2.6 inches at 100 dpi
+        assert png.width == 1000 and png.height >= 700
+
+
+def test_an_item_whose_prompt_does_not_load_is_a_scored_failure(report_dir):
+    report = json.loads((report_dir / "report.json").read_text())
+    broken = report["items"][1]
+    assert broken["id"] == "ori_500/b_broken"
+    assert not broken["executed"] and not broken["reference_failed"]
+    assert "UnidentifiedImageError" in broken["error"]
+    assert broken["scores"] == {"text": 0.0, "layout": 0.0, "type": 0.0, "color": 0.0}
+
+
+def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
+    records = read_chartmimic(chartmimic_folder(tmp_path))
+    good, _, other = records
+    candidates = [
+        evaluate.Candidate(good, good.gold),
+        evaluate.Candidate(other, "import time\nwhile True:\n    time.sleep(0.1)\n"),
+    ]
+    config = RenderConfig(workers=2, sandbox=SandboxLimits(wall_seconds=3, cpu_seconds=3))
+    with RenderPool(config, registry=metrics.registry()) as pool:
+        report, results = evaluate.score(pool, candidates)
+    same, hang = report["items"]
+    assert same.id == good.id and same.executed
+    assert same.scores == {"text": 1.0, "layout": 1.0, "type": 1.0, "color": 1.0}
+    assert hang.id == other.id and not hang.executed and "Timeout" in hang.error
+    assert set(hang.scores.values()) == {0.0}
+    assert results[0].ok and results[0].image_png and not results[1].ok
+    assert report["aggregate"]["chart"]["execution_rate"] == 0.5
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_a_run"])
+def test_a_checkpoint_that_does_not_exist_is_one_line(tmp_path, kind):
+    ckpt = tmp_path / "runs" / "nope"
+    if kind == "not_a_run":
+        ckpt.mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["chart_tiny", "--ckpt", str(ckpt), f"eval.out_dir={tmp_path}"])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "\n" not in message
+    assert str(ckpt) in message
+    assert ("no such run directory" if kind == "missing" else "no config.txt") in message
+
+
+def test_a_data_folder_in_the_wrong_layout_is_one_line(tmp_path):
+    (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "bar.png").write_bytes(b"")
+    (tmp_path / "charts" / "bar.json").write_text("{}")
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["chart_tiny", "--data", str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: --data ") and "\n" not in message
+    assert "ChartMimic layout" in message and "Design2Code layout" in message
+
+
+def test_compare_prints_both_columns_and_differences(report_dir, tmp_path, capsys):
+    better = json.loads((report_dir / "report.json").read_text())
+    better["model"] = "trained"
+    better["benchmarks"]["ChartMimic"]["text"] += 0.25
+    better["benchmarks"]["ChartMimic"]["clip"] = None
+    (tmp_path / "report.json").write_text(json.dumps(better))
+    eval_compare.main([str(report_dir), str(tmp_path / "report.json")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("A: fresh tiny weights (seed 0) on chartmimic ")
+    assert lines[1].startswith("B: trained on chartmimic ")
+    assert lines[3].split() == ["benchmark", "metric", "A", "B", "B", "-", "A"]
+    text = next(line.split() for line in lines if line.split()[1:2] == ["text"])
+    a = json.loads((report_dir / "report.json").read_text())["benchmarks"]["ChartMimic"]["text"]
+    assert text == ["ChartMimic", "text", f"{a:.3f}", f"{a + 0.25:.3f}", "+0.250"]
+    clip = next(line.split() for line in lines if line.split()[1:2] == ["clip"])
+    assert clip == ["ChartMimic", "clip", "n/a", "n/a", "n/a"]
+    assert any(line.split()[1:3] == ["defects:", "text_overlap"] for line in lines[4:])
+
+
+def test_compare_refuses_what_is_not_a_report(tmp_path):
+    (tmp_path / "report.json").write_text("[1, 2]")
+    with pytest.raises(SystemExit) as exit_info:
+        eval_compare.main([str(tmp_path), str(tmp_path)])
+    message = str(exit_info.value.code)
+    assert message.startswith("error: ") and "not an evaluation report" in message
