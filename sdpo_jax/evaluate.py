@@ -177,9 +177,10 @@ def evaluate(
     if ckpt is not None:
         if not Path(ckpt).exists():
             raise RunError(f"--ckpt {ckpt}: no such run directory or checkpoint folder")
-        run_config, model, encoder, step = restore_run(ckpt)
-        model_label = f"checkpoint {ckpt} (step {step}, {run_config.name})"
-        default_out = Path(ckpt) / "eval"
+        restored = restore_run(ckpt)
+        model, encoder = restored.model, restored.encoder
+        model_label = f"{restored.run_dir} step {restored.step} ({restored.config.name})"
+        default_out = restored.run_dir / "eval" / f"step{restored.step}"
     else:
         mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
         model, encoder = load_model(config.model, seed=config.train.seed, mesh=mesh, rules=rules)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
@@ -31,9 +32,17 @@ def run_config(run_dir: Path) -> Config:
     return load_config(name, lines)
 
 
-def restore_run(run_dir: str | Path, step: int | None = None):
-    """(run config, model with the parameters of `step` (default: the newest), chat encoder,
-    step) of a run directory or one of its `checkpoints/<N>` folders."""
+class Restored(NamedTuple):
+    config: Config  # the config the run was started with
+    model: nnx.Module  # with the checkpoint's parameters
+    encoder: Any  # the model's ChatEncoder
+    run_dir: Path
+    step: int
+
+
+def restore_run(run_dir: str | Path, step: int | None = None) -> Restored:
+    """The model of `step` (default: the newest) of a run directory, or of one of its
+    `checkpoints/<N>` folders, as training left it."""
     run_dir = Path(run_dir)
     if run_dir.parent.name == "checkpoints" and run_dir.name.isdigit():  # <run>/checkpoints/<N>
         run_dir, step = run_dir.parent.parent, int(run_dir.name)
@@ -59,7 +68,7 @@ def restore_run(run_dir: str | Path, step: int | None = None):
         if step not in steps:
             raise RunError(f"no checkpoint of step {step} in {run_dir}; there are steps {steps}")
         state, _, _ = ckpt.restore(step, like=state)
-    return config, nnx.merge(graphdef, state.params), encoder, step
+    return Restored(config, nnx.merge(graphdef, state.params), encoder, run_dir, step)
 
 
 def export(
@@ -69,9 +78,9 @@ def export(
     from models.qwen3_vl import save_hf
     from models.qwen3_vl.tokenizer import TINY_FOLDER
 
-    config, model, _, _ = restore_run(run_dir, step)
-    source = config.model.path or TINY_FOLDER
-    save_hf(model, out, dtype=dtype, source=source)
+    restored = restore_run(run_dir, step)
+    source = restored.config.model.path or TINY_FOLDER
+    save_hf(restored.model, out, dtype=dtype, source=source)
     return Path(out)
 
 

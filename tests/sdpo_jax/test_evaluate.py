@@ -1,15 +1,23 @@
 """The evaluation command on the tiny model with real rendering: the three reports and their
 structure, scored failures for bad items, one-line errors for bad input, and the comparison."""
 
+import dataclasses
 import json
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
+from flax import nnx
 from PIL import Image
 
 from render_service import RenderConfig, RenderPool, SandboxLimits, metrics
-from sdpo_jax import eval_compare, evaluate
+from sdpo_jax import eval_compare, evaluate, rundir
+from sdpo_jax.checkpoints import Checkpointer
+from sdpo_jax.config import load_config
 from sdpo_jax.data.records import read_chartmimic
+from sdpo_jax.runtime import load_model
+from sdpo_jax.train_step import init_state, make_optimizer
 
 BAR = """import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(4, 3))
@@ -99,6 +107,38 @@ def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
     assert set(hang.scores.values()) == {0.0}
     assert results[0].ok and results[0].image_png and not results[1].ok
     assert report["aggregate"]["chart"]["execution_rate"] == 0.5
+
+
+def test_a_checkpoint_is_restored_and_scored(tmp_path, monkeypatch):
+    """A run directory holding one checkpoint of perturbed weights: the evaluation names it,
+    writes beside it, and generates with the checkpoint's parameters."""
+    config = load_config("chart_tiny", [f"run_dir={tmp_path / 'run'}"])
+    run_dir, _ = rundir.prepare(config, ["test"])
+    model, _ = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
+    _, state = init_state(model, make_optimizer(config.optim, 1), config.teacher)
+    state = dataclasses.replace(state, params=jax.tree.map(lambda x: x + 0.25, state.params))
+    with Checkpointer(run_dir / "checkpoints", save_every=1, keep=1) as ckpt:
+        ckpt.save(3, state, data={}, meta={}, force=True)
+    used = []
+    generate = evaluate.generate_programs
+
+    def spy(config, model, *rest):
+        used.append(nnx.state(model, nnx.Param))
+        return generate(config, model, *rest)
+
+    monkeypatch.setattr(evaluate, "generate_programs", spy)
+    data = chartmimic_folder(tmp_path / "chartmimic")
+    out = evaluate.main(
+        ["chart_tiny", "--ckpt", str(run_dir), "--data", str(data), "eval.limit=1", *QUICK]
+    )
+    assert out == run_dir / "eval" / "step3"
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == f"{run_dir} step 3 (chart_tiny)"
+    assert len(report["items"]) == 1
+    for restored, saved in zip(
+        jax.tree.leaves(used[0]), jax.tree.leaves(state.params), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(restored), np.asarray(saved))
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_a_run"])
