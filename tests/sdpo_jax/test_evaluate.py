@@ -11,6 +11,8 @@ import pytest
 from flax import nnx
 from PIL import Image
 
+from models.qwen3_vl import save_hf
+from models.qwen3_vl.tokenizer import TINY_FOLDER
 from render_service import RenderConfig, RenderPool, SandboxLimits, metrics
 from sdpo_jax import eval_compare, evaluate, rundir
 from sdpo_jax.checkpoints import Checkpointer
@@ -42,6 +44,25 @@ def chartmimic_folder(root: Path) -> Path:
         Image.new("RGB", (120, 90), (255, 255, 255)).save(folder / f"{stem}.png")
     (folder / "b_broken.png").write_bytes(b"not a png")
     return root
+
+
+@pytest.fixture
+def used_params(monkeypatch):
+    """The parameters of every model the evaluation generates with."""
+    used = []
+    generate = evaluate.generate_programs
+
+    def spy(config, model, *rest):
+        used.append(nnx.state(model, nnx.Param))
+        return generate(config, model, *rest)
+
+    monkeypatch.setattr(evaluate, "generate_programs", spy)
+    return used
+
+
+def assert_same_params(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +130,7 @@ def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
     assert report["aggregate"]["chart"]["execution_rate"] == 0.5
 
 
-def test_a_checkpoint_is_restored_and_scored(tmp_path, monkeypatch):
+def test_a_checkpoint_is_restored_and_scored(tmp_path, used_params):
     """A run directory holding one checkpoint of perturbed weights: the evaluation names it,
     writes beside it, and generates with the checkpoint's parameters."""
     config = load_config("chart_tiny", [f"run_dir={tmp_path / 'run'}"])
@@ -119,14 +140,6 @@ def test_a_checkpoint_is_restored_and_scored(tmp_path, monkeypatch):
     state = dataclasses.replace(state, params=jax.tree.map(lambda x: x + 0.25, state.params))
     with Checkpointer(run_dir / "checkpoints", save_every=1, keep=1) as ckpt:
         ckpt.save(3, state, data={}, meta={}, force=True)
-    used = []
-    generate = evaluate.generate_programs
-
-    def spy(config, model, *rest):
-        used.append(nnx.state(model, nnx.Param))
-        return generate(config, model, *rest)
-
-    monkeypatch.setattr(evaluate, "generate_programs", spy)
     data = chartmimic_folder(tmp_path / "chartmimic")
     out = evaluate.main(
         ["chart_tiny", "--ckpt", str(run_dir), "--data", str(data), "eval.limit=1", *QUICK]
@@ -135,10 +148,44 @@ def test_a_checkpoint_is_restored_and_scored(tmp_path, monkeypatch):
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == f"{run_dir} step 3 (chart_tiny)"
     assert len(report["items"]) == 1
-    for restored, saved in zip(
-        jax.tree.leaves(used[0]), jax.tree.leaves(state.params), strict=True
-    ):
-        np.testing.assert_array_equal(np.asarray(restored), np.asarray(saved))
+    assert_same_params(used_params[0], state.params)
+
+
+def test_an_hf_folder_is_scored_zero_shot(tmp_path, used_params):
+    config = load_config("chart_tiny", [])
+    model, _ = load_model(config.model, seed=5, mesh=None, rules=None)
+    save_hf(model, tmp_path / "hf", dtype=np.float32, source=TINY_FOLDER)
+    data = chartmimic_folder(tmp_path / "chartmimic")
+    hf, out = tmp_path / "hf", tmp_path / "out"
+    evaluate.main(
+        ["chart_tiny", "--model", str(hf), "--data", str(data), f"eval.out_dir={out}", *QUICK]
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == f"HF folder {hf}"
+    assert_same_params(used_params[0], nnx.state(model, nnx.Param))
+
+
+def test_data_paths_select_their_source(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "2.png").write_bytes(b"")
+    (tmp_path / "pages" / "2.html").write_text("<p>hi</p>")
+    pages = str(tmp_path / "pages")
+    assert evaluate.data_overrides(pages) == [
+        "data.source=design2code",
+        f"data.path={pages}",
+        "data.task=web",
+    ]
+    charts = str(chartmimic_folder(tmp_path / "charts"))
+    assert evaluate.data_overrides(charts) == [
+        "data.source=chartmimic",
+        f"data.path={charts}",
+        "data.task=chart",
+    ]
+    (tmp_path / "set.jsonl").write_text("")
+    assert evaluate.data_overrides(str(tmp_path / "set.jsonl")) == [
+        "data.source=jsonl",
+        f"data.path={tmp_path / 'set.jsonl'}",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["missing", "not_a_run"])
@@ -152,6 +199,13 @@ def test_a_checkpoint_that_does_not_exist_is_one_line(tmp_path, kind):
     assert message.startswith("error: ") and "\n" not in message
     assert str(ckpt) in message
     assert ("no such run directory" if kind == "missing" else "no config.txt") in message
+
+
+def test_a_model_folder_that_does_not_exist_is_one_line(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(["chart_tiny", "--model", str(tmp_path / "base")])
+    message = str(exit_info.value.code)
+    assert message.startswith("config error: model.path=") and "\n" not in message
 
 
 def test_a_data_folder_in_the_wrong_layout_is_one_line(tmp_path):
