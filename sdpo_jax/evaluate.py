@@ -149,7 +149,9 @@ class RecordingPool:
         return self.results
 
 
-def score(pool: RenderPool, candidates: Sequence[Candidate]) -> tuple[dict, list]:
+def score(
+    pool: RenderPool, candidates: Sequence[Candidate], clip_model_dir: str | None = None
+) -> tuple[dict, list]:
     """(score_items' report with skipped records' reasons as their errors, candidate results)."""
     pairs = [
         (
@@ -159,7 +161,7 @@ def score(pool: RenderPool, candidates: Sequence[Candidate]) -> tuple[dict, list
         for c in candidates
     ]
     recorder = RecordingPool(pool)
-    report = metrics.score_items(pairs, recorder)
+    report = metrics.score_items(pairs, recorder, clip_model_dir=clip_model_dir)
     report["items"] = [
         dataclasses.replace(item, id=c.record.id, error=c.skipped or item.error)
         for item, c in zip(report["items"], candidates, strict=True)
@@ -171,6 +173,7 @@ def evaluate(
     config: Config,
     *,
     ckpt: str | None = None,
+    clip_model_dir: str | None = None,
 ) -> Path:
     """Runs the evaluation `config` describes on the fresh, checkpointed (`ckpt`) or HF folder
     (`config.model.path`) model; returns the folder holding the three reports."""
@@ -202,7 +205,7 @@ def evaluate(
         if not records:
             raise RunError(f"{describe_data(config)} has no records with a gold program to score")
         candidates = generate_programs(config, model, encoder, records)
-        report, results = score(pool, candidates)
+        report, results = score(pool, candidates, clip_model_dir)
     summary = {
         "config": config.name,
         "model": model_label,
@@ -332,9 +335,12 @@ def parse(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
     parser.add_argument("--ckpt", help="a run directory or one of its checkpoints/<step>")
     parser.add_argument("--model", help="a Hugging Face model folder (e.g. the zero-shot base)")
     parser.add_argument("--data", help="a JSONL file, or a ChartMimic / Design2Code folder")
+    parser.add_argument("--clip", help="a local HF CLIP folder: adds the CLIP score of pages")
     args = parser.parse_intermixed_args(argv)
     if args.ckpt and args.model:
         sys.exit("error: give --ckpt or --model, not both")
+    if args.clip and not (Path(args.clip) / "config.json").is_file():
+        sys.exit(f"error: --clip {args.clip} is not a model folder (no config.json there)")
     overrides = ["data.split=heldout"]
     if args.model:
         overrides.append(f"model.path={args.model}")
@@ -351,7 +357,7 @@ def parse(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
 def main(argv: Sequence[str] | None = None) -> Path:
     config, args = parse(sys.argv[1:] if argv is None else argv)
     try:
-        out = evaluate(config, ckpt=args.ckpt)
+        out = evaluate(config, ckpt=args.ckpt, clip_model_dir=args.clip)
     except RunError as err:
         sys.exit(f"error: {err}")
     print(f"reports in {out}: report.json, report.md, report.png")
