@@ -56,11 +56,10 @@ EXAMPLES = 4  # rows of target | generated in report.png
 
 @dataclasses.dataclass
 class Candidate:
-    """One record's generated program, or why none was generated."""
+    """One record's generated program."""
 
     record: PromptRecord
     code: str
-    skipped: str | None = None  # the record's prompt did not load
 
 
 def data_overrides(path: str) -> list[str]:
@@ -85,8 +84,9 @@ def data_overrides(path: str) -> list[str]:
 
 def generate_programs(
     config: Config, model, encoder, records: Sequence[PromptRecord]
-) -> list[Candidate]:
-    """One completion per record, in order, batched `train.batch_prompts` at a time."""
+) -> tuple[list[Candidate], list[str]]:
+    """(one completion per record, in order, batched `train.batch_prompts` at a time; the
+    records whose prompt did not load, with the reason: data problems, not scored)."""
     tokenizer = encoder.tokenizer
     skipped = SkipCounter()
     image_size = tuple(config.data.image_size) if any(config.data.image_size) else None
@@ -95,20 +95,13 @@ def generate_programs(
         max_tokens=config.data.max_prompt_tokens,
         image_size=image_size,
         skipped=skipped,
-        records=len(records) + 1,  # never stop: a record that does not load scores 0
+        records=len(records) + 1,  # never stop: the records that load are still scored
     )
     candidates: list[Candidate] = []
     size = config.train.batch_prompts
     key = jax.random.key(config.train.seed)
     for start in tqdm(range(0, len(records), size), desc="generate", unit="batch"):
-        prompts = []
-        for record in records[start : start + size]:
-            before = skipped.count
-            prompt = load.map(record)
-            if prompt is None:
-                candidates.append(Candidate(record, "", skipped.reasons[before]))
-            else:
-                prompts.append(prompt)
+        prompts = [p for p in map(load.map, records[start : start + size]) if p is not None]
         if not prompts:
             continue
         longest = max(len(p.encoded["input_ids"]) for p in prompts)
@@ -132,8 +125,7 @@ def generate_programs(
         candidates += [
             Candidate(p.record, r.code) for p, r in zip(prompts, rollouts.requests[: len(prompts)])
         ]
-    order = {id(r): i for i, r in enumerate(records)}
-    return sorted(candidates, key=lambda c: order[id(c.record)])
+    return candidates, skipped.reasons
 
 
 class RecordingPool:
@@ -152,7 +144,7 @@ class RecordingPool:
 def score(
     pool: RenderPool, candidates: Sequence[Candidate], clip_model_dir: str | None = None
 ) -> tuple[dict, list]:
-    """(score_items' report with skipped records' reasons as their errors, candidate results)."""
+    """(score_items' report with the records' ids, the candidates' render results)."""
     pairs = [
         (
             RenderRequest(f"candidate:{c.record.id}", c.record.domain, c.code),
@@ -163,7 +155,7 @@ def score(
     recorder = RecordingPool(pool)
     report = metrics.score_items(pairs, recorder, clip_model_dir=clip_model_dir)
     report["items"] = [
-        dataclasses.replace(item, id=c.record.id, error=c.skipped or item.error)
+        dataclasses.replace(item, id=c.record.id)
         for item, c in zip(report["items"], candidates, strict=True)
     ]
     return report, recorder.results[0::2]
@@ -204,7 +196,10 @@ def evaluate(
             records = records[: config.eval.limit]
         if not records:
             raise RunError(f"{describe_data(config)} has no records with a gold program to score")
-        candidates = generate_programs(config, model, encoder, records)
+        candidates, skipped = generate_programs(config, model, encoder, records)
+        if not candidates:
+            raise RunError(f"none of the {len(records)} records loads; first: {skipped[0]}")
+        problems += skipped
         report, results = score(pool, candidates, clip_model_dir)
     summary = {
         "config": config.name,
@@ -265,7 +260,7 @@ def markdown(summary: dict) -> str:
         shown = error[-1].replace("|", "\\|")[:120] if error else ""
         lines.append(f"| {item['id']} | {item['executed']} | {scores} | {shown} |")
     if summary["data_problems"]:
-        lines += ["", "## Data records skipped", ""]
+        lines += ["", "## Data records not scored", ""]
         lines += [f"- {problem}" for problem in summary["data_problems"]]
     return "\n".join(lines) + "\n"
 

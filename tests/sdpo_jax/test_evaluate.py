@@ -82,11 +82,11 @@ def test_tiny_eval_writes_the_three_reports(report_dir):
     assert report["model"] == "fresh tiny weights (seed 0)"
     assert report["data"].startswith("chartmimic ") and report["limit"] == 2
     chart = report["benchmarks"]["ChartMimic"]
-    assert chart["items"] == 2 and chart["reference_failures"] == 0
+    assert chart["items"] == 1 and chart["reference_failures"] == 0
     for metric in ("execution_rate", "text", "layout", "type", "color"):
         assert 0.0 <= chart[metric] <= 1.0
     assert set(chart["defect_rates"]) >= {"text_overlap", "clipped_text"}
-    assert [item["id"] for item in report["items"]] == ["ori_500/a_bar", "ori_500/b_broken"]
+    assert [item["id"] for item in report["items"]] == ["ori_500/a_bar"]
     for item in report["items"]:
         assert set(item["scores"]) == {"text", "layout", "type", "color"}
         assert isinstance(item["code"], str)
@@ -95,20 +95,20 @@ def test_tiny_eval_writes_the_three_reports(report_dir):
     assert "- model: fresh tiny weights (seed 0)" in md
     assert f"- data: {report['data']}" in md
     assert "## ChartMimic" in md and "| execution_rate |" in md
-    assert "| ori_500/a_bar |" in md and "| ori_500/b_broken |" in md
+    assert "| ori_500/a_bar |" in md
 
     with Image.open(report_dir / "report.png") as png:
-        # one bar panel and two example rows, each about 2.6 inches at 100 dpi
-        assert png.width == 1000 and png.height >= 700
+        # one bar panel (3 inches) and one example row (2.6 inches) at 100 dpi
+        assert png.size == (1000, 560)
 
 
-def test_an_item_whose_prompt_does_not_load_is_a_scored_failure(report_dir):
+def test_a_record_whose_prompt_does_not_load_is_a_data_problem(report_dir):
     report = json.loads((report_dir / "report.json").read_text())
-    broken = report["items"][1]
-    assert broken["id"] == "ori_500/b_broken"
-    assert not broken["executed"] and not broken["reference_failed"]
-    assert "UnidentifiedImageError" in broken["error"]
-    assert broken["scores"] == {"text": 0.0, "layout": 0.0, "type": 0.0, "color": 0.0}
+    (problem,) = report["data_problems"]
+    assert problem.startswith("ori_500/b_broken: UnidentifiedImageError")
+    assert "b_broken" not in [item["id"] for item in report["items"]]
+    md = (report_dir / "report.md").read_text()
+    assert "## Data records not scored" in md and f"- {problem}" in md
 
 
 def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
