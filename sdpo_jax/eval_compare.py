@@ -22,13 +22,15 @@ def load_report(path: str | Path) -> dict:
         path = path / "report.json"
     try:
         report = json.loads(path.read_text())
-        report["benchmarks"]
+        if isinstance(report["benchmarks"], dict):
+            return report
+        problem = "its benchmarks are not a table"
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as err:
-        sys.exit(
-            f"error: {path} is not an evaluation report ({type(err).__name__}); pass a report.json "
-            "or the folder `python -m sdpo_jax.evaluate` wrote"
-        )
-    return report
+        problem = type(err).__name__
+    sys.exit(
+        f"error: {path} is not an evaluation report ({problem}); pass a report.json "
+        "or the folder `python -m sdpo_jax.evaluate` wrote"
+    )
 
 
 def rows(a: dict, b: dict) -> list[tuple[str, str, float | None, float | None]]:
