@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
@@ -31,13 +32,17 @@ def run_config(run_dir: Path) -> Config:
     return load_config(name, lines)
 
 
-def export(
-    run_dir: str | Path, out: str | Path, *, step: int | None = None, dtype=jnp.bfloat16
-) -> Path:
-    """Writes the parameters of `step` (default: the newest) of `run_dir` to `out`."""
-    from models.qwen3_vl import save_hf
-    from models.qwen3_vl.tokenizer import TINY_FOLDER
+class Restored(NamedTuple):
+    config: Config  # the config the run was started with
+    model: nnx.Module  # with the checkpoint's parameters
+    encoder: Any  # the model's ChatEncoder
+    run_dir: Path
+    step: int
 
+
+def restore_run(run_dir: str | Path, step: int | None = None) -> Restored:
+    """The model of `step` (default: the newest) of a run directory, or of one of its
+    `checkpoints/<N>` folders, as training left it."""
     run_dir = Path(run_dir)
     if run_dir.parent.name == "checkpoints" and run_dir.name.isdigit():  # <run>/checkpoints/<N>
         run_dir, step = run_dir.parent.parent, int(run_dir.name)
@@ -49,7 +54,7 @@ def export(
         config = run_config(run_dir)
     except ConfigError as err:
         raise RunError(f"{run_dir / 'config.txt'}: {err}") from None
-    model, _ = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
+    model, encoder = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
     graphdef, state = init_state(
         model, make_optimizer(config.optim, config.train.steps), config.teacher
     )
@@ -63,9 +68,19 @@ def export(
         if step not in steps:
             raise RunError(f"no checkpoint of step {step} in {run_dir}; there are steps {steps}")
         state, _, _ = ckpt.restore(step, like=state)
-    model = nnx.merge(graphdef, state.params)
-    source = config.model.path or TINY_FOLDER
-    save_hf(model, out, dtype=dtype, source=source)
+    return Restored(config, nnx.merge(graphdef, state.params), encoder, run_dir, step)
+
+
+def export(
+    run_dir: str | Path, out: str | Path, *, step: int | None = None, dtype=jnp.bfloat16
+) -> Path:
+    """Writes the parameters of `step` (default: the newest) of `run_dir` to `out`."""
+    from models.qwen3_vl import save_hf
+    from models.qwen3_vl.tokenizer import TINY_FOLDER
+
+    restored = restore_run(run_dir, step)
+    source = restored.config.model.path or TINY_FOLDER
+    save_hf(restored.model, out, dtype=dtype, source=source)
     return Path(out)
 
 
