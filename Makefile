@@ -9,7 +9,7 @@ ARGS ?=
 # Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup system test lint format train export tensorboard bench
+.PHONY: setup system test lint format train export tensorboard bench eval eval-compare
 
 setup: system $(VENV)/.installed
 
@@ -54,3 +54,12 @@ tensorboard: setup
 BENCHMARKS ?= $(wildcard benchmarks/*.py)
 bench: setup
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# `make eval CONFIG=chart_tiny [CKPT=runs/chart_tiny] [MODEL=/models/base] [DATA=/data/ChartMimic] [ARGS="eval.limit=8"]`
+eval: setup
+	$(PY) -m sdpo_jax.evaluate $(CONFIG) $(ARGS) $(if $(CKPT),--ckpt $(CKPT)) $(if $(MODEL),--model $(MODEL)) $(if $(DATA),--data $(DATA))
+
+# `make eval-compare A=runs/base/eval B=runs/chart_tiny/eval/step20`
+eval-compare: setup
+	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make eval-compare A=<report dir or report.json> B=<...>"; exit 2; }
+	$(PY) -m sdpo_jax.eval_compare $(A) $(B)
