@@ -28,6 +28,20 @@ def models():
     return plain, sharded, mesh
 
 
+@pytest.fixture(scope="module")
+def unsharded(models):
+    """The plain model's output per setting, computed once for the parametrizations."""
+    cache = {}
+
+    def run(**settings):
+        key = tuple(sorted(settings.items()))
+        if key not in cache:
+            cache[key] = generate(models[0], prompts(), rng=jax.random.key(3), **settings)
+        return cache[key]
+
+    return run
+
+
 def prompts():
     """Four left-padded prompts, two with images: the batch axis splits over data x fsdp."""
     rows = [[*text(3), "img", *text(2, 1)], [*text(6, 2)], [*text(2, 3), "img"], [*text(5, 4)]]
@@ -41,8 +55,8 @@ def prompts():
 
 
 @pytest.mark.parametrize(("temperature", "pass_mesh"), [(1.0, False), (1.0, True), (0.0, True)])
-def test_sharded_sampler_equals_unsharded(models, temperature, pass_mesh):
-    plain, sharded, mesh = models
+def test_sharded_sampler_equals_unsharded(models, unsharded, temperature, pass_mesh):
+    _, sharded, mesh = models
     assert len(jax.devices()) == 8
     kernel = sharded.language_model.layers[0].self_attn.q_proj.kernel[...]
     assert len(kernel.sharding.device_set) == 8  # really spread over the mesh
@@ -51,9 +65,9 @@ def test_sharded_sampler_equals_unsharded(models, temperature, pass_mesh):
     for name in ("input_ids", "attention_mask"):
         on_mesh[name] = jax.device_put(batch[name], sharding.batch_sharding(mesh, 2))
     settings = dict(
-        max_new_tokens=8, num_samples=2, temperature=temperature, eos_ids=[EOS], top_k=50
+        max_new_tokens=8, num_samples=2, temperature=temperature, eos_ids=(EOS,), top_k=50
     )
-    want = generate(plain, batch, rng=jax.random.key(3), **settings)
+    want = unsharded(**settings)
     got = generate(
         sharded, on_mesh, rng=jax.random.key(3), mesh=mesh if pass_mesh else None, **settings
     )
