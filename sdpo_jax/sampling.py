@@ -215,8 +215,9 @@ def generate(
     token would claim image features in the trainer's forward pass); `model_logprobs` stay
     those of the unrestricted model, as the trainer recomputes them. With a `mesh` (the
     model's, see models/sharding.py) prompts, cache and outputs are split by row over data x
-    fsdp and the cache's KV heads over tensor; without one, jit follows the inputs'
-    shardings."""
+    fsdp and the cache's KV heads over tensor; without one, XLA places them from the
+    parameters' shardings alone (the prompt is read back to the host for its checks, so its own
+    sharding is not kept), which on (2, 2, 2) left the loop state replicated."""
     input_ids = np.asarray(batch["input_ids"])
     mask = batch.get("attention_mask")
     mask = np.ones_like(input_ids) if mask is None else np.asarray(mask)
