@@ -1,7 +1,7 @@
 """On 8 simulated CPU devices (data=2, fsdp=2, tensor=2), the sampler over a sharded model and a
-batch-sharded prompt gives the unsharded sampler's tokens and log-probs, sampling and greedy,
-with XLA placing the loop state from the parameters' shardings and with the `mesh` argument pinning the loop state
-(then the outputs are split by row over data x fsdp)."""
+batch-sharded prompt gives the unsharded sampler's tokens and log-probs, sampling and greedy:
+with XLA placing the loop state from the parameters' shardings, and with the `mesh` argument
+pinning it (then the outputs are split by row over data x fsdp)."""
 
 import jax
 import numpy as np
