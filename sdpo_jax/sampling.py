@@ -22,6 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+
+from models.sharding import logical_to_spec
 
 FINISH_EOS, FINISH_STOP, FINISH_LENGTH = 0, 1, 2
 FINISH_NAMES = ("eos", "stop", "length")
@@ -101,14 +104,34 @@ def _ends_with(
     return hit
 
 
+def _place_rows(tree, mesh: Mesh | None):
+    """Pins row-major arrays onto `mesh`: rows over the batch axes (data x fsdp), and the
+    cache's KV heads (dim 2 of the [rows, slots, kv_heads, head_dim] keys and values) over
+    tensor. Without it XLA may keep the loop state replicated on every device. Scalars and
+    dimensions the mesh does not divide stay replicated; no mesh, no change."""
+    if mesh is None:
+        return tree
+
+    def place(x):
+        if x.ndim == 0:
+            return x
+        axes = ("batch", None, "kv_heads", None) if x.ndim == 4 else ("batch",)
+        axes += (None,) * (x.ndim - len(axes))
+        spec = logical_to_spec(axes, x.shape, mesh)
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
+
+    return jax.tree.map(place, tree)
+
+
 @functools.lru_cache(maxsize=64)
-def _compiled(graphdef, settings: tuple):
-    """The whole prefill + decode loop, jitted once per (model structure, settings); jax then
-    compiles it once per shape bucket."""
+def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
+    """The whole prefill + decode loop, jitted once per (model structure, settings, mesh); jax
+    then compiles it once per shape bucket."""
     max_new, samples, temperature, top_k, top_p, eos_ids, stops, pad_id, suppress = settings
 
     def run(state, input_ids, attention_mask, pixel_values, image_grid_thw, rng):
         model = nnx.merge(graphdef, state)
+        input_ids, attention_mask = _place_rows((input_ids, attention_mask), mesh)
         prompt_len = input_ids.shape[1]
         logits, cache = model.prefill(
             input_ids, attention_mask, pixel_values, image_grid_thw, max_len=prompt_len + max_new
@@ -137,22 +160,27 @@ def _compiled(graphdef, settings: tuple):
             reason = jnp.where(at_eos, FINISH_EOS, jnp.where(at_stop, FINISH_STOP, reason))
             done = done | at_eos | at_stop
             last, cache = model.decode(token, cache)
-            return t + 1, last, cache, out, logp, model_logp, done, length, reason
+            return t + 1, *_place_rows(
+                (last, cache, out, logp, model_logp, done, length, reason), mesh
+            )
 
         def more(carry):
             t, *_, done, _, _ = carry
             return (t < max_new) & ~jnp.all(done)
 
-        init = (
-            jnp.zeros((), jnp.int32),
-            last,
-            cache,
-            jnp.full((rows, max_new), pad_id, jnp.int32),
-            jnp.zeros((rows, max_new), jnp.float32),
-            jnp.zeros((rows, max_new), jnp.float32),
-            jnp.zeros(rows, bool),
-            jnp.zeros(rows, jnp.int32),
-            jnp.full(rows, FINISH_LENGTH, jnp.int32),
+        init = _place_rows(
+            (
+                jnp.zeros((), jnp.int32),
+                last,
+                cache,
+                jnp.full((rows, max_new), pad_id, jnp.int32),
+                jnp.zeros((rows, max_new), jnp.float32),
+                jnp.zeros((rows, max_new), jnp.float32),
+                jnp.zeros(rows, bool),
+                jnp.zeros(rows, jnp.int32),
+                jnp.full(rows, FINISH_LENGTH, jnp.int32),
+            ),
+            mesh,
         )
         _, _, _, out, logp, model_logp, _, length, reason = jax.lax.while_loop(more, step, init)
         return SampleOutput(out, logp, model_logp, length, reason)
@@ -174,6 +202,7 @@ def generate(
     stop_sequences: Sequence[Sequence[int]] = (),
     pad_id: int = 0,
     suppress_ids: Sequence[int] = (),
+    mesh: Mesh | None = None,
 ) -> SampleOutput:
     """G = `num_samples` completions for each (left-padded) prompt of `batch`.
 
@@ -184,7 +213,11 @@ def generate(
     `max_new_tokens`. `temperature=0` is greedy. The same `rng` gives the same output.
     `suppress_ids` are never sampled (the vision placeholders: a completion holding an image-pad
     token would claim image features in the trainer's forward pass); `model_logprobs` stay
-    those of the unrestricted model, as the trainer recomputes them."""
+    those of the unrestricted model, as the trainer recomputes them. With a `mesh` (the
+    model's, see models/sharding.py) prompts, cache and outputs are split by row over data x
+    fsdp and the cache's KV heads over tensor; without one, XLA places them from the
+    parameters' shardings alone (the prompt is read back to the host for its checks, so its own
+    sharding is not kept), which on (2, 2, 2) left the loop state replicated."""
     input_ids = np.asarray(batch["input_ids"])
     mask = batch.get("attention_mask")
     mask = np.ones_like(input_ids) if mask is None else np.asarray(mask)
@@ -215,7 +248,7 @@ def generate(
         int(pad_id),
         tuple(sorted(int(i) for i in suppress_ids)),
     )
-    run = _compiled(graphdef, settings)
+    run = _compiled(graphdef, settings, mesh)
     return run(state, jnp.asarray(input_ids), jnp.asarray(mask), pixel_values, grid, rng)
 
 
