@@ -133,6 +133,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 rng=jax.random.fold_in(key, step),
                 pad_id=pad_id,
                 suppress_ids=vision_ids,
+                mesh=mesh,
             )
             rollouts = decode(prompts, out, tokenizer, step=step)
             seconds = time.perf_counter() - began
