@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -97,13 +98,17 @@ class LoadPrompt(grain.transforms.Map):
             image_size,
             skipped,
         )
-        self.records, self.failures_in_a_row = records, 0
+        self.records, self.failures, self.loaded_any = records, 0, False
+        self._lock = threading.Lock()  # grain maps on prefetch threads, out of order
 
     def map(self, record: PromptRecord) -> Prompt | None:
         prompt = self._load(record)
-        self.failures_in_a_row = 0 if prompt else self.failures_in_a_row + 1
-        if self.failures_in_a_row >= self.records:
-            # A whole epoch without one good record: stop rather than loop forever.
+        with self._lock:
+            self.loaded_any |= prompt is not None
+            self.failures += prompt is None
+            hopeless = not self.loaded_any and self.failures >= self.records
+        if hopeless:
+            # As many failures as records and not one success: stop rather than loop forever.
             raise ValueError(
                 f"none of the {self.records} data records loads; last problem: {self.skipped.reasons[-1]}"
             )
