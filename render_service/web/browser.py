@@ -106,7 +106,7 @@ class Browser:
 
     @contextlib.contextmanager
     def page(self, html: str, *, javascript: bool) -> Iterator[Page]:
-        """Load `html` into the tab and yield it; the whole block runs under the time limit.
+        """Load `html` into the tab and yield it; loading and the block run under the time limit.
         Browser failures inside the block become `PageError`; other exceptions pass through."""
         fired = threading.Event()
 
@@ -116,10 +116,15 @@ class Browser:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self._browser_pid, signal.SIGKILL)
 
+        try:
+            # Launching (after a discarded browser) is not the page's time: the limit starts after.
+            tab = self._tab(javascript)
+        except PlaywrightError as err:
+            self._discard()
+            raise PageError(f"browser failed to start: {str(err).splitlines()[0]}") from err
         watchdog = threading.Timer(self.timeout_s, kill)
         watchdog.start()
         try:
-            tab = self._tab(javascript)
             self._devtools[tab][1].clear()
             tab.set_content(html, wait_until="load", timeout=self.timeout_s * 1000)
             yield tab
