@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from model_step import bench_config  # the same small model as benchmarks/model_step.py
 
 from models.qwen3_vl import Qwen3VL, preset
 from sdpo_jax.config import ObjectiveConfig, OptimConfig, TeacherConfig
@@ -32,21 +33,6 @@ from sdpo_jax.train_step import (
 )
 
 PROMPT, TEACHER_PROMPT, COMPLETION = 96, 160, 128
-
-
-def small_config():
-    config = preset("tiny")
-    text = dataclasses.replace(
-        config.text,
-        hidden_size=256,
-        intermediate_size=768,
-        num_attention_heads=8,
-        num_key_value_heads=4,
-        head_dim=32,
-    )
-    return dataclasses.replace(
-        config, text=text, vision=dataclasses.replace(config.vision, out_hidden_size=256)
-    )
 
 
 def batch(rows: int, vocab: int, seed: int = 0) -> dict:
@@ -118,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = [
         measure("tiny (h64, 4 layers)", preset("tiny"), 8, args.steps),
-        measure("small (h256, 4 layers)", small_config(), 8, args.steps),
+        measure("model_step (h512, 4 layers)", bench_config(), 8, args.steps),
     ]
     print(
         f"\nbatch: 8 rollouts x ({PROMPT} prompt + {COMPLETION} completion) tokens; teacher context {TEACHER_PROMPT}"

@@ -38,32 +38,24 @@ class TrainState:
     ema_params: Any  # nnx.State, or None with a live teacher
 
 
-def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
-    schedule = optax.warmup_cosine_decay_schedule(
+def lr_schedule(config: OptimConfig, total_steps: int) -> optax.Schedule:
+    """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at `total_steps`."""
+    return optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=config.lr,
         warmup_steps=config.warmup_steps,
         decay_steps=max(total_steps, config.warmup_steps + 1),
         end_value=config.lr * config.min_lr_ratio,
     )
+
+
+def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
+    schedule = lr_schedule(config, total_steps)
     adamw = optax.adamw(schedule, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay)
     return (
         optax.chain(optax.clip_by_global_norm(config.grad_clip), adamw)
         if config.grad_clip
         else adamw
-    )
-
-
-def learning_rate(config: OptimConfig, total_steps: int, step: int) -> float:
-    """The schedule's value at `step`, for logging (same arithmetic as `make_optimizer`)."""
-    return float(
-        optax.warmup_cosine_decay_schedule(
-            0.0,
-            config.lr,
-            config.warmup_steps,
-            max(total_steps, config.warmup_steps + 1),
-            config.lr * config.min_lr_ratio,
-        )(step)
     )
 
 

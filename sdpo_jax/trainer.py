@@ -36,7 +36,7 @@ from sdpo_jax.sampling import generate
 from sdpo_jax.train_step import (
     init_state,
     jit_train_step,
-    learning_rate,
+    lr_schedule,
     make_optimizer,
     make_train_step,
 )
@@ -188,7 +188,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                     | {k: v for k, v in stats.items() if not k.startswith("hist/")}
                     | timings
                 )
-                metrics["optim/lr"] = learning_rate(config.optim, train_cfg.steps, step)
+                metrics["optim/lr"] = float(lr_schedule(config.optim, train_cfg.steps)(step))
                 metrics["data/skipped_records"] = skipped.count
                 if done % train_cfg.log_every == 0:
                     _log(
