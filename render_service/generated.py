@@ -19,6 +19,18 @@ class GeneratedCodeError(Exception):
     """The generated code failed to compile or run; `str()` is the cleaned report."""
 
 
+class _Running:
+    """The module code now being executed and, once found, its frame.
+
+    Code without functions, lambdas, classes or comprehensions runs in that one frame only, so
+    its current line is read off the frame instead of walking matplotlib's deep stack for each
+    of the hundreds of artists a chart makes.
+    """
+
+    code = None
+    frame = None
+
+
 def exec_generated(source: str, namespace: dict) -> None:
     """Compile and run `source` in `namespace`; raise GeneratedCodeError with a cleaned report."""
     lines = source.splitlines(keepends=True)
@@ -27,19 +39,27 @@ def exec_generated(source: str, namespace: dict) -> None:
         code = compile(source, GENERATED, "exec")
     except SyntaxError as err:
         raise GeneratedCodeError(_syntax_report(err)) from None
+    flat = not any(isinstance(const, type(code)) for const in code.co_consts)
+    _Running.code, _Running.frame = (code if flat else None), None
     try:
         exec(code, namespace)
     except GeneratedCodeError:
         raise
     except BaseException as err:  # SystemExit too: the code must not end the renderer
         raise GeneratedCodeError(error_report(err)) from None
+    finally:
+        _Running.code = _Running.frame = None
 
 
 def current_generated_line() -> int | None:
     """The innermost line of generated code on the calling thread's stack, if any."""
+    if _Running.frame is not None:
+        return _Running.frame.f_lineno
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename == GENERATED:
+            if frame.f_code is _Running.code:
+                _Running.frame = frame
             return frame.f_lineno
         frame = frame.f_back
     return None

@@ -6,7 +6,7 @@ import time
 import pytest
 from render_helpers import SHORT_LIMITS, child_pids
 
-from render_service.generated import exec_generated
+from render_service.generated import current_generated_line, exec_generated
 from render_service.sandbox import SandboxLimits, run_sandboxed
 
 
@@ -44,6 +44,24 @@ def test_runtime_error_is_cleaned_to_generated_lines():
         "  line 4: result = f()",
         "  line 2: return 1 / 0",
     ]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("a = where()\nb = where()\n\nc = where()", (1, 2, 4)),  # one frame: read off it
+        ("def f():\n    return where()\na = where()\nb = f()\nc = where()", (3, 2, 5)),
+        ("a = [where() for _ in 'x'][0]\nb = where()\nc = [where() for _ in 'x'][0]", (1, 2, 3)),
+    ],
+)
+def test_the_innermost_generated_line_is_seen_from_library_code(source, expected):
+    def where():  # stands for a library call some frames below the generated code
+        return (lambda: current_generated_line())()
+
+    namespace = {"where": where}
+    exec_generated(source, namespace)
+    assert (namespace["a"], namespace["b"], namespace["c"]) == expected
+    assert where() is None  # after the run nothing generated is on the stack
 
 
 def test_syntax_error_names_the_line():
