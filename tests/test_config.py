@@ -1,5 +1,6 @@
 """Config loading: every recipe loads, overrides convert types, bad keys and values are named."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -21,14 +22,36 @@ def test_every_recipe_is_shipped_and_loads(tmp_path):
 
 
 def test_paper_scale_recipes_match_the_paper_setup(tmp_path):
+    """The values cited in configs/_common.py, the same for all three tasks."""
     (tmp_path / "config.json").write_text("{}")
-    config = load_config("chart", [f"model.path={tmp_path}"])
-    assert (config.model.preset, config.train.batch_prompts, config.sampling.num_samples) == (
-        "8b",
-        32,
-        8,
-    )
-    assert dict(config.mesh.rules)["heads"] == ("tensor",)
+    configs = [load_config(name, [f"model.path={tmp_path}"]) for name in ("chart", "web", "slide")]
+    for config in configs:
+        assert (config.model.preset, config.train.batch_prompts, config.sampling.num_samples) == (
+            "8b",
+            32,
+            8,
+        )
+        objective, optim = config.objective, config.optim
+        assert (objective.divergence, objective.support, objective.topk) == (
+            "reverse_kl",
+            "topk",
+            20,
+        )
+        assert (objective.is_clip, objective.eps_low, objective.eps_high, objective.beta) == (
+            2.0,
+            0.2,
+            0.28,
+            0.0,
+        )
+        assert (objective.sd_weight, objective.credit_gamma) == (1.0, 1.0)
+        assert (optim.lr, optim.warmup_steps, optim.min_lr_ratio) == (1e-6, 0, 1.0)
+        assert dict(config.mesh.rules)["heads"] == ("tensor",)
+    # Only the task differs between the recipes.
+    without_task = [
+        dataclasses.replace(c, name="", data=dataclasses.replace(c.data, task="chart"))
+        for c in configs
+    ]
+    assert without_task[0] == without_task[1] == without_task[2]
 
 
 def test_overrides_convert_to_the_declared_types():
