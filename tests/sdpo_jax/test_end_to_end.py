@@ -1,9 +1,13 @@
 """End to end on the tiny recipes with real rendering: runs leave checkpoints and TensorBoard
-events, a resumed run equals an uninterrupted one, an export loads in transformers, and a
-corrupt data record is skipped and counted."""
+events, a run resumed after Ctrl-C or after being killed during a save equals an uninterrupted
+one, an export loads in transformers, and a corrupt data record is skipped and counted."""
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 
 import jax
 import numpy as np
@@ -35,7 +39,7 @@ def shared_caches(tmp_path_factory):
     os.environ["XDG_CACHE_HOME"] = str(cache)
     jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    yield
+    yield cache
     jax.config.update("jax_compilation_cache_dir", None)
     if saved is None:
         del os.environ["XDG_CACHE_HOME"]
@@ -77,9 +81,21 @@ def test_two_steps_leave_checkpoints_and_tensorboard_events(recipe, tmp_path):
     assert (tmp_path / "config.txt").is_file() and (tmp_path / "versions.json").is_file()
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    run("chart_tiny", straight, "train.steps=4")
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """An uninterrupted 4-step chart_tiny run that interrupted ones must end up equal to."""
+    run_dir = tmp_path_factory.mktemp("straight")
+    run("chart_tiny", run_dir, "train.steps=4")
+    return run_dir
+
+
+def assert_same_params(a_dir, b_dir, step):
+    for a, b in zip(params_of(a_dir, step), params_of(b_dir, step), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(straight, tmp_path, monkeypatch, capsys):
+    resumed = tmp_path / "resumed"
     # Interrupt the second run at its third step, as Ctrl-C would: it saves step 2 and exits.
     calls = {"n": 0}
     original = trainer_module.train_batch
@@ -98,8 +114,48 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     run("chart_tiny", resumed, "train.steps=4")
     assert f"resuming chart_tiny in {resumed} from step 2" in capsys.readouterr().out
-    for a, b in zip(params_of(straight, 4), params_of(resumed, 4), strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    assert_same_params(straight, resumed, 4)
+
+
+def test_a_run_killed_during_a_save_resumes_from_the_last_complete_step(
+    straight, shared_caches, tmp_path, capsys
+):
+    # `python -m sdpo_jax.train` in its own process, SIGKILLed (as by the OOM killer or a
+    # preempted VM) right after step 3's asynchronous save has started: step 2 is complete.
+    killed = tmp_path / "killed"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from sdpo_jax.checkpoints import Checkpointer
+        from sdpo_jax.train import main
+
+        save = Checkpointer.save
+
+        def save_then_die(self, step, *args, **kwargs):
+            started = save(self, step, *args, **kwargs)
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return started
+
+        Checkpointer.save = save_then_die
+        main({["chart_tiny", *QUICK, f"run_dir={killed}", "train.steps=4"]!r})
+        """
+    )
+    env = dict(
+        os.environ,
+        JAX_COMPILATION_CACHE_DIR=str(shared_caches / "jax"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    left = os.listdir(killed / "checkpoints")
+    assert "3" not in left and any(name.startswith("3.orbax-checkpoint-tmp") for name in left)
+    capsys.readouterr()
+    run("chart_tiny", killed, "train.steps=4")
+    assert f"resuming chart_tiny in {killed} from step 2" in capsys.readouterr().out
+    assert_same_params(straight, killed, 4)
 
 
 def test_export_after_training_loads_in_transformers_with_the_same_logits(tmp_path):
