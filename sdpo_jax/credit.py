@@ -177,6 +177,8 @@ def decode_with_offsets(tokenizer, ids: Sequence[int]) -> tuple[str, list[tuple[
         done = complete
         if not partial:
             text, anchor = text + piece, n
+    if anchor < len(ids):  # cut off mid-character (max_new_tokens): it decodes as U+FFFD
+        text += decode(ids[anchor:])
     full = decode(ids)
     if text != full:
         raise ValueError(

@@ -141,6 +141,25 @@ def test_offsets_of_sampled_ids_match_the_tokenizers(bpe_tokenizer):
     assert offsets == credit.token_offsets(bpe_tokenizer, text)
 
 
+def test_a_completion_cut_off_mid_character(bpe_tokenizer):
+    """max_new_tokens can end a completion inside a multi-byte character: the text keeps the
+    replacement character that decoding all the ids gives, and every token has its span."""
+    text = "x = 1  # ✓✓"
+    ids = bpe_tokenizer(text, add_special_tokens=False)["input_ids"]
+    # Every cut that ends inside a character; byte-level tokens make some.
+    for n in range(1, len(ids) + 1):
+        whole = bpe_tokenizer.decode(ids[:n], clean_up_tokenization_spaces=False)
+        decoded, offsets = credit.decode_with_offsets(bpe_tokenizer, ids[:n])
+        assert decoded == whole and len(offsets) == n
+        assert all(0 <= a <= b <= len(decoded) for a, b in offsets)
+    cut = [
+        n
+        for n in range(1, len(ids))
+        if credit.decode_with_offsets(bpe_tokenizer, ids[:n])[0].endswith("\ufffd")
+    ]
+    assert cut, "the test text must have a cut inside a character"
+
+
 def test_sampled_ids_that_re_encode_differently(bpe_tokenizer):
     """A sampler may emit a non-canonical split (here: one character per token); weights follow
     the sampled tokens, not a re-encoding."""
