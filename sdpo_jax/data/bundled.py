@@ -14,11 +14,14 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tqdm import tqdm
+
 from render_service.types import RenderRequest, RenderResult
 from sdpo_jax.data import synthetic
 from sdpo_jax.data.records import PromptRecord, user_prompt, write_jsonl
 
 SPLITS = {"train": 256, "heldout": 64}
+CHUNK = 32  # programs per render call: progress shows between calls
 
 Render = Callable[[Sequence[RenderRequest]], list[RenderResult]]
 
@@ -35,7 +38,13 @@ def ensure_bundled(task: str, *, render: Render, root: Path | None = None, seed:
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     items = synthetic.items(task, sum(SPLITS.values()), seed=seed)
-    results = render([RenderRequest(id=it.id, domain=it.domain, code=it.code) for it in items])
+    requests = [RenderRequest(id=it.id, domain=it.domain, code=it.code) for it in items]
+    results = []
+    desc = f"building the bundled {task} set (once) in {folder}"
+    with tqdm(total=len(requests), desc=desc, unit="render", dynamic_ncols=True) as progress:
+        for first in range(0, len(requests), CHUNK):
+            results += render(requests[first : first + CHUNK])
+            progress.update(len(results) - progress.n)
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
         staging = Path(tmp)
         (staging / "images").mkdir()
