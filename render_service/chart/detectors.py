@@ -35,6 +35,9 @@ ALIGN_PX = 2.0
 NEAR_ALIGN_SHARE = 0.02
 # The least hidden data worth reporting: one marker, 5 px of line, a 5x5 px piece of a bar.
 HIDDEN_LINE_PX, HIDDEN_MARKERS, HIDDEN_AREA_PX = 5.0, 1, 25.0
+# A text whose box reaches this far into another axes' plot area collides with it (a glyph's
+# box has about this much padding around the ink).
+INTO_AXES_PX = 3.0
 
 
 def detect(scene: Scene) -> list[Defect]:
@@ -44,6 +47,7 @@ def detect(scene: Scene) -> list[Defect]:
     }
     found = [
         *text_overlap(scene),
+        *text_into_axes(scene),
         *clipped_text(scene, spilled),
         *overflow(scene),
         *legend_occlusion(scene),
@@ -111,6 +115,53 @@ def text_overlap(scene: Scene) -> list[Defect]:
                 min(1.0, max(shares)),
                 _union(_intersection(p.bbox, q.bbox) for p, q in pairs),
                 what + _at(lines),
+                lines,
+            )
+        )
+    return defects
+
+
+def text_into_axes(scene: Scene) -> list[Defect]:
+    """Texts of one axes running into another axes' plot area: panels placed too close, so the
+    upper panel's tick labels vanish under the lower one, whose title sits on the upper plot.
+    Axes that overlap each other (insets) carry their texts over the other by design; twin axes
+    draw no face."""
+    hosts = [
+        item
+        for item in scene.axes
+        if item.artist.name == "rectilinear" and item.artist.patch.get_visible()
+    ]
+    clusters: dict[tuple, dict[int, Item]] = defaultdict(dict)
+    into: dict[tuple, dict[int, Item]] = defaultdict(dict)
+    for text in scene.texts:
+        if text.axes is None or text.role == "legend_text":
+            continue
+        own_box = scene.to_pixels(text.figure, text.axes.bbox)
+        for host in hosts:
+            if host.figure != text.figure or _area(_intersection(host.bbox, own_box)) > 0:
+                continue  # the text's own axes, or one stacked on it
+            inside = _intersection(_shrink(text.bbox, INTO_AXES_PX), host.bbox)
+            if inside[2] > inside[0] and inside[3] > inside[1]:
+                clusters[_source(text)][id(text)] = text
+                into[_source(text)][id(host)] = host
+    defects = []
+    for source, members in clusters.items():
+        texts, hosts_hit = list(members.values()), list(into[source].values())
+        lines = _merge(_lines(texts), _lines(hosts_hit))
+        pairs = [(t, _intersection(t.bbox, h.bbox)) for t in texts for h in hosts_hit]
+        worst = max(_area(box) / max(_area(t.bbox), 1) for t, box in pairs)
+        boxes = [box for _, box in pairs if _area(box) > 0]
+        what = f"{_describe(texts[0])} runs"
+        if len(texts) > 1:
+            what = f"{len(texts)} {texts[0].group[:1]} tick labels run"
+            if texts[0].role != "tick_label":
+                what = f"{len(texts)} texts run"
+        defects.append(
+            Defect(
+                "text_overlap",
+                min(1.0, worst),
+                _union(boxes),
+                f"{what} into another axes' plot" + _at(lines),
                 lines,
             )
         )
