@@ -52,6 +52,17 @@ def bench_config():
     return dataclasses.replace(tiny, text=text, vision=vision)
 
 
+def reference_and_port(config, folder: str):
+    """A randomly initialised transformers model of `config` (seed 0), written to `folder` as an
+    HF checkpoint and loaded into the Flax port: both hold the same weights."""
+    torch.manual_seed(0)
+    reference = transformers.Qwen3VLForConditionalGeneration(
+        transformers.Qwen3VLConfig.from_dict(config.to_hf_dict())
+    )
+    reference.save_pretrained(folder)
+    return reference, load_hf(folder)
+
+
 def inputs(config, batch):
     rng = np.random.default_rng(0)
     n_image = int(np.prod(GRID)) // config.vision.spatial_merge_size**2
@@ -112,12 +123,8 @@ def main():
     args = parser.parse_args()
 
     config = bench_config()
-    torch.manual_seed(0)
-    reference = transformers.Qwen3VLForConditionalGeneration(
-        transformers.Qwen3VLConfig.from_dict(config.to_hf_dict())
-    ).train()
-    reference.save_pretrained(args.folder)
-    port = load_hf(args.folder)
+    reference, port = reference_and_port(config, args.folder)
+    reference.train()
 
     batch = inputs(config, args.batch)
     runners = {

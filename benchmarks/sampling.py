@@ -26,10 +26,8 @@ import time
 import jax
 import numpy as np
 import torch
-import transformers
-from model_step import bench_config  # same directory: the benchmark model is shared
+from model_step import bench_config, reference_and_port  # same directory: shared model
 
-from models.qwen3_vl import load_hf
 from sdpo_jax.sampling import generate
 
 PROMPTS, SAMPLES = 4, 8
@@ -118,12 +116,8 @@ def main():
     args = parser.parse_args()
 
     config = bench_config()
-    torch.manual_seed(0)
-    reference = transformers.Qwen3VLForConditionalGeneration(
-        transformers.Qwen3VLConfig.from_dict(config.to_hf_dict())
-    ).eval()
-    reference.save_pretrained(args.folder)
-    port = load_hf(args.folder)
+    reference, port = reference_and_port(config, args.folder)
+    reference.eval()
     inputs = prompts(config)
 
     makers = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import linecache
 import sys
 import traceback
+import types
 
 GENERATED = "<generated>"
 
@@ -39,7 +40,7 @@ def exec_generated(source: str, namespace: dict) -> None:
         code = compile(source, GENERATED, "exec")
     except SyntaxError as err:
         raise GeneratedCodeError(_syntax_report(err)) from None
-    flat = not any(isinstance(const, type(code)) for const in code.co_consts)
+    flat = not any(isinstance(const, types.CodeType) for const in code.co_consts)
     _Running.code, _Running.frame = (code if flat else None), None
     try:
         exec(code, namespace)

@@ -131,36 +131,36 @@ def text_into_axes(scene: Scene) -> list[Defect]:
         for item in scene.axes
         if item.artist.name == "rectilinear" and item.artist.patch.get_visible()
     ]
-    clusters: dict[tuple, dict[int, Item]] = defaultdict(dict)
-    into: dict[tuple, dict[int, Item]] = defaultdict(dict)
+    # Per text source: the texts that run in (by id) and the axes they run into (by id).
+    hits: dict[tuple, tuple[dict, dict]] = defaultdict(lambda: ({}, {}))
     for text in scene.texts:
         if text.axes is None or text.role == "legend_text":
             continue
-        own_box = scene.to_pixels(text.figure, text.axes.bbox)
+        own_box = _axes_box(scene, text)
         for host in hosts:
             if host.figure != text.figure or _area(_intersection(host.bbox, own_box)) > 0:
                 continue  # the text's own axes, or one stacked on it
             inside = _intersection(_shrink(text.bbox, INTO_AXES_PX), host.bbox)
             if inside[2] > inside[0] and inside[3] > inside[1]:
-                clusters[_source(text)][id(text)] = text
-                into[_source(text)][id(host)] = host
+                texts, into = hits[_source(text)]
+                texts[id(text)], into[id(host)] = text, host
     defects = []
-    for source, members in clusters.items():
-        texts, hosts_hit = list(members.values()), list(into[source].values())
+    for found, into in hits.values():
+        texts, hosts_hit = list(found.values()), list(into.values())
         lines = _merge(_lines(texts), _lines(hosts_hit))
         pairs = [(t, _intersection(t.bbox, h.bbox)) for t in texts for h in hosts_hit]
         worst = max(_area(box) / max(_area(t.bbox), 1) for t, box in pairs)
-        boxes = [box for _, box in pairs if _area(box) > 0]
-        what = f"{_describe(texts[0])} runs"
-        if len(texts) > 1:
+        if len(texts) == 1:
+            what = f"{_describe(texts[0])} runs"
+        elif texts[0].role == "tick_label":
             what = f"{len(texts)} {texts[0].group[:1]} tick labels run"
-            if texts[0].role != "tick_label":
-                what = f"{len(texts)} texts run"
+        else:
+            what = f"{len(texts)} texts run"
         defects.append(
             Defect(
                 "text_overlap",
                 min(1.0, worst),
-                _union(boxes),
+                _union(box for _, box in pairs if _area(box) > 0),
                 f"{what} into another axes' plot" + _at(lines),
                 lines,
             )
