@@ -22,20 +22,21 @@ the inputs and the gradient of the student logits have that size.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
-Divergence = Literal["reverse_kl", "forward_kl", "jsd"]
-Support = Literal["full", "topk", "sampled"]
-KLEstimator = Literal["k1", "k2", "k3"]
-Aggregation = Literal["token_mean", "seq_mean_token_mean", "seq_sum_norm"]
+from sdpo_jax.choices import (
+    AGGREGATIONS,
+    DIVERGENCES,
+    KL_ESTIMATORS,
+    SUPPORTS,
+    Aggregation,
+    Divergence,
+    KLEstimator,
+    Support,
+)
 
-DIVERGENCES = ("reverse_kl", "forward_kl", "jsd")
-SUPPORTS = ("full", "topk", "sampled")
-KL_ESTIMATORS = ("k1", "k2", "k3")
-AGGREGATIONS = ("token_mean", "seq_mean_token_mean", "seq_sum_norm")
 _LOGIT_FLOOR = -1e30
 
 
