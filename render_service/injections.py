@@ -1,0 +1,405 @@
+"""Known defects injected into clean programs, one entry per (domain, kind) of defect.
+
+Each injection takes a clean program and a seeded `random.Random` and returns the program with
+one defect of a known kind caused at known lines, or None when the program has no statement it
+can change. Two users:
+- the warm start (`sdpo_jax.warmstart`) teaches the tiny policy to write programs of which a
+  share carry such a defect, and to revise them from the renderer's feedback;
+- labeled detector cases: the injected lines are the ground truth the detectors' tracing is
+  checked against.
+
+Python edits are made on whole statements found with `ast`, so they apply to any program that
+makes the call they look for, not only to the bundled generators' output. HTML edits add
+declarations to one CSS rule of the page's `<style>`; the rule's line is the responsible line.
+
+The `error` injections break the program instead (it no longer runs): they give the warm start
+failed attempts to learn revising from an execution error.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import random
+import re
+from collections.abc import Callable
+
+ERROR = "error"  # the kind of the injections that make a program fail
+
+
+@dataclasses.dataclass(frozen=True)
+class Injected:
+    """A program with one injected defect: `lines` are the 1-based lines of `code` that cause
+    it, `kind` the defect kind the renderer should report (or "error": the code fails)."""
+
+    name: str
+    kind: str
+    code: str
+    lines: tuple[int, ...]
+
+
+Edit = Callable[[str, random.Random], tuple[str, tuple[int, ...]] | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Injection:
+    name: str
+    domains: tuple[str, ...]
+    kind: str
+    describe: str  # what the injection does, for docs and reports
+    edit: Edit
+
+    def apply(self, code: str, rng: random.Random) -> Injected | None:
+        edited = self.edit(code, rng)
+        if edited is None or edited[0] == code:
+            return None
+        return Injected(self.name, self.kind, *edited)
+
+
+# --------------------------------------------------------------------------- Python helpers
+
+
+def _calls(code: str, method: str) -> list[ast.Call]:
+    """Calls of `<anything>.method(...)` or `method(...)` in `code`, in source order; none when
+    the code does not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if name == method:
+                found.append(node)
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _single_line(calls: list[ast.Call]) -> list[ast.Call]:
+    return [c for c in calls if c.lineno == c.end_lineno]
+
+
+def _receiver(call: ast.Call) -> str | None:
+    """The source of `x` in `x.method(...)`."""
+    return ast.unparse(call.func.value) if isinstance(call.func, ast.Attribute) else None
+
+
+def _replace_segment(code: str, node: ast.AST, text: str) -> str:
+    """`code` with the single-line `node` replaced by `text`."""
+    lines = code.split("\n")
+    line = lines[node.lineno - 1]
+    lines[node.lineno - 1] = line[: node.col_offset] + text + line[node.end_col_offset :]
+    return "\n".join(lines)
+
+
+def _insert_after(code: str, lineno: int, statement: str) -> tuple[str, int]:
+    """`code` with `statement` inserted after line `lineno` at that line's indentation; the
+    inserted line's number."""
+    lines = code.split("\n")
+    indent = re.match(r"\s*", lines[lineno - 1]).group(0)
+    lines.insert(lineno, indent + statement)
+    return "\n".join(lines), lineno + 1
+
+
+def _with_keywords(call: ast.Call, **keywords) -> str:
+    """The call's source with keyword arguments set (replaced when present)."""
+    call = ast.parse(ast.unparse(call), mode="eval").body
+    call.keywords = [k for k in call.keywords if k.arg not in keywords]
+    call.keywords += [ast.keyword(k, ast.parse(v, mode="eval").body) for k, v in keywords.items()]
+    return ast.unparse(call)
+
+
+def _string_list(node: ast.AST) -> list[str] | None:
+    if isinstance(node, ast.List) and node.elts:
+        values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+        if len(values) == len(node.elts) and all(isinstance(v, str) for v in values):
+            return values
+    return None
+
+
+def _number_list(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.List)
+        and len(node.elts) > 1
+        and all(isinstance(e, ast.Constant) and isinstance(e.value, int | float) for e in node.elts)
+    )
+
+
+def _pick(rng: random.Random, options: list):
+    return rng.choice(options) if options else None
+
+
+# --------------------------------------------------------------------------- chart defects
+
+LONG_SUFFIXES = ("Region Total", "Segment Share", "Quarterly Result", "Annual Average")
+FAINT_COLORS = ("#f2f2f2", "#eeeeee", "#f5f0e6", "#e8eef2")
+
+
+def long_tick_labels(code: str, rng: random.Random):
+    """Categorical bar labels made long, with no rotation: the x tick labels overlap."""
+    calls = [c for c in _single_line(_calls(code, "bar")) if c.args and _string_list(c.args[0])]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    suffix = rng.choice(LONG_SUFFIXES)
+    labels = [f"{label} {suffix}" for label in _string_list(call.args[0])]
+    edited = ast.parse(ast.unparse(call), mode="eval").body
+    edited.args[0] = ast.parse(repr(labels), mode="eval").body
+    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+
+
+def legend_over_data(code: str, rng: random.Random):
+    """The legend moved to the middle of the plot, opaque and large: it hides data."""
+    call = _pick(rng, _single_line(_calls(code, "legend")))
+    if call is None:
+        return None
+    text = _with_keywords(call, loc="'center'", framealpha="1", fontsize="16")
+    return _replace_segment(code, call, text), (call.lineno,)
+
+
+def text_outside_axes(code: str, rng: random.Random):
+    """A note placed in axes coordinates past the right edge, after the layout is fixed."""
+    titles = [c for c in _single_line(_calls(code, "set_title")) if _receiver(c)]
+    call = _pick(rng, titles)
+    if call is None:
+        return None
+    note = rng.choice(("Source: survey data", "Values in thousands", "Preliminary figures"))
+    x = rng.choice((1.2, 1.4, 1.6))
+    statement = f"{_receiver(call)}.text({x}, 0.5, {note!r}, transform={_receiver(call)}.transAxes)"
+    lines = code.rstrip("\n").split("\n")
+    lines.append(statement)
+    return "\n".join(lines) + "\n", (len(lines),)
+
+
+def low_contrast_mark(code: str, rng: random.Random):
+    """A data color (or the title's) set to a near-white that barely shows on white."""
+    faint = repr(rng.choice(FAINT_COLORS))
+    marks = [
+        c
+        for name in ("bar", "barh", "plot", "scatter", "fill_between", "hist")
+        for c in _single_line(_calls(code, name))
+        if any(k.arg == "color" for k in c.keywords)
+    ]
+    titles = _single_line(_calls(code, "set_title"))
+    if marks and (not titles or rng.random() < 0.7):
+        call = rng.choice(marks)
+        return _replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
+    call = _pick(rng, titles)
+    if call is None:
+        return None
+    return _replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
+
+
+def figure_too_small(code: str, rng: random.Random):
+    """figsize shrunk far below what the titles, labels and ticks need."""
+    calls = [
+        c
+        for name in ("subplots", "figure")
+        for c in _single_line(_calls(code, name))
+        if any(k.arg == "figsize" for k in c.keywords)
+    ]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    size = rng.choice(("(2, 1.5)", "(2.5, 1.5)", "(1.5, 2)"))
+    return _replace_segment(code, call, _with_keywords(call, figsize=size)), (call.lineno,)
+
+
+def unclipped_artist(code: str, rng: random.Random):
+    """A line drawn with clip_on=False under a y limit it exceeds: it leaves the axes."""
+    calls = [c for c in _single_line(_calls(code, "plot")) if _receiver(c) and len(c.args) >= 2]
+    calls = [c for c in calls if _number_list(c.args[1])]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    values = [e.value for e in call.args[1].elts]
+    top = max(1, round(min(values) + (max(values) - min(values)) * 0.4))
+    code = _replace_segment(code, call, _with_keywords(call, clip_on="False"))
+    code, limit = _insert_after(code, call.lineno, f"{_receiver(call)}.set_ylim(0, {top})")
+    return code, (call.lineno, limit)
+
+
+# --------------------------------------------------------------------------- chart errors
+
+
+def length_mismatch(code: str, rng: random.Random):
+    """One value dropped from a data list: x and y no longer have the same length."""
+    calls = [
+        c
+        for name in ("bar", "barh", "plot", "scatter")
+        for c in _single_line(_calls(code, name))
+        if len(c.args) >= 2 and isinstance(c.args[1], ast.List) and len(c.args[1].elts) > 2
+    ]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    edited = ast.parse(ast.unparse(call), mode="eval").body
+    edited.args[1].elts.pop()
+    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+
+
+def misspelled_method(code: str, rng: random.Random):
+    """A method name misspelled: AttributeError."""
+    typos = {"set_title": "set_titel", "set_xlabel": "set_xlabl", "set_ylabel": "set_ylable",
+             "legend": "legnd", "tight_layout": "tight_layuot"}  # fmt: skip
+    calls = [c for name in typos for c in _single_line(_calls(code, name)) if _receiver(c)]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    line = code.split("\n")[call.lineno - 1]
+    name = call.func.attr
+    fixed = line.replace(f".{name}(", f".{typos[name]}(", 1)
+    return _replace_line(code, call.lineno, fixed), (call.lineno,)
+
+
+def undefined_name(code: str, rng: random.Random):
+    """A statement that uses a name never defined: NameError."""
+    calls = [c for c in _single_line(_calls(code, "set_xlabel")) if _receiver(c)]
+    calls += [c for c in _single_line(_calls(code, "set_ylabel")) if _receiver(c)]
+    call = _pick(rng, calls)
+    if call is None:
+        return None
+    line = code.split("\n")[call.lineno - 1]
+    receiver = _receiver(call)
+    return _replace_line(code, call.lineno, line.replace(receiver, receiver + "s", 1)), (
+        call.lineno,
+    )
+
+
+def unclosed_call(code: str, rng: random.Random):
+    """A call's closing parenthesis dropped: SyntaxError."""
+    lines = code.split("\n")
+    candidates = [i for i, line in enumerate(lines) if line.rstrip().endswith(")") and "(" in line]
+    if not candidates:
+        return None
+    index = rng.choice(candidates)
+    lines[index] = lines[index].rstrip()[:-1]
+    return "\n".join(lines), (index + 1,)
+
+
+def _replace_line(code: str, lineno: int, text: str) -> str:
+    lines = code.split("\n")
+    lines[lineno - 1] = text
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML / CSS
+
+_RULE = re.compile(r"^(\s*)([^{}\n]+?)\s*\{([^{}\n]*)\}\s*$")
+
+
+def css_rules(code: str) -> dict[str, int]:
+    """Selector -> 1-based line of each one-line CSS rule (`selector { declarations }`)."""
+    rules = {}
+    for number, line in enumerate(code.split("\n"), start=1):
+        match = _RULE.match(line)
+        if match and not match.group(2).lstrip().startswith("<"):
+            rules[match.group(2).strip()] = number
+    return rules
+
+
+def _declare(code: str, selectors: tuple[str, ...], rng: random.Random, declarations: str):
+    """Adds `declarations` to one rule among `selectors` that the page has (last wins in
+    CSS, so they override what the rule already says)."""
+    rules = css_rules(code)
+    present = [s for s in selectors if s in rules]
+    if not present:
+        return None
+    number = rules[rng.choice(present)]
+    line = code.split("\n")[number - 1]
+    edited = line.rstrip()[:-1].rstrip() + " " + declarations + " }"
+    return _replace_line(code, number, edited), (number,)
+
+
+def fixed_height_clip(code: str, rng: random.Random):
+    """A box with text given a fixed height too small for it, its overflow hidden."""
+    height = rng.choice((18, 24, 30))
+    return _declare(
+        code, (".card", ".hero", "ul"), rng, f"height: {height}px; padding: 0; overflow: hidden;"
+    )
+
+
+def wide_overflow(code: str, rng: random.Random):
+    """A fixed width wider than the page: content runs past its right edge."""
+    width = rng.choice((1500, 1700, 1900))
+    return _declare(code, (".cards", "header", ".hero"), rng, f"width: {width}px;")
+
+
+def tight_line_height(code: str, rng: random.Random):
+    """line-height below 1 in a narrow box: wrapped lines print over each other."""
+    return _declare(code, (".card", "ul"), rng, f"line-height: {rng.choice((0.4, 0.5, 0.6))};")
+
+
+def negative_margin(code: str, rng: random.Random):
+    """A negative margin pulls a heading up over the content above it."""
+    shift = rng.choice((110, 130, 150))
+    return _declare(code, ("h1",), rng, f"margin-top: -{shift}px;")
+
+
+def low_contrast_text(code: str, rng: random.Random):
+    """Text colored near-white on a white or light background."""
+    return _declare(
+        code, (".card", "ul", ".hero", "h1"), rng, f"color: {rng.choice(FAINT_COLORS)};"
+    )
+
+
+def text_overflows_box(code: str, rng: random.Random):
+    """The slide's accent box made too small for its text, which is cut off."""
+    size = rng.choice(
+        ("width: 90px; height: 60px;", "width: 120px; height: 80px;", "width: 150px; height: 60px;")
+    )
+    return _declare(code, (".stat",), rng, f"flex: none; {size} padding: 0; overflow: hidden;")
+
+
+def off_canvas_shape(code: str, rng: random.Random):
+    """The slide's accent box pushed past the slide's right edge."""
+    shift = rng.choice((500, 700, 900))
+    return _declare(code, (".stat",), rng, f"position: relative; left: {shift}px;")
+
+
+PYTHON = ("chart",)
+HTML = ("web", "slide_html")
+INJECTIONS: dict[str, Injection] = {
+    i.name: i
+    for i in (
+        Injection("long_tick_labels", PYTHON, "text_overlap", long_tick_labels.__doc__, long_tick_labels),
+        Injection("legend_over_data", PYTHON, "legend_occlusion", legend_over_data.__doc__, legend_over_data),
+        Injection("text_outside_axes", PYTHON, "off_canvas", text_outside_axes.__doc__, text_outside_axes),
+        Injection("low_contrast_mark", PYTHON, "low_contrast", low_contrast_mark.__doc__, low_contrast_mark),
+        Injection("figure_too_small", PYTHON, "text_overlap", figure_too_small.__doc__, figure_too_small),
+        Injection("unclipped_artist", PYTHON, "overflow", unclipped_artist.__doc__, unclipped_artist),
+        Injection("length_mismatch", PYTHON, ERROR, length_mismatch.__doc__, length_mismatch),
+        Injection("misspelled_method", PYTHON, ERROR, misspelled_method.__doc__, misspelled_method),
+        Injection("undefined_name", PYTHON, ERROR, undefined_name.__doc__, undefined_name),
+        Injection("unclosed_call", PYTHON, ERROR, unclosed_call.__doc__, unclosed_call),
+        Injection("fixed_height_clip", HTML, "clipped_text", fixed_height_clip.__doc__, fixed_height_clip),
+        Injection("wide_overflow", ("web",), "overflow", wide_overflow.__doc__, wide_overflow),
+        Injection("tight_line_height", HTML, "text_overlap", tight_line_height.__doc__, tight_line_height),
+        Injection("negative_margin", ("web",), "text_overlap", negative_margin.__doc__, negative_margin),
+        Injection("low_contrast_text", HTML, "low_contrast", low_contrast_text.__doc__, low_contrast_text),
+        Injection("text_overflows_box", ("slide_html",), "clipped_text", text_overflows_box.__doc__, text_overflows_box),
+        Injection("off_canvas_shape", ("slide_html",), "off_canvas", off_canvas_shape.__doc__, off_canvas_shape),
+    )
+}  # fmt: skip
+
+
+def for_domain(domain: str, *, errors: bool | None = None) -> list[Injection]:
+    """The injections that apply to `domain`'s programs; `errors`: only the ones that break
+    the program (True), only visible defects (False), or both (None)."""
+    return [
+        i
+        for i in INJECTIONS.values()
+        if domain in i.domains and (errors is None or (i.kind == ERROR) == errors)
+    ]
+
+
+def inject(code: str, domain: str, rng: random.Random, *, errors: bool = False) -> Injected | None:
+    """One injection drawn at random among those that apply to `code`, or None if none does."""
+    candidates = for_domain(domain, errors=errors)
+    rng.shuffle(candidates)
+    for injection in candidates:
+        injected = injection.apply(code, rng)
+        if injected is not None:
+            return injected
+    return None
