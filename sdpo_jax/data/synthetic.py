@@ -6,7 +6,14 @@ would write for it, and phrases the instruction the student sees; rendering the 
 into the target image is the render service's job (`render_service` runs it like any other
 program), so targets and rollouts pass through the same renderer.
 
-The same (task, seed, index) always gives the same item, independent of the other items.
+The programs are short and regular on purpose: integer data, one statement a line, the same
+statement order in every program. A tiny model can learn to write them whole (a gold chart is
+about 150 tokens of the tiny tokenizer), and the defect injections of
+`render_service.injections` find the statements they change.
+
+The same (task, seed, index, attempt) always gives the same item, independent of the other
+items. `attempt` draws another spec for the same index: the bundled set's builder asks for one
+when the gold render of the first shows a defect of its own.
 """
 
 from __future__ import annotations
@@ -42,8 +49,9 @@ class Item:
     code: str
 
 
-def _rng(task: str, seed: int, index: int) -> random.Random:
-    return random.Random(f"{task}:{seed}:{index}")
+def _rng(task: str, seed: int, index: int, attempt: int) -> random.Random:
+    key = f"{task}:{seed}:{index}" + (f":{attempt}" if attempt else "")
+    return random.Random(key)
 
 
 def _title(rng: random.Random) -> str:
@@ -57,58 +65,58 @@ def _labels(rng: random.Random, n: int) -> list[str]:
 # --------------------------------------------------------------------------- charts
 
 
-def _series(rng: random.Random, n: int, lo: float = 5, hi: float = 100) -> list[float]:
-    return [round(rng.uniform(lo, hi), 1) for _ in range(n)]
+def _values(rng: random.Random, n: int, lo: int = 5, hi: int = 95) -> list[int]:
+    return [rng.randint(lo, hi) for _ in range(n)]
 
 
 def _chart_panel(rng: random.Random, ax: str, kind: str) -> list[str]:
     """Lines drawing one panel of `kind` on the axes named `ax`."""
-    n = rng.randint(4, 7)
+    n = rng.randint(4, 6)
     cats = _labels(rng, n)
-    colors = rng.sample(PALETTE, 3)
+    colors = rng.sample(PALETTE, 2)
     if kind == "pie":
         return [
-            f"{ax}.pie({_series(rng, n)}, labels={cats}, colors={list(PIE_COLORS[:n])}, "
-            "autopct='%1.0f%%', startangle=90)",
+            f"{ax}.pie({_values(rng, n)}, labels={cats}, colors={list(PIE_COLORS[:n])}, "
+            "autopct='%1.0f%%')",
             f"{ax}.set_title({_title(rng)!r})",
         ]
-    lines: list[str]
     if kind == "line":
-        x = list(range(2015, 2015 + n))
+        start = rng.randint(2015, 2019)
         lines = [
-            f"{ax}.plot({x}, {_series(rng, n)}, color={colors[0]!r}, marker='o', label={cats[0]!r})",
-            f"{ax}.plot({x}, {_series(rng, n)}, color={colors[1]!r}, linestyle='--', label={cats[1]!r})",
-            f"{ax}.legend(loc='upper left')",
+            f"{ax}.plot({list(range(start, start + n))}, {_values(rng, n)}, "
+            f"color={colors[0]!r}, marker='o', label={cats[0]!r})",
+            f"{ax}.plot({list(range(start, start + n))}, {_values(rng, n)}, "
+            f"color={colors[1]!r}, linestyle='--', label={cats[1]!r})",
+            f"{ax}.legend()",
         ]
     elif kind == "bar":
-        lines = [f"{ax}.bar({cats}, {_series(rng, n)}, color={colors[0]!r})"]
+        lines = [f"{ax}.bar({cats}, {_values(rng, n)}, color={colors[0]!r})"]
     elif kind == "barh":
-        lines = [f"{ax}.barh({cats}, {_series(rng, n)}, color={colors[0]!r})"]
+        lines = [f"{ax}.barh({cats}, {_values(rng, n)}, color={colors[0]!r})"]
     elif kind == "scatter":
-        m = rng.randint(12, 30)
+        m = rng.randint(6, 9)
         lines = [
-            f"{ax}.scatter({_series(rng, m, 0, 10)}, {_series(rng, m, 0, 50)}, "
-            f"color={colors[0]!r}, alpha=0.7, label={cats[0]!r})",
-            f"{ax}.legend(loc='lower right')",
+            f"{ax}.scatter({_values(rng, m, 1, 9)}, {_values(rng, m, 10, 90)}, "
+            f"color={colors[0]!r}, label={cats[0]!r})",
+            f"{ax}.legend()",
         ]
     elif kind == "hist":
-        m = rng.randint(30, 60)
         lines = [
-            f"{ax}.hist({[round(rng.gauss(50, 12), 1) for _ in range(m)]}, bins={rng.randint(6, 12)}, "
+            f"{ax}.hist({sorted(_values(rng, 12, 20, 80))}, bins={rng.randint(4, 6)}, "
             f"color={colors[0]!r}, edgecolor='white')"
         ]
     elif kind == "stacked_bar":
-        first, second = _series(rng, n), _series(rng, n)
+        first = _values(rng, n, 5, 45)
         lines = [
             f"{ax}.bar({cats}, {first}, color={colors[0]!r}, label={cats[0]!r})",
-            f"{ax}.bar({cats}, {second}, bottom={first}, color={colors[1]!r}, label={cats[1]!r})",
-            f"{ax}.legend(loc='upper right')",
+            f"{ax}.bar({cats}, {_values(rng, n, 5, 45)}, bottom={first}, color={colors[1]!r}, "
+            f"label={cats[1]!r})",
+            f"{ax}.legend()",
         ]
     else:  # area
-        x = list(range(n))
         lines = [
-            f"{ax}.fill_between({x}, {_series(rng, n)}, color={colors[0]!r}, alpha=0.4)",
-            f"{ax}.plot({x}, {_series(rng, n)}, color={colors[1]!r})",
+            f"{ax}.fill_between({list(range(n))}, {_values(rng, n)}, color={colors[0]!r}, "
+            "alpha=0.4)",
         ]
     return [
         *lines,
@@ -118,22 +126,28 @@ def _chart_panel(rng: random.Random, ax: str, kind: str) -> list[str]:
     ]
 
 
-def chart_item(seed: int, index: int) -> Item:
-    rng = _rng("chart", seed, index)
-    rows, cols = rng.choice(((1, 1), (1, 1), (1, 2), (2, 1), (2, 2)))
-    width, height = (5 + 3 * (cols - 1), 4 + 2.5 * (rows - 1))
-    code = [
-        "import matplotlib.pyplot as plt",
-        "",
-        f"fig, axes = plt.subplots({rows}, {cols}, figsize=({width}, {height}), squeeze=False)",
-    ]
-    for r in range(rows):
-        for c in range(cols):
-            code += _chart_panel(rng, f"axes[{r}][{c}]", rng.choice(CHART_KINDS))
-    code += ["fig.tight_layout()", "plt.show()"]
-    panels = "one chart" if rows * cols == 1 else f"a {rows}x{cols} grid of charts"
+def chart_item(seed: int, index: int, attempt: int = 0) -> Item:
+    rng = _rng("chart", seed, index, attempt)
+    panels = rng.choice((1, 1, 1, 2))
+    if panels == 1:
+        code = [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"fig, ax = plt.subplots(figsize=({rng.choice((5, 6, 7))}, {rng.choice((4, 5))}))",
+            *_chart_panel(rng, "ax", rng.choice(CHART_KINDS)),
+        ]
+    else:
+        code = [
+            "import matplotlib.pyplot as plt",
+            "",
+            f"fig, (ax1, ax2) = plt.subplots(1, 2, figsize=({rng.choice((10, 11))}, 4))",
+            *_chart_panel(rng, "ax1", rng.choice(CHART_KINDS)),
+            *_chart_panel(rng, "ax2", rng.choice(CHART_KINDS)),
+        ]
+    code.append("fig.tight_layout()")
+    shown = "one chart" if panels == 1 else "two charts side by side"
     instruction = (
-        f"The image shows {panels}. Write Python code with matplotlib that reproduces it as "
+        f"The image shows {shown}. Write Python code with matplotlib that reproduces it as "
         "exactly as you can: the same chart types, data, colors, titles, labels and layout. "
         "Answer with one ```python code block."
     )
@@ -148,45 +162,40 @@ def _css_color(rng: random.Random, dark: bool) -> str:
     return "#" + "".join(f"{v:02x}" for v in base)
 
 
-def web_item(seed: int, index: int) -> Item:
-    rng = _rng("web", seed, index)
+def web_item(seed: int, index: int, attempt: int = 0) -> Item:
+    rng = _rng("web", seed, index, attempt)
     accent, bg, ink = rng.choice(PALETTE), _css_color(rng, dark=False), _css_color(rng, dark=True)
     brand = rng.choice(WORDS).title() + rng.choice(("ly", "io", "hub", "works"))
-    nav = "".join(f"<a href='#'>{w}</a>" for w in _labels(rng, rng.randint(3, 5)))
-    ncards = rng.choice((2, 3, 4))
+    nav = " ".join(_labels(rng, rng.randint(2, 4)))
     cards = "\n".join(
-        f"    <div class='card'><h3>{w}</h3><p>{rng.choice(TOPICS).capitalize()} for every "
+        f'<div class="card"><h3>{w}</h3><p>{rng.choice(TOPICS).capitalize()} for every '
         f"{rng.choice(WORDS)} team.</p></div>"
-        for w in _labels(rng, ncards)
+        for w in _labels(rng, rng.choice((2, 3, 4)))
     )
     headline = f"{rng.choice(('Simple', 'Faster', 'Smarter', 'Open'))} {rng.choice(TOPICS)}"
     code = f"""<!DOCTYPE html>
 <html>
 <head>
 <style>
-  body {{ margin: 0; font-family: sans-serif; background: {bg}; color: {ink}; }}
-  header {{ display: flex; justify-content: space-between; align-items: center; padding: 16px 40px; background: {ink}; }}
-  header .brand {{ color: #ffffff; font-size: 24px; font-weight: bold; }}
-  nav a {{ color: #ffffff; margin-left: 24px; text-decoration: none; }}
-  .hero {{ padding: {rng.randint(40, 80)}px 40px; text-align: {rng.choice(("left", "center"))}; }}
-  .hero h1 {{ font-size: {rng.randint(32, 48)}px; margin: 0 0 12px; }}
-  .hero button {{ background: {accent}; color: #ffffff; border: none; padding: 12px 28px; font-size: 16px; }}
-  .cards {{ display: grid; grid-template-columns: repeat({ncards}, 1fr); gap: 24px; padding: 0 40px; }}
-  .card {{ background: #ffffff; padding: 20px; border-top: 4px solid {accent}; }}
-  footer {{ padding: 24px 40px; font-size: 14px; }}
+body {{ margin: 0; font-family: sans-serif; background: {bg}; color: {ink}; }}
+header {{ display: flex; justify-content: space-between; padding: 16px 40px; background: {ink}; color: #ffffff; }}
+.hero {{ padding: {rng.choice((40, 60, 80))}px 40px; text-align: {rng.choice(("left", "center"))}; }}
+h1 {{ font-size: {rng.choice((32, 40, 48))}px; margin: 0 0 12px; }}
+button {{ background: {accent}; color: #ffffff; border: none; padding: 12px 28px; font-size: 16px; }}
+.cards {{ display: flex; gap: 24px; padding: 0 40px; }}
+.card {{ flex: 1; background: #ffffff; padding: 20px; border-top: 4px solid {accent}; }}
 </style>
 </head>
 <body>
-  <header><div class="brand">{brand}</div><nav>{nav}</nav></header>
-  <section class="hero">
-    <h1>{headline.capitalize()}</h1>
-    <p>{brand} helps you plan {rng.choice(TOPICS)} in minutes.</p>
-    <button>Get started</button>
-  </section>
-  <section class="cards">
+<header><b>{brand}</b><span>{nav}</span></header>
+<section class="hero">
+<h1>{headline.capitalize()}</h1>
+<p>{brand} helps you plan {rng.choice(TOPICS)} in minutes.</p>
+<button>Get started</button>
+</section>
+<section class="cards">
 {cards}
-  </section>
-  <footer>&copy; {rng.randint(2019, 2025)} {brand}</footer>
+</section>
 </body>
 </html>
 """
@@ -201,41 +210,38 @@ def web_item(seed: int, index: int) -> Item:
 # --------------------------------------------------------------------------- slides
 
 
-def slide_item(seed: int, index: int) -> Item:
-    rng = _rng("slide", seed, index)
+def slide_item(seed: int, index: int, attempt: int = 0) -> Item:
+    rng = _rng("slide", seed, index, attempt)
     topic = rng.choice(TOPICS)
     title = (
         f"{rng.choice(('Why', 'How', 'Where'))} {topic} {rng.choice(('matters', 'grows', 'works'))}"
     )
     bullets = [
         f"{w} {rng.choice(('rose', 'fell', 'held'))} {rng.randint(3, 40)}% in {rng.randint(2019, 2025)}"
-        for w in _labels(rng, rng.randint(3, 5))
+        for w in _labels(rng, rng.randint(3, 4))
     ]
     accent, ink = rng.choice(PALETTE), _css_color(rng, dark=True)
-    items = "\n".join(f"      <li>{b}</li>" for b in bullets)
+    items = "\n".join(f"<li>{b}</li>" for b in bullets)
     stat = f"{rng.randint(10, 95)}%"
     code = f"""<!DOCTYPE html>
 <html>
 <head>
 <style>
-  body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; font-family: sans-serif; background: #ffffff; color: {ink}; }}
-  .bar {{ height: 12px; background: {accent}; }}
-  h1 {{ font-size: 48px; margin: 56px 80px 32px; }}
-  .body {{ display: flex; gap: 64px; margin: 0 80px; }}
-  ul {{ flex: 2; font-size: 28px; line-height: 1.6; margin: 0; padding-left: 32px; }}
-  .stat {{ flex: 1; background: {accent}; color: #ffffff; text-align: center; padding: 48px 24px; }}
-  .stat b {{ display: block; font-size: 72px; }}
+body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; font-family: sans-serif; color: {ink}; }}
+h1 {{ font-size: 48px; margin: 64px 80px 32px; }}
+.body {{ display: flex; gap: 64px; margin: 0 80px; }}
+ul {{ flex: 2; font-size: 28px; line-height: 1.6; margin: 0; }}
+.stat {{ flex: 1; background: {accent}; color: #ffffff; text-align: center; padding: 40px 24px; font-size: 28px; }}
 </style>
 </head>
 <body>
-  <div class="bar"></div>
-  <h1>{title}</h1>
-  <div class="body">
-    <ul>
+<h1>{title}</h1>
+<div class="body">
+<ul>
 {items}
-    </ul>
-    <div class="stat"><b>{stat}</b>of teams cite {topic}</div>
-  </div>
+</ul>
+<div class="stat"><b>{stat}</b> of teams cite {topic}</div>
+</div>
 </body>
 </html>
 """
@@ -251,8 +257,13 @@ def slide_item(seed: int, index: int) -> Item:
 GENERATORS = {"chart": chart_item, "web": web_item, "slide": slide_item}
 
 
-def items(task: str, count: int, *, seed: int = 0, start: int = 0) -> list[Item]:
-    """Items `start .. start+count-1` of the bundled `task` set for `seed`."""
+def item(task: str, seed: int, index: int, attempt: int = 0) -> Item:
+    """Item `index` of the bundled `task` set for `seed`; `attempt` > 0 draws another spec."""
     if task not in GENERATORS:
         raise ValueError(f"task={task!r}: allowed values are {', '.join(GENERATORS)}")
-    return [GENERATORS[task](seed, i) for i in range(start, start + count)]
+    return GENERATORS[task](seed, index, attempt)
+
+
+def items(task: str, count: int, *, seed: int = 0, start: int = 0) -> list[Item]:
+    """Items `start .. start+count-1` of the bundled `task` set for `seed` (first attempts)."""
+    return [item(task, seed, i) for i in range(start, start + count)]
