@@ -9,7 +9,7 @@ from render_service.metrics.chartmimic import chartmimic_scores, color_f1
 from render_service.metrics.color import ciede2000, color_similarity, srgb_to_lab
 from render_service.metrics.defects import defect_rates
 from render_service.metrics.design2code import design2code_scores
-from render_service.metrics.scoring import ItemScore, registry, score_items
+from render_service.metrics.scoring import ItemScore, registry, score_items, scoring_options
 from render_service.metrics.slides import deck_geometry_scores, geometry_block_scores, slide_scores
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "geometry_block_scores",
     "registry",
     "score_items",
+    "scoring_options",
     "slide_scores",
     "srgb_to_lab",
 ]

@@ -69,7 +69,7 @@ def score_items(
                 f"pair {candidate.id!r}/{reference.id!r} mixes domains "
                 f"{candidate.domain!r} and {reference.domain!r}: pair like with like"
             )
-        requests += [_with_options(candidate), _with_options(reference)]
+        requests += [scoring_options(candidate), scoring_options(reference)]
     results = pool.render(requests)
     clip = None
     if clip_model_dir is not None:
@@ -84,7 +84,8 @@ def score_items(
     return {"items": items, "aggregate": _aggregate(items, candidates)}
 
 
-def _with_options(request: RenderRequest) -> RenderRequest:
+def scoring_options(request: RenderRequest) -> RenderRequest:
+    """`request` asking the `registry()` renderers for the records its domain's scores read."""
     extra = _OPTIONS.get(request.domain, {})
     return dataclasses.replace(request, options={**request.options, **extra})
 
