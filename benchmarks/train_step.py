@@ -74,7 +74,7 @@ def timed(fn, state, data, steps):
 def measure(name, config, rows, steps):
     model = Qwen3VL(config, rngs=nnx.Rngs(0))
     optimizer = make_optimizer(OptimConfig(lr=1e-5, warmup_steps=0), total_steps=100)
-    graphdef, state = init_state(model, optimizer, TeacherConfig())
+    graphdef, state = init_state(model, optimizer, TeacherConfig(), ObjectiveConfig())
     data = jax.tree.map(jnp.asarray, batch(rows, config.text.vocab_size))
     step = jax.jit(
         make_train_step(graphdef, optimizer, ObjectiveConfig(support="full"), TeacherConfig())

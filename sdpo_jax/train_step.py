@@ -3,7 +3,8 @@ explicit shardings over the ("data", "fsdp", "tensor") mesh.
 
     student forward on (prompt, completion)            -> log π_θ
     teacher forward on (prompt ⊕ feedback, completion) -> sg(log π_φ), φ = θ (live) or EMA(θ)
-    L = L_GRPO + λ · L_SD
+    reference forward on (prompt, completion), β > 0   -> sg(log π_ref), the starting weights
+    L = L_GRPO (+ β · KL(π_θ ‖ π_ref)) + λ · L_SD
 
 The batch carries a leading microbatch axis (sdpo_jax/batch.py); gradients are accumulated over
 it with `lax.scan`, and every loss is normalized by the token (or sequence) count of the whole
@@ -36,6 +37,7 @@ class TrainState:
     params: Any  # nnx.State of nnx.Param
     opt_state: Any
     ema_params: Any  # nnx.State, or None with a live teacher
+    ref_params: Any = None  # the starting weights, frozen, when objective.beta > 0
 
 
 def lr_schedule(config: OptimConfig, total_steps: int) -> optax.Schedule:
@@ -59,11 +61,19 @@ def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTrans
     )
 
 
-def init_state(model: nnx.Module, optimizer: optax.GradientTransformation, teacher: TeacherConfig):
-    """(graphdef, state) of a model; the state's params are the model's own arrays (no copy)."""
+def init_state(
+    model: nnx.Module,
+    optimizer: optax.GradientTransformation,
+    teacher: TeacherConfig,
+    objective: ObjectiveConfig,
+):
+    """(graphdef, state) of a model; the state's params are the model's own arrays (no copy).
+    An EMA teacher and a KL reference start as copies of them."""
     graphdef, params = nnx.split(model, nnx.Param)
-    ema = jax.tree.map(jnp.copy, params) if teacher.weights == "ema" else None
-    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), ema)
+    copy = lambda: jax.tree.map(jnp.copy, params)
+    ema = copy() if teacher.weights == "ema" else None
+    ref = copy() if objective.beta > 0 else None
+    state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), ema, ref)
     return graphdef, state
 
 
@@ -95,16 +105,22 @@ def _grpo_normalizer(mask: jax.Array, aggregation: str) -> jax.Array:
 
 
 def make_loss(graphdef, objective: ObjectiveConfig) -> Callable:
-    """loss(params, teacher_params, microbatch, normalizers) -> (loss, metrics)."""
+    """loss(params, teacher_params, ref_params, microbatch, normalizers) -> (loss, metrics);
+    `ref_params` is None without a reference KL."""
 
-    def loss_fn(params, teacher_params, mb, sd_norm, pg_norm):
+    def frozen_logits(params, inputs, completion_len):
+        model = nnx.merge(graphdef, jax.lax.stop_gradient(params))
+        return jax.lax.stop_gradient(completion_logits(model, inputs, completion_len))
+
+    def loss_fn(params, teacher_params, ref_params, mb, sd_norm, pg_norm):
         completion_len = mb["tokens"].shape[1]
         student = completion_logits(nnx.merge(graphdef, params), mb["student"], completion_len)
-        teacher_model = nnx.merge(graphdef, jax.lax.stop_gradient(teacher_params))
-        teacher = jax.lax.stop_gradient(
-            completion_logits(teacher_model, mb["teacher"], completion_len)
-        )
+        teacher = frozen_logits(teacher_params, mb["teacher"], completion_len)
         logprobs = token_logprobs(student, mb["tokens"])
+        ref_logprobs = None
+        if ref_params is not None:
+            reference = frozen_logits(ref_params, mb["student"], completion_len)
+            ref_logprobs = token_logprobs(reference, mb["tokens"])
         pg, pg_metrics = grpo_loss(
             logprobs,
             mb["sampler_logprobs"],
@@ -112,6 +128,9 @@ def make_loss(graphdef, objective: ObjectiveConfig) -> Callable:
             mb["mask"],
             eps_low=objective.eps_low,
             eps_high=objective.eps_high,
+            ref_logprobs=ref_logprobs,
+            beta=objective.beta,
+            kl_estimator=objective.kl_estimator,
             aggregation=objective.aggregation,
             normalizer=pg_norm,
         )
@@ -119,7 +138,7 @@ def make_loss(graphdef, objective: ObjectiveConfig) -> Callable:
             student,
             teacher,
             mb["tokens"],
-            mb["mask"],
+            mb["sd_mask"],
             mb["weights"],
             divergence=objective.divergence,
             alpha=objective.jsd_alpha,
@@ -146,13 +165,14 @@ def make_train_step(
     grad_fn = jax.value_and_grad(make_loss(graphdef, objective), has_aux=True)
 
     def step(state: TrainState, batch: dict) -> tuple[TrainState, dict[str, jax.Array]]:
-        mask = batch["mask"]
-        sd_norm = jnp.maximum(mask.sum(), 1.0)
-        pg_norm = _grpo_normalizer(mask, objective.aggregation)
+        sd_norm = jnp.maximum(batch["sd_mask"].sum(), 1.0)
+        pg_norm = _grpo_normalizer(batch["mask"], objective.aggregation)
         teacher_params = state.params if state.ema_params is None else state.ema_params
 
         def accumulate(grads, mb):
-            (_, metrics), g = grad_fn(state.params, teacher_params, mb, sd_norm, pg_norm)
+            (_, metrics), g = grad_fn(
+                state.params, teacher_params, state.ref_params, mb, sd_norm, pg_norm
+            )
             return jax.tree.map(jnp.add, grads, g), metrics
 
         zeros = jax.tree.map(jnp.zeros_like, state.params)
@@ -168,9 +188,15 @@ def make_train_step(
                 lambda e, p: (1 - teacher.ema_rate) * e + teacher.ema_rate * p, ema, params
             )
         metrics["optim/update_norm"] = optax.tree.norm(updates)
-        return dataclasses.replace(
+        updated = dataclasses.replace(
             state, step=state.step + 1, params=params, opt_state=opt_state, ema_params=ema
-        ), metrics
+        )
+        # A loss or gradient that is not finite must not reach the weights: the step is
+        # skipped and says so; the trainer stops with the last good state.
+        finite = jnp.isfinite(metrics["loss/total"]) & jnp.isfinite(metrics["optim/grad_norm"])
+        metrics["loss/finite"] = finite
+        keep = lambda new, old: jnp.where(finite, new, old)
+        return jax.tree.map(keep, updated, state), metrics
 
     return step
 
@@ -204,8 +230,8 @@ def state_sharding(state: TrainState, mesh: Mesh, rules=None) -> TrainState:
         return jax.tree.map(lambda _: replicated, tree)
 
     opt = jax.tree.map(like_params, state.opt_state, is_leaf=lambda t: isinstance(t, nnx.State))
-    ema = None if state.ema_params is None else params
-    return TrainState(replicated, params, opt, ema)
+    like = lambda tree: None if tree is None else params
+    return TrainState(replicated, params, opt, like(state.ema_params), like(state.ref_params))
 
 
 def jit_train_step(

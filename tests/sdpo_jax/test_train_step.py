@@ -3,6 +3,7 @@ gradient, and the sharded step equals the single-device step."""
 
 import jax
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
@@ -58,13 +59,19 @@ def make_batch(encoder, microbatches, prompts=4, seed=0):
     )
 
 
-def setup(teacher="live", lr=1e-3, support="topk"):
+def setup(teacher="live", lr=1e-3, support="topk", sgd=False, beta=0.0):
+    """The tiny model's train step. `sgd`: a plain gradient step (params − g) instead of AdamW,
+    for tests that compare parameters: Adam divides each gradient by its own magnitude, so a
+    near-zero gradient's float noise becomes a whole step of either sign."""
     jax.config.update("jax_default_matmul_precision", "highest")
     model = Qwen3VL(preset("tiny"), rngs=nnx.Rngs(0))
-    optimizer = make_optimizer(OptimConfig(lr=lr, warmup_steps=0, grad_clip=1.0), total_steps=10)
+    if sgd:
+        optimizer = optax.sgd(1.0)
+    else:
+        optimizer = make_optimizer(OptimConfig(lr=lr, warmup_steps=0, grad_clip=1.0), 10)
     teacher_cfg = TeacherConfig(weights=teacher)
-    graphdef, state = init_state(model, optimizer, teacher_cfg)
-    objective = ObjectiveConfig(support=support, topk=20)
+    objective = ObjectiveConfig(support=support, topk=20, beta=beta)
+    graphdef, state = init_state(model, optimizer, teacher_cfg, objective)
     return graphdef, state, make_train_step(graphdef, optimizer, objective, teacher_cfg)
 
 
@@ -87,12 +94,14 @@ def test_step_lowers_the_loss_on_a_repeated_batch(encoder):
 
 
 def test_four_microbatches_of_one_prompt_equal_one_batch_of_four(encoder):
-    _, state, step = setup()
+    """The accumulated gradient equals the full batch's: compared through a plain gradient
+    step, params − g (see `setup`)."""
+    _, state, step = setup(sgd=True)
     one = make_batch(encoder, microbatches=1)
     four = make_batch(encoder, microbatches=4)
     assert one["tokens"].shape == (1, 4 * G, T) and four["tokens"].shape == (4, G, T)
     s1, m1 = jax.jit(step)(state, one)
-    _, state, _ = setup()
+    _, state, _ = setup(sgd=True)
     s4, m4 = jax.jit(step)(state, four)
     np.testing.assert_allclose(float(m1["loss/total"]), float(m4["loss/total"]), rtol=1e-5)
     np.testing.assert_allclose(
@@ -110,11 +119,11 @@ def test_no_gradient_flows_into_the_teacher(encoder):
     loss = make_loss(graphdef, ObjectiveConfig(support="full", sd_weight=1.0))
     mb = jax.tree.map(lambda x: x[0], make_batch(encoder, microbatches=1))
     # jitted like the train step: filler images are only valid inside the compiled step
-    grad_teacher = jax.jit(jax.grad(lambda t: loss(state.params, t, mb, 10.0, 10.0)[0]))(
+    grad_teacher = jax.jit(jax.grad(lambda t: loss(state.params, t, None, mb, 10.0, 10.0)[0]))(
         state.ema_params
     )
     assert all(np.all(g == 0) for g in leaves(grad_teacher))
-    grad_student = jax.jit(jax.grad(lambda p: loss(p, state.ema_params, mb, 10.0, 10.0)[0]))(
+    grad_student = jax.jit(jax.grad(lambda p: loss(p, state.ema_params, None, mb, 10.0, 10.0)[0]))(
         state.params
     )
     assert any(np.any(g != 0) for g in leaves(grad_student))
@@ -132,9 +141,9 @@ def test_ema_teacher_moves_towards_the_student(encoder):
 
 def test_sharded_step_equals_the_single_device_step(encoder):
     batch = make_batch(encoder, microbatches=2)
-    _, state, step = setup()
+    _, state, step = setup(sgd=True)
     single, m_single = jax.jit(step)(state, batch)
-    _, state, step = setup()
+    _, state, step = setup(sgd=True)
     mesh = make_mesh(data=2, fsdp=2, tensor=2)
     sharded_step = jit_train_step(step, state, batch, mesh)
     sharded, m_sharded = sharded_step(state, batch)
@@ -143,6 +152,54 @@ def test_sharded_step_equals_the_single_device_step(encoder):
         np.testing.assert_allclose(
             float(m_sharded[key]), float(m_single[key]), rtol=1e-5, atol=1e-6
         )
-    # Adam divides by |g|, so parameters are compared in absolute terms.
+    # params − g: the sharded gradient equals the single-device one (see `setup`).
     for a, b in zip(leaves(sharded.params), leaves(single.params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_reference_kl_starts_at_zero_and_grows_as_the_policy_moves(encoder):
+    """beta > 0 keeps the starting weights frozen as the reference: on the first step the
+    policy is the reference (KL 0, the loss of beta = 0); after updates the KL is positive and
+    enters the loss as beta * KL."""
+    batch = make_batch(encoder, microbatches=1)
+    _, state, step = setup(beta=0.5)
+    _, plain_state, plain_step = setup(beta=0.0)
+    assert plain_state.ref_params is None
+    first, metrics = jax.jit(step)(state, batch)
+    _, plain = jax.jit(plain_step)(plain_state, batch)
+    assert abs(float(metrics["grpo/kl_ref"])) < 1e-6
+    np.testing.assert_allclose(float(metrics["loss/total"]), float(plain["loss/total"]), rtol=1e-5)
+    state = first
+    for _ in range(3):
+        state, metrics = jax.jit(step)(state, batch)
+    assert float(metrics["grpo/kl_ref"]) > 1e-6
+    np.testing.assert_allclose(
+        float(metrics["grpo/kl_loss"]), 0.5 * float(metrics["grpo/kl_ref"]), rtol=1e-5
+    )
+    # the reference never moves
+    for a, b in zip(leaves(state.ref_params), leaves(plain_state.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rows_left_out_of_the_distillation_give_no_sd_loss(encoder):
+    """SDPO's mask: rows marked not distilled add nothing to L_SD (all out: L_SD = 0), while the
+    GRPO term still sees every row."""
+    batch = make_batch(encoder, microbatches=2)
+    _, state, step = setup()
+    _, full = jax.jit(step)(state, batch)
+    none = dict(batch, sd_mask=np.zeros_like(batch["sd_mask"]))
+    _, state, step = setup()
+    _, masked = jax.jit(step)(state, none)
+    assert float(full["loss/sd"]) > 0 and float(masked["loss/sd"]) == 0.0
+    np.testing.assert_allclose(float(masked["loss/grpo"]), float(full["loss/grpo"]), rtol=1e-5)
+
+
+def test_a_step_whose_loss_is_not_finite_leaves_the_state_unchanged(encoder):
+    batch = make_batch(encoder, microbatches=1)
+    batch["advantages"] = np.full_like(batch["advantages"], np.nan)
+    _, state, step = setup()
+    before = leaves(state)
+    after, metrics = jax.jit(step)(state, batch)
+    assert not bool(metrics["loss/finite"])
+    for a, b in zip(leaves(after), before, strict=True):
+        np.testing.assert_array_equal(a, b)
