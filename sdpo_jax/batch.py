@@ -5,7 +5,10 @@ For R = prompts × G rollouts with completions of T tokens (the sampler's `max_n
     student   [R, P + T]: the left-padded prompt (P tokens), then the completion
     teacher   [R, Pt + T]: the left-padded teacher context (prompt + feedback), then the same
               completion token for token
-    tokens, mask, weights, sampler_logprobs  [R, T];  advantages [R]
+    tokens, mask, sd_mask, weights, sampler_logprobs  [R, T];  advantages [R]
+
+`sd_mask` is `mask` on the rows that are distilled and 0 on the rows the self-distillation
+leaves out (SDPO's mask: feedback with nothing to teach).
 
 so completion token t sits at index P + t (student) and Pt + t (teacher) in every row, and the
 logits that predict it at P + t − 1 and Pt + t − 1.
@@ -71,13 +74,13 @@ def append_completions(
     return out
 
 
-def _vision_bucket(count: int) -> int:
-    """Next power of two ≥ count, at least 64: room for one filler beyond the real patches."""
-    return bucket_length(count + 4, limit=1 << 40)
-
-
-def _image_bucket(count: int) -> int:
-    return bucket_length(count + 1, limit=1 << 40, smallest=2)
+def vision_buckets(batches: Sequence[dict[str, np.ndarray]]) -> tuple[int, int]:
+    """(patches, images) every microbatch is padded to: the next power of two above the most
+    images (room for at least one filler), and the next power of two (at least 64) that holds
+    each microbatch's patches plus a 4-patch filler for each image it lacks."""
+    images = bucket_length(max(len(b["image_grid_thw"]) for b in batches) + 1, 1 << 40, 2)
+    needed = max(len(b["pixel_values"]) + 4 * (images - len(b["image_grid_thw"])) for b in batches)
+    return bucket_length(needed, limit=1 << 40), images
 
 
 def split_microbatches(rows: int, microbatches: int, group_size: int) -> list[np.ndarray]:
@@ -107,18 +110,14 @@ def stack_microbatches(
         )
         for part in parts
     ]
-    images = max(len(b["image_grid_thw"]) for b in batches)
-    if images == 0:
+    if max(len(b["image_grid_thw"]) for b in batches) == 0:
         for b in batches:
             del b["pixel_values"], b["image_grid_thw"]
     else:
-        patches = _vision_bucket(max(len(b["pixel_values"]) for b in batches))
+        patches, images = vision_buckets(batches)
         for b in batches:
             b["pixel_values"], b["image_grid_thw"] = pad_vision(
-                b["pixel_values"],
-                b["image_grid_thw"],
-                patches=patches,
-                images=_image_bucket(images),
+                b["pixel_values"], b["image_grid_thw"], patches=patches, images=images
             )
     return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
 
@@ -133,12 +132,14 @@ def assemble(
     sampler_logprobs: np.ndarray,
     weights: np.ndarray,
     advantages: np.ndarray,
+    distilled: np.ndarray | None = None,
     group_size: int,
     microbatches: int,
     max_prompt_tokens: int,
 ) -> dict[str, dict[str, np.ndarray] | np.ndarray]:
     """The train step's batch: `student` and `teacher` input dicts and the per-token arrays,
-    every array with a leading microbatch axis. One encoded example per rollout on each side."""
+    every array with a leading microbatch axis. One encoded example per rollout on each side;
+    `distilled` [R] marks the rows the self-distillation term sees (all when None)."""
     rows = len(tokens)
     if not len(student_examples) == len(teacher_examples) == rows == len(advantages):
         raise ValueError(
@@ -152,6 +153,8 @@ def assemble(
             f"the completion tokens {tokens.shape}"
         )
     parts = split_microbatches(rows, microbatches, group_size)
+    mask = completion_mask(lengths, tokens.shape[1]).astype(np.float32)
+    distilled = np.ones(rows, bool) if distilled is None else np.asarray(distilled, bool)
     longest = lambda examples: max(len(e["input_ids"]) for e in examples)
     student_len = bucket_length(longest(student_examples), max_prompt_tokens)
     teacher_len = bucket_length(longest(teacher_examples), limit=1 << 20)
@@ -164,7 +167,8 @@ def assemble(
             teacher_examples, collate, parts, teacher_len, tokens, lengths
         ),
         "tokens": stack(tokens.astype(np.int32)),
-        "mask": stack(completion_mask(lengths, tokens.shape[1]).astype(np.float32)),
+        "mask": stack(mask),
+        "sd_mask": stack(mask * distilled[:, None]),
         "weights": stack(weights.astype(np.float32)),
         "sampler_logprobs": stack(sampler_logprobs.astype(np.float32)),
         "advantages": stack(advantages.astype(np.float32)),

@@ -30,9 +30,11 @@ from tqdm import tqdm
 from render_service import RenderPool, RenderRequest, metrics
 from sdpo_jax import rundir
 from sdpo_jax.config import Config, ConfigError, load_config
-from sdpo_jax.data.pipeline import LoadPrompt, PromptBatch, SkipCounter, bucket_length
+from sdpo_jax.data.pipeline import LoadPrompt, SkipCounter
 from sdpo_jax.data.records import BadSource, PromptRecord, read_chartmimic, read_design2code
 from sdpo_jax.export import restore_run
+from sdpo_jax.pictures import decode_png
+from sdpo_jax.policy import collate, sample
 from sdpo_jax.rollouts import decode
 from sdpo_jax.runtime import (
     RunError,
@@ -42,8 +44,7 @@ from sdpo_jax.runtime import (
     pool_config,
     sharding_rules,
 )
-from sdpo_jax.sampling import generate
-from sdpo_jax.trainer import VISION_TOKENS, eos_ids
+from sdpo_jax.sampling import SampleOutput
 
 BENCHMARKS = {
     "chart": "ChartMimic",
@@ -87,13 +88,11 @@ def generate_programs(
 ) -> tuple[list[Candidate], list[str]]:
     """(one completion per record, in order, batched `train.batch_prompts` at a time; the
     records whose prompt did not load, with the reason: data problems, not scored)."""
-    tokenizer = encoder.tokenizer
     skipped = SkipCounter()
-    image_size = tuple(config.data.image_size) if any(config.data.image_size) else None
     load = LoadPrompt(
         encoder,
         max_tokens=config.data.max_prompt_tokens,
-        image_size=image_size,
+        image_size=config.data.letterbox,
         skipped=skipped,
         records=len(records) + 1,  # never stop: the records that load are still scored
     )
@@ -104,27 +103,19 @@ def generate_programs(
         prompts = [p for p in map(load.map, records[start : start + size]) if p is not None]
         if not prompts:
             continue
-        longest = max(len(p.encoded["input_ids"]) for p in prompts)
-        length = bucket_length(longest, config.data.max_prompt_tokens)
-        # A short last batch is filled with copies so every batch reuses one compiled sampler.
-        filled = prompts + [prompts[-1]] * (size - len(prompts))
-        batch = PromptBatch(filled, encoder.collate([p.encoded for p in filled], length))
-        out = generate(
+        out = sample(
             model,
-            batch.inputs,
-            max_new_tokens=config.sampling.max_new_tokens,
-            temperature=config.eval.temperature,
-            top_k=config.sampling.top_k,
-            top_p=config.sampling.top_p,
-            eos_ids=eos_ids(tokenizer),
+            collate(encoder, [p.encoded for p in prompts], size=size),
+            encoder.tokenizer,
+            config.sampling,
             rng=jax.random.fold_in(key, start),
-            pad_id=tokenizer.pad_token_id or 0,
-            suppress_ids=tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)),
+            num_samples=1,
+            temperature=config.eval.temperature,
         )
-        rollouts = decode(batch, out, tokenizer, step=0)
-        candidates += [
-            Candidate(p.record, r.code) for p, r in zip(prompts, rollouts.requests[: len(prompts)])
-        ]
+        rollouts = decode(
+            prompts, SampleOutput(*(x[: len(prompts)] for x in out)), encoder.tokenizer, step=0
+        )
+        candidates += [Candidate(p.record, r.code) for p, r in zip(prompts, rollouts.requests)]
     return candidates, skipped.reasons
 
 
@@ -306,12 +297,11 @@ def figure(summary: dict, candidates: Sequence[Candidate], results):
 
 def _picture(source: bytes | str | None) -> np.ndarray:
     """The image of PNG bytes or of a file; grey where there is none or it does not decode."""
-    from sdpo_jax.board import _decode
-
     try:
-        return np.asarray(_decode(Path(source).read_bytes() if isinstance(source, str) else source))
+        png = Path(source).read_bytes() if isinstance(source, str) else source
+        return np.asarray(decode_png(png))
     except OSError:
-        return np.asarray(_decode(None))
+        return np.asarray(decode_png(None))
 
 
 def describe_data(config: Config) -> str:

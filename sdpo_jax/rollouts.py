@@ -3,26 +3,35 @@ score, credit and build the teacher's context.
 
     SampleOutput ──decode──► completion text + per-token character offsets
                  ──extract_code──► RenderRequest ──RenderPool──► RenderResult
-    RenderResult ──rewards──► R ──group_advantages──► A
+    RenderResult ──score──► R (visual score against the reference render) ──group_advantages──► A
                  ──token_weights──► w (credited statements)
-                 ──teacher_prompt──► teacher context
+                 ──teacher_prompt──► teacher context (feedback, a sibling's solution)
     all of it ──batch.assemble──► fixed-shape train batch
+
+A completion ends, as chat models end, with an end-of-turn token. That token is trained on (the
+policy must learn to stop) but it is not text: it never reaches the program, the teacher's
+context or the credit offsets (its span is empty, at the end of the text).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import Future
 
 import numpy as np
 
+from render_service.metrics import scoring_options
 from render_service.types import DEFECT_KINDS, RenderRequest, RenderResult
 from sdpo_jax.batch import assemble
 from sdpo_jax.config import Config
 from sdpo_jax.credit import decode_with_offsets, extract_code, token_weights
-from sdpo_jax.data.pipeline import PromptBatch
+from sdpo_jax.data.pipeline import Prompt, bucket_length
+from sdpo_jax.data.records import PromptRecord
 from sdpo_jax.objectives import group_advantages
-from sdpo_jax.rewards import reward
+from sdpo_jax.policy import eos_ids
+from sdpo_jax.rewards import RECORDS, Reward, clean, reward, visual_score
 from sdpo_jax.sampling import FINISH_NAMES, SampleOutput
 from sdpo_jax.teacher import teacher_prompt
 
@@ -31,61 +40,128 @@ from sdpo_jax.teacher import teacher_prompt
 class Rollouts:
     """One step's G rollouts per prompt, rows prompt-major (row r*G + g)."""
 
-    prompts: PromptBatch
+    prompts: list[Prompt]
     sample: SampleOutput  # host (NumPy) arrays
-    texts: list[str]
-    offsets: list[list[tuple[int, int]]]
+    texts: list[str]  # without the end-of-turn token
+    offsets: list[list[tuple[int, int]]]  # one (start, end) per completion token
     requests: list[RenderRequest]
 
     @property
     def group_size(self) -> int:
-        return len(self.texts) // len(self.prompts.prompts)
+        return len(self.texts) // len(self.prompts)
 
-    def prompt_of(self, row: int):
-        return self.prompts.prompts[row // self.group_size]
+    def prompt_of(self, row: int) -> Prompt:
+        return self.prompts[row // self.group_size]
 
 
-def decode(prompts: PromptBatch, sample: SampleOutput, tokenizer, *, step: int) -> Rollouts:
+def completion_text(tokenizer, ids: Sequence[int], end_ids: set[int]):
+    """(text, offsets) of a completion's ids: a trailing end-of-turn or EOS id is kept out of
+    the text and gets the empty span at its end."""
+    ids = list(ids)
+    body = ids[:-1] if ids and ids[-1] in end_ids else ids
+    text, offsets = decode_with_offsets(tokenizer, body)
+    return text, offsets + [(len(text), len(text))] * (len(ids) - len(body))
+
+
+def decode(prompts: Sequence[Prompt], sample: SampleOutput, tokenizer, *, step: int) -> Rollouts:
     """Completion texts (the tokens up to each row's length) and the render requests."""
     sample = SampleOutput(*(np.asarray(x) for x in sample))
     rows = len(sample.lengths)
-    group = rows // len(prompts.prompts)
+    group = rows // len(prompts)
+    end_ids = set(eos_ids(tokenizer))
     texts, offsets, requests = [], [], []
     for row in range(rows):
         ids = sample.tokens[row, : sample.lengths[row]].tolist()
-        text, spans = decode_with_offsets(tokenizer, ids)
-        record = prompts.prompts[row // group].record
+        text, spans = completion_text(tokenizer, ids, end_ids)
+        record = prompts[row // group].record
         code, _ = extract_code(text, record.domain)
         texts.append(text)
         offsets.append(spans)
         requests.append(RenderRequest(id=f"{step}-{row}", domain=record.domain, code=code))
-    return Rollouts(prompts, sample, texts, offsets, requests)
+    return Rollouts(list(prompts), sample, texts, offsets, requests)
 
 
-def _target_png(path: str | None) -> bytes | None:
+class References:
+    """Renders of the prompts' reference (gold) programs, each rendered once through the pool
+    with the records the benchmark visual scores read; nothing for `ssim`, which compares with
+    the target image."""
+
+    def __init__(self, pool, visual: str):
+        self.pool, self.needed = pool, RECORDS[visual] is not None
+        self._renders: dict[str, Future] = {}
+
+    def submit(self, records: Sequence[PromptRecord]) -> None:
+        for record in records:
+            if self.needed and record.gold is not None and record.id not in self._renders:
+                request = RenderRequest(f"reference:{record.id}", record.domain, record.gold)
+                self._renders[record.id] = self.pool.submit(scoring_options(request))
+
+    def get(self, record: PromptRecord) -> RenderResult | None:
+        future = self._renders.get(record.id)
+        return future.result() if future is not None else None
+
+
+def render_requests(requests: Sequence[RenderRequest], references: References):
+    """The rollouts' requests as the pool should get them: with the scores' records if needed."""
+    return [scoring_options(r) if references.needed else r for r in requests]
+
+
+def score(
+    config: Config, rollouts: Rollouts, results: Sequence[RenderResult], references: References
+) -> list[Reward]:
+    """R and its parts for every rollout, its visual score against its prompt's reference."""
+    targets: dict[str, bytes | None] = {}
+    parts = []
+    weights = config.reward
+    for row, result in enumerate(results):
+        record = rollouts.prompt_of(row).record
+        if record.id not in targets:
+            targets[record.id] = _read(record.target) if weights.visual == "ssim" else None
+        visual = visual_score(weights.visual, result, references.get(record), targets[record.id])
+        parts.append(
+            reward(result, visual, w_exec=weights.w_exec, w_vis=weights.w_vis, w_def=weights.w_def)
+        )
+    return parts
+
+
+def _read(path: str | None) -> bytes | None:
     if path is None:
         return None
     with open(path, "rb") as f:
         return f.read()
 
 
+def solutions(
+    rollouts: Rollouts, results: Sequence[RenderResult], parts: Sequence[Reward]
+) -> list[str | None]:
+    """Per row, the program of its group's best clean sibling, never its own. A clean row gets
+    none: SDPO does not re-prompt a success with another success (dont_reprompt_on_self_success)."""
+    group = rollouts.group_size
+    shown: list[str | None] = []
+    for row, result in enumerate(results):
+        first = row - row % group
+        siblings = [r for r in range(first, first + group) if r != row and clean(results[r])]
+        best = max(siblings, key=lambda r: parts[r].total, default=None)
+        shown.append(None if clean(result) or best is None else rollouts.requests[best].code)
+    return shown
+
+
 def train_batch(
-    config: Config, rollouts: Rollouts, results: list[RenderResult], encoder
+    config: Config,
+    rollouts: Rollouts,
+    results: Sequence[RenderResult],
+    parts: Sequence[Reward],
+    encoder,
 ) -> tuple[dict, dict]:
     """(batch for the train step, host-side metrics and per-row details for logging)."""
-    group, sample = rollouts.group_size, rollouts.sample
-    targets = {id(p): _target_png(p.record.target) for p in rollouts.prompts.prompts}
-    w = config.reward
-    parts = [
-        reward(
-            result,
-            targets[id(rollouts.prompt_of(row))],
-            w_exec=w.w_exec,
-            w_vis=w.w_vis,
-            w_def=w.w_def,
-        )
-        for row, result in enumerate(results)
-    ]
+    group = rollouts.group_size
+    # Completions are trained at the length bucket of the longest one, not at max_new_tokens.
+    width = bucket_length(int(rollouts.sample.lengths.max()), rollouts.sample.tokens.shape[1])
+    sample = rollouts.sample._replace(
+        tokens=rollouts.sample.tokens[:, :width],
+        logprobs=rollouts.sample.logprobs[:, :width],
+        model_logprobs=rollouts.sample.model_logprobs[:, :width],
+    )
     rewards = np.array([p.total for p in parts], np.float32)
     advantages = np.asarray(
         group_advantages(rewards, group, normalize_std=config.objective.normalize_std), np.float32
@@ -102,25 +178,37 @@ def train_batch(
             gamma=config.objective.credit_gamma,
             renormalize=config.objective.credit_renormalize,
         )
-    image_size = tuple(config.data.image_size) if any(config.data.image_size) else None
-    teacher = [
-        teacher_prompt(encoder, rollouts.prompt_of(row), result, config.teacher, image_size)
+    teacher_cfg = config.teacher
+    shown = solutions(rollouts, results, parts) if teacher_cfg.solution else [None] * len(results)
+    image_size = config.data.letterbox
+    contexts = [
+        teacher_prompt(
+            encoder, rollouts.prompt_of(row), result, teacher_cfg, image_size, shown[row]
+        )
         for row, result in enumerate(results)
     ]
+    # SDPO's self-distillation mask: a row whose feedback teaches nothing is left out.
+    distilled = np.array(
+        [not (teacher_cfg.skip_clean and clean(r) and s is None) for r, s in zip(results, shown)]
+    )
     batch = assemble(
         encoder.collate,
         [rollouts.prompt_of(row).encoded for row in range(len(results))],
-        teacher,
+        [encoded for encoded, _ in contexts],
         tokens=sample.tokens,
         lengths=sample.lengths,
-        sampler_logprobs=sample.logprobs,
+        sampler_logprobs=sample.model_logprobs,
         weights=weights,
         advantages=advantages,
+        distilled=distilled,
         group_size=group,
         microbatches=config.train.microbatches,
         max_prompt_tokens=config.data.max_prompt_tokens,
     )
     stats = rollout_stats(results, parts, sample, weights)
+    stats["teacher/context_cuts"] = float(sum(cut for _, cut in contexts))
+    stats["teacher/solution_share"] = float(np.mean([s is not None for s in shown]))
+    stats["teacher/distilled_share"] = float(distilled.mean())
     stats["hist/advantages"] = advantages
     stats["hist/rewards"] = rewards
     return batch, stats
@@ -139,6 +227,7 @@ def rollout_stats(results, parts, sample: SampleOutput, weights: np.ndarray) -> 
         "reward/visual": float(np.mean([p.visual for p in parts])),
         "reward/defect_penalty": float(np.mean([p.defect_penalty for p in parts])),
         "rollouts/execution_rate": sum(r.ok for r in results) / n,
+        "rollouts/clean_rate": sum(clean(r) for r in results) / n,
         "rollouts/length_mean": float(lengths.mean()),
         "rollouts/length_max": float(lengths.max()),
         "rollouts/credited_share": float((weights[real] > 1).mean()) if real.any() else 0.0,

@@ -7,7 +7,9 @@ layout, too few devices) are raised as `RunError` with one line saying what to c
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from render_service import SandboxLimits
 from sdpo_jax.config import Config, MeshConfig, ModelConfig
 from sdpo_jax.data import records as sources
 from sdpo_jax.data.bundled import Render, ensure_bundled
+from sdpo_jax.data.pipeline import LoadPrompt, Prompt, SkipCounter
 from sdpo_jax.data.records import BadSource, PromptRecord
 
 
@@ -114,10 +117,42 @@ def load_records(config: Config, render: Render) -> tuple[list[PromptRecord], li
             folder = ensure_bundled(data.task, render=render, seed=data.seed)
             return sources.read_jsonl(folder / f"{data.split}.jsonl", data.task)
         if data.source == "jsonl":
-            return sources.read_jsonl(data.path, data.task)
+            records, problems = sources.read_jsonl(data.path, data.task)
+            if not records:
+                first = problems[0] if problems else f"{data.path}: the file is empty"
+                raise RunError(f"data.path={data.path!r} holds no prompt record; first: {first}")
+            return records, problems
         reader = (
             sources.read_chartmimic if data.source == "chartmimic" else sources.read_design2code
         )
         return reader(data.path), []
     except BadSource as err:
         raise RunError(str(err)) from None
+
+
+def load_prompts(config: Config, encoder, records: Sequence[PromptRecord]) -> list[Prompt]:
+    """The records that load, as model-ready prompts (the others are skipped)."""
+    load = LoadPrompt(
+        encoder,
+        max_tokens=config.data.max_prompt_tokens,
+        image_size=config.data.letterbox,
+        skipped=SkipCounter(),
+        records=len(records) + 1,  # never stop: what loads is used
+    )
+    return [p for p in map(load.map, records) if p is not None]
+
+
+def split_records(config: Config, split: str, render: Render) -> list[PromptRecord]:
+    """The records of another split of the configured (bundled) data."""
+    data = dataclasses.replace(config.data, split=split)
+    return load_records(dataclasses.replace(config, data=data), render)[0]
+
+
+def heldout_prompts(config: Config, encoder, render: Render) -> list[Prompt]:
+    """The first `eval.quick_items` prompts of the bundled data's `eval.quick_split`, for the
+    trainer's before -> after check (other sources have no such split: none)."""
+    quick = config.eval
+    if not quick.quick_items or config.data.source != "bundled":
+        return []
+    records = split_records(config, quick.quick_split, render)[: quick.quick_items]
+    return load_prompts(config, encoder, records)

@@ -4,7 +4,13 @@ input named."""
 import numpy as np
 import pytest
 
-from sdpo_jax.batch import append_completions, assemble, pad_vision, split_microbatches
+from sdpo_jax.batch import (
+    append_completions,
+    assemble,
+    pad_vision,
+    split_microbatches,
+    vision_buckets,
+)
 
 
 def test_pad_vision_appends_unreferenced_fillers_to_fixed_sizes():
@@ -16,6 +22,17 @@ def test_pad_vision_appends_unreferenced_fillers_to_fixed_sizes():
     assert np.prod(padded_grid, axis=1).sum() == 64
     with pytest.raises(ValueError, match="cannot pad 24 patches / 1 images to 26 / 2"):
         pad_vision(pixels, grid, patches=26, images=2)
+
+
+def test_vision_buckets_leave_room_for_a_filler_per_missing_image():
+    """21 small images (48 patches each, 1008 in all) padded to 32 images need 11 fillers of 4
+    patches: 1052 patches, so the bucket is 2048, not the 1024 the patches alone would fit."""
+    many = {"pixel_values": np.zeros((21 * 48, 1536)), "image_grid_thw": np.ones((21, 3))}
+    few = {"pixel_values": np.zeros((96, 1536)), "image_grid_thw": np.ones((2, 3))}
+    patches, images = vision_buckets([many, few])
+    assert (patches, images) == (2048, 32)
+    for b in (many, few):
+        pad_vision(b["pixel_values"], b["image_grid_thw"], patches=patches, images=images)
 
 
 def test_completions_follow_left_padded_prompts():

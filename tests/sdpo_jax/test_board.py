@@ -9,8 +9,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from render_service.types import Defect
 from sdpo_jax import rundir
-from sdpo_jax.board import KIND_COLORS, Board, credited_code, draw_defects, target_vs_render
+from sdpo_jax.board import Board
 from sdpo_jax.config import load_config
+from sdpo_jax.pictures import KIND_COLORS, credited_code, draw_defects, target_vs_render
 
 
 def _png(color, size=(64, 48)):

@@ -32,6 +32,8 @@ ax.plot([1, 2, 3], [2, 4, 3], color="green")
 ax.set_xlabel("day")
 """
 QUICK = ["sampling.max_new_tokens=8", "train.batch_prompts=2", "render.wall_seconds=5"]
+# Fresh tiny weights: these tests check the mechanics, not the shipped policy.
+FRESH = "model.path=none"
 
 
 def chartmimic_folder(root: Path) -> Path:
@@ -71,7 +73,7 @@ def report_dir(tmp_path_factory):
     data = chartmimic_folder(root / "chartmimic")
     out = root / "out"
     evaluate.main(
-        ["chart_tiny", "--data", str(data), "eval.limit=2", f"eval.out_dir={out}", *QUICK]
+        ["chart_tiny", "--data", str(data), "eval.limit=2", f"eval.out_dir={out}", FRESH, *QUICK]
     )
     return out
 
@@ -133,10 +135,10 @@ def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
 def test_a_checkpoint_is_restored_and_scored(tmp_path, used_params):
     """A run directory holding one checkpoint of perturbed weights: the evaluation names it,
     writes beside it, and generates with the checkpoint's parameters."""
-    config = load_config("chart_tiny", [f"run_dir={tmp_path / 'run'}"])
+    config = load_config("chart_tiny", [FRESH, f"run_dir={tmp_path / 'run'}"])
     run_dir, _ = rundir.prepare(config, ["test"])
     model, _ = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
-    _, state = init_state(model, make_optimizer(config.optim, 1), config.teacher)
+    _, state = init_state(model, make_optimizer(config.optim, 1), config.teacher, config.objective)
     state = dataclasses.replace(state, params=jax.tree.map(lambda x: x + 0.25, state.params))
     with Checkpointer(run_dir / "checkpoints", save_every=1, keep=1) as ckpt:
         ckpt.save(3, state, data={}, meta={}, force=True)
@@ -152,7 +154,7 @@ def test_a_checkpoint_is_restored_and_scored(tmp_path, used_params):
 
 
 def test_an_hf_folder_is_scored_zero_shot(tmp_path, used_params):
-    config = load_config("chart_tiny", [])
+    config = load_config("chart_tiny", [FRESH])
     model, _ = load_model(config.model, seed=5, mesh=None, rules=None)
     save_hf(model, tmp_path / "hf", dtype=np.float32, source=TINY_FOLDER)
     data = chartmimic_folder(tmp_path / "chartmimic")

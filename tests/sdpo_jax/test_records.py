@@ -76,3 +76,16 @@ def test_wrong_layouts_name_the_folder_and_what_was_expected(tmp_path):
         read_chartmimic(tmp_path / "missing")
     with pytest.raises(BadSource, match="no such JSONL file"):
         read_jsonl(tmp_path / "missing.jsonl", task="chart")
+
+
+def test_a_jsonl_file_without_one_good_record_is_one_line_naming_the_first_bad_line(tmp_path):
+    from sdpo_jax.config import load_config
+    from sdpo_jax.runtime import RunError, load_records
+
+    path = tmp_path / "data.jsonl"
+    path.write_text('{"id": "a"}\n{oops\n')
+    config = load_config("chart_tiny", ["data.source=jsonl", f"data.path={path}"])
+    with pytest.raises(RunError) as err:
+        load_records(config, render=None)
+    message = str(err.value)
+    assert "\n" not in message and f"{path}:1: not a prompt record" in message

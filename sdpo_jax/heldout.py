@@ -1,0 +1,80 @@
+"""Attempts of the policy on a set of prompts, rendered and scored as the trainer scores rollouts:
+the trainer's quick held-out check (before -> after) and the warm start's table of writing
+without and with feedback.
+
+    attempts = attempt(model, encoder, prompts, config, pool, references, rng=key)
+    attempts.summary()   # reward, execution_rate, visual, defects_per_rollout, clean_rate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+from render_service.types import RenderResult
+from sdpo_jax.config import Config
+from sdpo_jax.data.pipeline import Prompt
+from sdpo_jax.policy import collate, sample
+from sdpo_jax.rewards import Reward, clean
+from sdpo_jax.rollouts import References, Rollouts, decode, render_requests, score
+from sdpo_jax.sampling import SampleOutput
+
+
+@dataclasses.dataclass
+class Attempts:
+    rollouts: Rollouts
+    results: list[RenderResult]
+    parts: list[Reward]
+
+    def summary(self) -> dict[str, float]:
+        results = self.results
+        return {
+            "reward": float(np.mean([p.total for p in self.parts])),
+            "execution_rate": float(np.mean([r.ok for r in results])),
+            "visual": float(np.mean([p.visual for p in self.parts])),
+            "defects_per_rollout": float(np.mean([len(r.defects) for r in results])),
+            "clean_rate": float(np.mean([clean(r) for r in results])),
+        }
+
+
+def attempt(
+    model,
+    encoder,
+    prompts: Sequence[Prompt],
+    config: Config,
+    pool,
+    references: References,
+    *,
+    rng: jax.Array,
+    num_samples: int | None = None,
+    temperature: float | None = None,
+    encodings: Sequence[dict[str, np.ndarray]] | None = None,
+) -> Attempts:
+    """`num_samples` completions (default: the config's G) of each prompt, sampled as in
+    training (or at `temperature`), `train.batch_prompts` prompts at a time, rendered and
+    scored. `encodings` replaces each prompt's own encoding (e.g. by its teacher context)."""
+    encodings = [p.encoded for p in prompts] if encodings is None else list(encodings)
+    references.submit([p.record for p in prompts])
+    size = config.train.batch_prompts
+    parts = []
+    for start in range(0, len(prompts), size):
+        chosen = encodings[start : start + size]
+        out = sample(
+            model,
+            collate(encoder, chosen, size=size),
+            encoder.tokenizer,
+            config.sampling,
+            rng=jax.random.fold_in(rng, start),
+            num_samples=num_samples,
+            temperature=temperature,
+        )
+        rows = len(chosen) * (len(out.lengths) // size)  # drop the filler prompts' rows
+        parts.append(SampleOutput(*(np.asarray(x)[:rows] for x in out)))
+    joined = SampleOutput(*(np.concatenate(xs) for xs in zip(*parts)))
+    rollouts = decode(prompts, joined, encoder.tokenizer, step=0)
+    futures = [pool.submit(r) for r in render_requests(rollouts.requests, references)]
+    results = [f.result() for f in futures]
+    return Attempts(rollouts, results, score(config, rollouts, results, references))
