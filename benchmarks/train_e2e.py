@@ -5,10 +5,10 @@ its wait is the whole render time) and with lag 1 (the next step's generation ru
 step renders). Hidden share = 1 − wait(lag 1) / wait(lag 0), over the steps after the first
 (which compiles).
 
-The untrained tiny model writes programs that mostly fail at once, which makes rendering cheap.
-So each pair of runs is made twice: rendering what was sampled, and rendering each prompt's gold
-program in its place (the render load of a model that writes working charts; the tokens the
-update trains on are the sampled ones either way).
+Each pair of runs is made twice: rendering what was sampled (the warm-started policy's programs,
+some of which fail at once), and rendering each prompt's gold program in its place (the render
+load of a policy whose programs all work; the tokens the update trains on are the sampled ones
+either way). The held-out check is off: it is not part of a step.
 
     python benchmarks/train_e2e.py [--config chart_tiny] [--steps 5]
 """
@@ -43,7 +43,13 @@ def phases(recipe: str, steps: int, lag: int, gold: bool, run_dir: str) -> dict[
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     config = load_config(
-        recipe, [f"train.steps={steps}", f"train.offpolicy_lag={lag}", f"run_dir={run_dir}"]
+        recipe,
+        [
+            f"train.steps={steps}",
+            f"train.offpolicy_lag={lag}",
+            f"run_dir={run_dir}",
+            "eval.quick_items=0",
+        ],
     )
     with mock.patch.object(sdpo_jax.trainer, "decode", decode_rendering_gold if gold else decode):
         train(config, ["benchmark"])

@@ -23,6 +23,9 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from models.qwen3_vl.config import PRESETS
+from sdpo_jax.choices import Aggregation, Divergence, KLEstimator, Support, VisualScore
+
 Dtype = Literal["float32", "bfloat16"]
 Task = Literal["chart", "web", "slide"]
 
@@ -41,7 +44,7 @@ class ModelConfig:
     # A folder as transformers writes it (config.json + safetensors). None: the built-in preset
     # with fresh weights, which only the tiny preset allows.
     path: str | None = None
-    preset: Literal["tiny", "2b", "4b", "8b"] = "tiny"
+    preset: Literal[PRESETS] = "tiny"  # type: ignore[valid-type]
     dtype: Dtype = "bfloat16"  # compute dtype
     param_dtype: Dtype = "float32"  # master weights
     remat: bool = False
@@ -66,7 +69,7 @@ class DataConfig:
     # folders in the published layouts; jsonl: messages + image paths.
     source: Literal["bundled", "chartmimic", "design2code", "jsonl"] = "bundled"
     path: str | None = None
-    split: Literal["train", "heldout"] = "train"
+    split: Literal["train", "validation", "heldout"] = "train"
     seed: int = 0
     max_prompt_tokens: int = _field(1024, lo=16)
     # Letterbox every image onto this (width, height) canvas so all prompts share one patch
@@ -74,10 +77,17 @@ class DataConfig:
     # min/max pixels.
     image_size: tuple[int, int] = (0, 0)
 
+    @property
+    def letterbox(self) -> tuple[int, int] | None:
+        """`image_size`, or None where images keep their own size."""
+        return tuple(self.image_size) if any(self.image_size) else None
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
-    num_samples: int = _field(8, lo=1, doc="G, completions per prompt")
+    num_samples: int = _field(
+        8, lo=2, doc="G, completions per prompt; a group needs at least 2 to compare"
+    )
     max_new_tokens: int = _field(1024, lo=1)
     temperature: float = _field(1.0, lo=0.0)
     top_k: int = _field(0, lo=0)
@@ -98,26 +108,35 @@ class ObjectiveConfig:
     sd_weight: float = _field(1.0, lo=0.0, doc="lambda in L = L_GRPO + lambda * L_SD")
     credit_gamma: float = _field(1.0, lo=0.0, doc="gamma in w = 1 + gamma * m")
     credit_renormalize: bool = False
-    divergence: Literal["reverse_kl", "forward_kl", "jsd"] = "reverse_kl"
+    divergence: Divergence = "reverse_kl"
     jsd_alpha: float = _field(0.5, lo=0.0, hi=1.0)
-    support: Literal["full", "topk", "sampled"] = "topk"
+    support: Support = "topk"
     topk: int = _field(100, lo=1)
     tail_bucket: bool = True
     is_clip: float = _field(2.0, lo=1.0)
     eps_low: float = _field(0.2, lo=0.0, hi=1.0)
     eps_high: float = _field(0.28, lo=0.0)
     normalize_std: bool = True
-    beta: float = _field(0.0, lo=0.0, doc="weight of the KL to the reference policy")
-    kl_estimator: Literal["k1", "k2", "k3"] = "k3"
-    aggregation: Literal["token_mean", "seq_mean_token_mean", "seq_sum_norm"] = "token_mean"
+    # beta > 0 keeps a frozen copy of the starting weights as the reference policy and adds
+    # beta * KL(pi_theta || pi_ref), estimated per sampled token by `kl_estimator`.
+    beta: float = _field(0.0, lo=0.0, doc="weight of the KL to the starting weights")
+    kl_estimator: KLEstimator = "k3"
+    aggregation: Aggregation = "token_mean"
 
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig:
     """The teacher is the same network shown the feedback. `weights`: the live parameters under
     stop-gradient, or an exponential moving average of them (`ema_rate` per step). The strings
-    build the feedback appended to the last user turn; `{lines}`, `{message}` and `{error}` are
-    filled in."""
+    build the feedback appended to the last user turn; `{lines}`, `{message}`, `{error}` and
+    `{solution}` are filled in.
+
+    SDPO's options: `solution` shows a successful sibling rollout of the same group (never the
+    row's own) as a demonstration; `skip_clean` gives no distillation loss to a row whose
+    feedback has nothing to teach (it ran, no defect, and no sibling solution is shown).
+    `max_context_tokens` caps the teacher's context before the completion (0: no cap): the
+    feedback text is cut first, then the demonstration, then the render image; the completion
+    is never cut."""
 
     weights: Literal["live", "ema"] = "live"
     ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
@@ -131,13 +150,21 @@ class TeacherConfig:
     no_defects: str = "No visible defects were found."
     error: str = "Your code failed to run:\n{error}"
     outro: str = "Taking this feedback into account, write the code again."
+    solution: bool = False
+    solution_text: str = "A correct solution from another attempt:\n{solution}"
+    skip_clean: bool = False
+    max_context_tokens: int = _field(0, lo=0, doc="0: no cap")
 
 
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
+    """R = w_exec * executed + w_vis * visual - w_def * defect penalty (sdpo_jax/rewards.py).
+    `visual` picks the score: each recipe sets the one its task's benchmark uses."""
+
     w_exec: float = _field(1.0, lo=0.0)
     w_vis: float = _field(1.0, lo=0.0)
     w_def: float = _field(0.5, lo=0.0)
+    visual: VisualScore = "ssim"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +196,34 @@ class EvalConfig:
     out_dir: str | None = None  # None: <run_dir>/eval
     limit: int = _field(0, lo=0, doc="score only the first N items; 0: all")
     temperature: float = _field(0.0, lo=0.0)
+    # The trainer's before -> after check: this many items of `quick_split`, sampled as in
+    # training with a fixed key at the first and the last step; 0 skips it. Tune settings on
+    # the validation split; report on the held-out one.
+    quick_items: int = _field(0, lo=0)
+    quick_split: Literal["validation", "heldout"] = "heldout"
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmstartConfig:
+    """Supervised fine-tuning that makes the tiny policy (`python -m sdpo_jax.warmstart`).
+
+    Each example either writes the program from the prompt (gold, or with probability
+    `defect_share` a gold program with one injected defect), or, with probability
+    `revise_share`, revises: its prompt is the teacher context the trainer builds for an
+    attempt (clean, defective or failing), its answer the gold program."""
+
+    out: str | None = None  # None: <run_dir>/warmstart
+    preset: Literal["tiny", "mini"] = "mini"  # the fresh model it starts from
+    steps: int = _field(2400, lo=1)
+    batch: int = _field(16, lo=1, doc="sequences per step")
+    lr: float = _field(1e-3, lo=0.0)
+    warmup_steps: int = _field(100, lo=0)
+    defect_share: float = _field(0.4, lo=0.0, hi=1.0)
+    revise_share: float = _field(0.4, lo=0.0, hi=1.0)
+    solution_share: float = _field(0.2, lo=0.0, hi=1.0, doc="of revisions, shown a solution")
+    seed: int = 0
+    train_items: int = _field(0, lo=0, doc="the first N train items only; 0: all")
+    eval_items: int = _field(32, lo=0, doc="held-out items in the closing table")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +241,7 @@ class Config:
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    warmstart: WarmstartConfig = WarmstartConfig()
 
 
 # --------------------------------------------------------------------------- loading
@@ -296,8 +352,10 @@ def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
     lo, hi = field.metadata.get("lo"), field.metadata.get("hi")
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if numeric and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+        doc = field.metadata.get("doc")
         raise ConfigError(
             f"{key}={value} is out of range; allowed values: {_describe_range(field)}"
+            + (f" ({doc})" if doc else "")
         )
 
 
@@ -309,7 +367,7 @@ def validate(config: Config) -> None:
             for f in dataclasses.fields(node):
                 _check_range(getattr(node, f.name), f, f"{section.name}.{f.name}")
     model = config.model
-    if model.path is None and model.preset != "tiny":
+    if model.path is None and model.preset not in FRESH_PRESETS:
         raise ConfigError(
             f"config {config.name!r} needs weights: add model.path=/path/to/Qwen3-VL folder "
             "(config.json + safetensors), e.g. make train CONFIG=chart "
@@ -327,6 +385,32 @@ def validate(config: Config) -> None:
         )
     if config.data.source != "bundled" and config.data.path is None:
         raise ConfigError(f"data.source={config.data.source!r} needs data.path=/path/to/folder")
+    visual, task = config.reward.visual, config.data.task
+    if task not in VISUAL_TASKS[visual]:
+        raise ConfigError(
+            f"reward.visual={visual!r} does not score {task} programs; for data.task={task!r} "
+            f"use one of: {', '.join(v for v, tasks in VISUAL_TASKS.items() if task in tasks)}"
+        )
+    cap, prompt = config.teacher.max_context_tokens, config.data.max_prompt_tokens
+    if cap and cap < prompt + CONTEXT_MARGIN:
+        raise ConfigError(
+            f"teacher.max_context_tokens={cap} leaves no room for feedback after prompts of up "
+            f"to data.max_prompt_tokens={prompt}; set it to at least {prompt + CONTEXT_MARGIN} "
+            "(or 0 for no cap)"
+        )
+
+
+# Presets that may start from fresh weights (the tiny family); the others need model.path.
+FRESH_PRESETS = ("tiny", "mini")
+# The tasks each visual score can judge.
+VISUAL_TASKS = {
+    "ssim": ("chart", "web", "slide"),
+    "chartmimic": ("chart",),
+    "design2code": ("web", "slide"),
+    "slide": ("slide",),
+}
+# Tokens a capped teacher context keeps beyond the prompt: the feedback's frame (intro, outro).
+CONTEXT_MARGIN = 64
 
 
 def to_dict(config: Config) -> dict[str, Any]:

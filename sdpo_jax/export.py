@@ -56,7 +56,7 @@ def restore_run(run_dir: str | Path, step: int | None = None) -> Restored:
         raise RunError(f"{run_dir / 'config.txt'}: {err}") from None
     model, encoder = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
     graphdef, state = init_state(
-        model, make_optimizer(config.optim, config.train.steps), config.teacher
+        model, make_optimizer(config.optim, config.train.steps), config.teacher, config.objective
     )
     with Checkpointer(
         run_dir / "checkpoints", save_every=1, keep=config.train.keep_checkpoints

@@ -1,38 +1,58 @@
-"""The training loop: prompts -> sampler -> RenderPool -> rewards, credit, teacher contexts ->
-train step -> metrics, checkpoints.
+"""The training loop. Each step is the algorithm, in order:
 
-One step, with `train.offpolicy_lag=1` the next step's generation running while this step's
-programs render in the pool's processes (the importance ratios against the sampler's log-probs
-correct for the one step of lag):
+    generate   prompts_k -> G completions each with θ (sampler), programs extracted
+    render     the programs in the pool's sandboxed processes (and each new prompt's reference)
+    feedback   rewards and group advantages; credit weights; the teacher's contexts
+    step       θ_{k+1} = train_step(θ_k, batch_k):  L = L_GRPO + λ · L_SD
+    log        TensorBoard, progress, checkpoints (`Monitor`)
 
-    launch(k): prompts_k -> generate with θ -> submit render requests   (returns at once)
-    launch(k+1) with θ_k                      (lag 1: overlaps the renders of step k)
-    wait for renders_k -> train batch -> θ_{k+1} = step(θ_k, batch_k) -> log, checkpoint
+With `train.offpolicy_lag=1` step k+1 is generated with θ_k while step k's programs render, and
+the importance ratios against the sampler's log-probs correct for the one step of lag.
 
 Checkpoints hold the train state and the data iterator's position after step k's prompts, so a
 resumed run sees the same prompts (with lag 1 the first resumed step is generated on-policy).
-Ctrl-C saves a checkpoint of the last completed step and exits cleanly.
+Ctrl-C saves a checkpoint of the last completed step and exits cleanly. A loss that is not
+finite leaves the parameters as they were (the step skips its update), saves the last good
+step and stops the run with one line.
+
+With `eval.quick_items`, the run scores that many held-out items before the first step and
+after the last one (sampled as in training, with the same key both times) and ends with one
+line: held-out reward before -> after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
 from flax import nnx
 from tqdm import tqdm
 
-from render_service import RenderPool
+from render_service import RenderPool, metrics
 from sdpo_jax import rundir
-from sdpo_jax.board import Board, credited_code, target_vs_render
+from sdpo_jax.board import Board
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import Config
 from sdpo_jax.data.pipeline import SkipCounter, prompt_batches
-from sdpo_jax.rollouts import Rollouts, decode, train_batch
-from sdpo_jax.runtime import load_model, load_records, make_mesh, pool_config, sharding_rules
-from sdpo_jax.sampling import generate
+from sdpo_jax.heldout import attempt
+from sdpo_jax.pictures import credited_code, target_vs_render
+from sdpo_jax.policy import sample
+from sdpo_jax.rewards import RECORDS
+from sdpo_jax.rollouts import References, Rollouts, decode, render_requests, score, train_batch
+from sdpo_jax.runtime import (
+    RunError,
+    heldout_prompts,
+    load_model,
+    load_records,
+    make_mesh,
+    pool_config,
+    sharding_rules,
+)
 from sdpo_jax.train_step import (
     init_state,
     jit_train_step,
@@ -49,178 +69,275 @@ class Launched:
     rollouts: Rollouts
     futures: list
     data_state: dict  # iterator position after this step's prompts
-    generate_seconds: float
-    generated_tokens: int
 
 
-# Never sampled: a completion holding one would claim image features in the forward pass.
-VISION_TOKENS = (
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
+def timed(name: str) -> Callable:
+    """Records a phase's seconds in `self.seconds`, so the loop itself stays the algorithm."""
 
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                self.seconds[f"time/{name}"] = time.perf_counter() - began
 
-def eos_ids(tokenizer) -> list[int]:
-    ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
-    return sorted(i for i in ids if isinstance(i, int) and i >= 0)
+        return wrapper
+
+    return decorate
 
 
 def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     """Runs (or resumes) the configured training; returns the last step's scalar metrics."""
-    run_dir, reopened = rundir.prepare(config, argv)
-    mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
-    model, encoder = load_model(config.model, seed=config.train.seed, mesh=mesh, rules=rules)
-    optimizer = make_optimizer(config.optim, config.train.steps)
-    graphdef, state = init_state(model, optimizer, config.teacher)
-    del model  # the state holds its arrays
-    step_fn = make_train_step(graphdef, optimizer, config.objective, config.teacher)
-    sampling, train_cfg = config.sampling, config.train
-    tokenizer = encoder.tokenizer
-    eos, pad_id = eos_ids(tokenizer), tokenizer.pad_token_id or 0
-    vision_ids = tokenizer.convert_tokens_to_ids(list(VISION_TOKENS))
-    key = jax.random.key(train_cfg.seed)
-    skipped = SkipCounter()
-    domain = "slide_html" if config.data.task == "slide" else config.data.task
+    steps, lag = config.train.steps, config.train.offpolicy_lag
+    with contextlib.ExitStack() as stack:
+        run = Run(config, argv, stack)
+        monitor = stack.enter_context(Monitor(run))
+        monitor.heldout("before", run.start, run.heldout())
+        try:
+            pending = run.generate(run.start)
+            for step in range(run.start, steps):
+                current, more = pending, step + 1 < steps
+                if lag and more:
+                    pending = run.generate(step + 1)  # with θ_k, while step k renders
+                results = run.render(current)
+                batch, stats = run.feedback(current, results)
+                metrics = run.update(batch)
+                monitor.step(step + 1, metrics, stats, current, results)
+                if not lag and more:
+                    pending = run.generate(step + 1)
+        except KeyboardInterrupt:
+            monitor.interrupted()
+            return monitor.last
+        monitor.finish()
+        monitor.heldout("after", steps, run.heldout())
+    print(monitor.summary())
+    return monitor.last
 
-    with (
-        RenderPool(pool_config(config), warm_domains=(domain,)) as pool,
-        Checkpointer(
-            run_dir / "checkpoints",
-            save_every=train_cfg.checkpoint_every,
-            keep=train_cfg.keep_checkpoints,
-        ) as ckpt,
-    ):
-        records, problems = load_records(config, pool.render)
+
+class Run:
+    """What one training run holds (the train state, the data iterator, the render pool, the
+    checkpoints) and its phases, one method each."""
+
+    def __init__(self, config: Config, argv: list[str] | None, stack: contextlib.ExitStack):
+        self.config = config
+        self.run_dir, reopened = rundir.prepare(config, argv)
+        self.mesh, self.rules = make_mesh(config.mesh), sharding_rules(config.mesh)
+        model, self.encoder = load_model(
+            config.model, seed=config.train.seed, mesh=self.mesh, rules=self.rules
+        )
+        optimizer = make_optimizer(config.optim, config.train.steps)
+        self.graphdef, self.state = init_state(model, optimizer, config.teacher, config.objective)
+        self.step_fn = make_train_step(self.graphdef, optimizer, config.objective, config.teacher)
+        self.jitted = None
+        self.key = jax.random.key(config.train.seed)
+        self.skipped = SkipCounter()
+        self.seconds: dict[str, float] = {}
+        domain = "slide_html" if config.data.task == "slide" else config.data.task
+        scored = RECORDS[config.reward.visual] is not None
+        self.pool = stack.enter_context(
+            RenderPool(
+                pool_config(config),
+                registry=metrics.registry() if scored else None,
+                warm_domains=(domain,),
+            )
+        )
+        self.ckpt = stack.enter_context(
+            Checkpointer(
+                self.run_dir / "checkpoints",
+                save_every=config.train.checkpoint_every,
+                keep=config.train.keep_checkpoints,
+            )
+        )
+        records, problems = load_records(config, self.pool.render)
         for problem in problems:
-            skipped.add(problem)
-        data = prompt_batches(
+            self.skipped.add(problem)
+        self.data = prompt_batches(
             records,
-            encoder,
-            batch_size=train_cfg.batch_prompts,
+            self.encoder,
+            batch_size=config.train.batch_prompts,
             seed=config.data.seed,
             max_prompt_tokens=config.data.max_prompt_tokens,
-            image_size=tuple(config.data.image_size) if any(config.data.image_size) else None,
+            image_size=config.data.letterbox,
             shard=(jax.process_index(), jax.process_count()),
-            skipped=skipped,
+            skipped=self.skipped,
         )
-        start = ckpt.latest_step() or 0
-        if start:
-            state, saved, _ = ckpt.restore(start, like=state)
-            data.set_state(saved["iterator"])
+        self.start = self.ckpt.latest_step() or 0
+        if self.start:
+            self.state, saved, _ = self.ckpt.restore(self.start, like=self.state)
+            self.data.set_state(saved["iterator"])
+        self.references = References(self.pool, config.reward.visual)
+        self.heldout_prompts = heldout_prompts(config, self.encoder, self.pool.render)
         print(
-            f"{'resuming' if start else 'starting'} {config.name} in {run_dir}"
-            + (f" from step {start}" if start else "")
-            + (" (run dir existed: same folder, same run)" if reopened and not start else ""),
+            f"{'resuming' if self.start else 'starting'} {config.name} in {self.run_dir}"
+            + (f" from step {self.start}" if self.start else "")
+            + (" (run dir existed: same folder, same run)" if reopened and not self.start else ""),
             flush=True,
         )
 
-        def launch(step: int, state) -> Launched:
-            prompts = next(data)
-            position = data.get_state()
-            began = time.perf_counter()
-            out = generate(
-                nnx.merge(graphdef, state.params),
-                prompts.inputs,
-                max_new_tokens=sampling.max_new_tokens,
-                num_samples=sampling.num_samples,
-                temperature=sampling.temperature,
-                top_k=sampling.top_k,
-                top_p=sampling.top_p,
-                eos_ids=eos,
-                rng=jax.random.fold_in(key, step),
-                pad_id=pad_id,
-                suppress_ids=vision_ids,
-                mesh=mesh,
-            )
-            rollouts = decode(prompts, out, tokenizer, step=step)
-            seconds = time.perf_counter() - began
-            futures = [pool.submit(r) for r in rollouts.requests]
-            return Launched(
-                rollouts, futures, position, seconds, int(rollouts.sample.lengths.sum())
-            )
+    def policy(self):
+        return nnx.merge(self.graphdef, self.state.params)
 
-        def save_final() -> None:
-            """The last completed step, unless the interval already saved it."""
-            if done != last_saved:
-                ckpt.save(
-                    done, state, data={"iterator": saved_position}, meta={"step": done}, force=True
-                )
-
-        board = Board(str(run_dir / "tb"))
-        jitted, metrics, done = None, {}, start
-        saved_position = data.get_state()  # the data position that goes with step `done`
-        last_saved = start
-        progress = tqdm(
-            total=train_cfg.steps, initial=start, desc=config.name, unit="step", dynamic_ncols=True
+    @timed("generate")
+    def generate(self, step: int) -> Launched:
+        """prompts -> G completions each -> programs submitted to the pool (returns at once)."""
+        prompts = next(self.data)
+        position = self.data.get_state()
+        tokenizer = self.encoder.tokenizer
+        out = sample(
+            self.policy(),
+            prompts.inputs,
+            tokenizer,
+            self.config.sampling,
+            rng=jax.random.fold_in(self.key, step),
+            mesh=self.mesh,
         )
-        pending = None
-        try:
-            for step in range(start, train_cfg.steps):
-                began = time.perf_counter()
-                current = pending or launch(step, state)
-                lagged = train_cfg.offpolicy_lag and step + 1 < train_cfg.steps
-                pending = launch(step + 1, state) if lagged else None
-                waited = time.perf_counter()
-                results = [f.result() for f in current.futures]
-                rendered = time.perf_counter()
-                batch, stats = train_batch(config, current.rollouts, results, encoder)
-                built = time.perf_counter()
-                if jitted is None:
-                    jitted = jit_train_step(step_fn, state, batch, mesh, rules)
-                state, step_metrics = jitted(state, batch)
-                step_metrics = {k: float(v) for k, v in step_metrics.items()}
-                updated = time.perf_counter()
-                done, saved_position = step + 1, current.data_state
-                timings = {
-                    "time/generate": current.generate_seconds,
-                    "time/render_wait": rendered - waited,
-                    "time/teacher_and_batch": built - rendered,
-                    "time/update": updated - built,
-                    "time/step": updated - began,
-                    "throughput/generated_tokens_per_s": current.generated_tokens
-                    / max(current.generate_seconds, 1e-9),
-                }
-                metrics = (
-                    step_metrics
-                    | {k: v for k, v in stats.items() if not k.startswith("hist/")}
-                    | timings
-                )
-                metrics["optim/lr"] = float(lr_schedule(config.optim, train_cfg.steps)(step))
-                metrics["data/skipped_records"] = skipped.count
-                if done % train_cfg.log_every == 0:
-                    _log(
-                        board,
-                        done,
-                        metrics,
-                        stats,
-                        current.rollouts,
-                        results,
-                        done % train_cfg.image_every == 0,
-                    )
-                if ckpt.save(done, state, data={"iterator": saved_position}, meta={"step": done}):
-                    last_saved = done
-                progress.set_postfix(
-                    loss=f"{metrics['loss/total']:.4g}",
-                    reward=f"{metrics['reward/mean']:.2f}",
-                    exec=f"{metrics['rollouts/execution_rate']:.2f}",
-                    tok_s=f"{metrics['throughput/generated_tokens_per_s']:.0f}",
-                )
-                progress.update(1)
-        except KeyboardInterrupt:
-            progress.write(f"interrupted: saving step {done} to {ckpt.directory}")
-            save_final()
-        else:
-            save_final()
-        finally:
-            progress.close()
-            board.close()
-    print(
-        f"done: step {done}; checkpoints in {run_dir / 'checkpoints'}, TensorBoard events in {run_dir / 'tb'}"
-    )
-    return metrics
+        rollouts = decode(prompts.prompts, out, tokenizer, step=step)
+        self.references.submit(prompts.records)
+        requests = render_requests(rollouts.requests, self.references)
+        return Launched(rollouts, [self.pool.submit(r) for r in requests], position)
+
+    @timed("render_wait")
+    def render(self, launched: Launched) -> list:
+        return [f.result() for f in launched.futures]
+
+    @timed("teacher_and_batch")
+    def feedback(self, launched: Launched, results) -> tuple[dict, dict]:
+        """Rewards and advantages, credit weights, teacher contexts: the train batch."""
+        parts = score(self.config, launched.rollouts, results, self.references)
+        return train_batch(self.config, launched.rollouts, results, parts, self.encoder)
+
+    @timed("update")
+    def update(self, batch: dict) -> dict:
+        """θ <- train_step(θ, batch); the metrics stay on the device."""
+        if self.jitted is None:
+            self.jitted = jit_train_step(self.step_fn, self.state, batch, self.mesh, self.rules)
+        self.state, step_metrics = self.jitted(self.state, batch)
+        return step_metrics
+
+    def heldout(self) -> dict[str, float] | None:
+        """The quick held-out check (`eval.quick_items`), with the same key every time."""
+        if not self.heldout_prompts:
+            return None
+        found = attempt(
+            self.policy(),
+            self.encoder,
+            self.heldout_prompts,
+            self.config,
+            self.pool,
+            self.references,
+            rng=self.key,
+        )
+        return found.summary()
+
+
+class Monitor:
+    """What the loop reports and keeps: the progress bar, TensorBoard, checkpoints, the check
+    that the loss stayed finite, and the held-out check. Device metrics come to the host only
+    at log steps; the finite-loss flag is read every step (the next step waits for the update
+    anyway)."""
+
+    def __init__(self, run: Run):
+        self.run, self.config, self.ckpt = run, run.config, run.ckpt
+        self.done = self.saved_step = run.start
+        self.position = run.data.get_state()  # the data position that goes with step `done`
+        self.last: dict[str, float] = {}
+        self.scores: dict[str, tuple[int, dict]] = {}
+        self.board = Board(str(run.run_dir / "tb"))
+        self.tick = time.perf_counter()  # when the last step ended
+        self.progress = tqdm(
+            total=self.config.train.steps,
+            initial=run.start,
+            desc=self.config.name,
+            unit="step",
+            dynamic_ncols=True,
+        )
+
+    def save(self, step: int, *, force: bool = False) -> None:
+        if self.ckpt.save(
+            step, self.run.state, data={"iterator": self.position}, meta={"step": step}, force=force
+        ):
+            self.saved_step = step
+
+    def step(self, done: int, step_metrics, stats, launched: Launched, results) -> None:
+        train_cfg = self.config.train
+        if not bool(step_metrics["loss/finite"]):
+            self.save(self.done, force=True)  # the step left the state as it was
+            raise RunError(
+                f"the loss is not finite at step {done}; the last good step {self.done} is saved "
+                f"in {self.ckpt.directory}. Lower optim.lr or check the data, then resume"
+            )
+        self.done, self.position = done, launched.data_state
+        now = time.perf_counter()
+        elapsed, self.tick = now - self.tick, now
+        if done % train_cfg.log_every == 0:
+            seconds = self.run.seconds | {"time/step": elapsed}
+            host = {k: float(v) for k, v in step_metrics.items() if k != "loss/finite"}
+            self.last = host | {k: v for k, v in stats.items() if not k.startswith("hist/")}
+            self.last |= seconds | {
+                "throughput/generated_tokens_per_s": float(launched.rollouts.sample.lengths.sum())
+                / max(seconds.get("time/generate", 0.0), 1e-9),
+                "optim/lr": float(lr_schedule(self.config.optim, train_cfg.steps)(done - 1)),
+                "data/skipped_records": self.run.skipped.count,
+            }
+            images = done % train_cfg.image_every == 0
+            _log(self.board, done, self.last, stats, launched.rollouts, results, images)
+        self.save(done)
+        self.progress.set_postfix(
+            exec=f"{stats['rollouts/execution_rate']:.2f}",
+            reward=f"{stats['reward/mean']:.2f}",
+            defects=f"{stats['rollouts/defects_per_rollout']:.2f}",
+        )
+        self.progress.update(1)
+
+    def finish(self) -> None:
+        """Saves the last completed step unless the interval already did."""
+        if self.done != self.saved_step:
+            self.save(self.done, force=True)
+
+    def interrupted(self) -> None:
+        self.progress.write(f"interrupted: saving step {self.done} to {self.ckpt.directory}")
+        self.finish()
+
+    def heldout(self, when: str, step: int, scores: dict[str, float] | None) -> None:
+        if scores is None:
+            return
+        self.scores[when] = (step, scores)
+        split = self.config.eval.quick_split
+        self.board.scalars(step, {f"{split}/{k}": v for k, v in scores.items()})
+        self.board.flush()
+
+    def summary(self) -> str:
+        run_dir = self.run.run_dir
+        lines = [
+            f"done: step {self.done}; checkpoints in {run_dir / 'checkpoints'}, "
+            f"TensorBoard events in {run_dir / 'tb'}"
+        ]
+        if len(self.scores) == 2:
+            (_, before), (_, after) = self.scores["before"], self.scores["after"]
+            items = self.config.eval.quick_items
+            samples = self.config.sampling.num_samples
+            split = self.config.eval.quick_split.replace("heldout", "held-out")
+            lines.append(
+                f"{split} reward ({items} items x {samples} samples): "
+                f"{before['reward']:.3f} -> {after['reward']:.3f} "
+                f"(executed {before['execution_rate']:.2f} -> {after['execution_rate']:.2f}, "
+                f"defects per program {before['defects_per_rollout']:.2f} -> "
+                f"{after['defects_per_rollout']:.2f}, visual {before['visual']:.3f} -> "
+                f"{after['visual']:.3f})"
+            )
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        self.progress.close()
+        self.board.close()
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _log(

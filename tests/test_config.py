@@ -3,6 +3,7 @@
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,9 +47,15 @@ def test_paper_scale_recipes_match_the_paper_setup(tmp_path):
         assert (objective.sd_weight, objective.credit_gamma) == (1.0, 1.0)
         assert (optim.lr, optim.warmup_steps, optim.min_lr_ratio) == (1e-6, 0, 1.0)
         assert dict(config.mesh.rules)["heads"] == ("tensor",)
-    # Only the task differs between the recipes.
+    # Only the task, and the benchmark's visual score that goes with it, differ.
+    assert [c.reward.visual for c in configs] == ["chartmimic", "design2code", "slide"]
     without_task = [
-        dataclasses.replace(c, name="", data=dataclasses.replace(c.data, task="chart"))
+        dataclasses.replace(
+            c,
+            name="",
+            data=dataclasses.replace(c.data, task="chart"),
+            reward=dataclasses.replace(c.reward, visual="chartmimic"),
+        )
         for c in configs
     ]
     assert without_task[0] == without_task[1] == without_task[2]
@@ -93,7 +100,9 @@ def test_printed_config_round_trips_through_overrides():
         ("objective.divergence=kl", "objective.divergence", "reverse_kl, forward_kl, jsd"),
         ("objective.jsd_alpha=1.5", "objective.jsd_alpha", "<= 1.0"),
         ("model.remat=maybe", "model.remat", "true, false"),
-        ("model.preset=70b", "model.preset", "tiny, 2b, 4b, 8b"),
+        ("model.preset=70b", "model.preset", "tiny, mini, 2b, 4b, 8b"),
+        ("sampling.num_samples=1", "sampling.num_samples", "a group needs at least 2"),
+        ("reward.visual=clip", "reward.visual", "ssim, chartmimic, design2code, slide"),
         ("train=3", "'train'", "train.<key>"),
         ("train.steps.x=3", "'train.steps.x'", "no sub-keys"),
         ("train.steps", "'train.steps'", "key.sub=value"),
@@ -127,6 +136,21 @@ def test_cross_field_checks():
         load_config("chart_tiny", ["train.batch_prompts=3", "train.microbatches=2"])
     with pytest.raises(ConfigError, match=r"data\.path"):
         load_config("chart_tiny", ["data.source=chartmimic"])
+    with pytest.raises(ConfigError, match=r"reward\.visual='design2code' does not score chart"):
+        load_config("chart_tiny", ["reward.visual=design2code"])
+    with pytest.raises(ConfigError, match=r"teacher\.max_context_tokens=300 leaves no room"):
+        load_config("chart_tiny", ["teacher.max_context_tokens=300"])
+    assert (
+        load_config("chart_tiny", ["teacher.max_context_tokens=0"]).teacher.max_context_tokens == 0
+    )
+
+
+def test_tiny_recipes_start_from_the_shipped_warm_start_unless_told_otherwise():
+    for task in ("chart", "web", "slide"):
+        config = load_config(f"{task}_tiny")
+        assert (Path(config.model.path) / "config.json").is_file()
+    fresh = load_config("chart_tiny", ["model.path=none"])
+    assert fresh.model.path is None and fresh.model.preset == "tiny"
 
 
 def _cli(*args):

@@ -203,34 +203,54 @@ _SPECIAL_TOKENS_TINY = {
 }
 
 
+def mrope_section(head_dim: int) -> tuple[int, int, int]:
+    """(temporal, height, width) rotary frequencies for `head_dim`: Qwen3-VL's 24:20:20 split of
+    64 frequencies (head_dim 128), scaled, height and width rounded down, temporal the rest.
+    Derived, never written by hand: a preset that changes head_dim gets a matching split."""
+    half = head_dim // 2
+    spatial = max(1, half * 20 // 64)
+    return half - 2 * spatial, spatial, spatial
+
+
+def _tiny(hidden: int, layers: int, heads: int, head_dim: int, vision_hidden: int):
+    """The tiny family: the tiny tokenizer's 4096-token vocabulary, a small vision tower."""
+    return Qwen3VLConfig(
+        text=TextConfig(
+            vocab_size=4096,
+            hidden_size=hidden,
+            intermediate_size=3 * hidden if hidden > 64 else 2 * hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            num_key_value_heads=heads // 2,
+            head_dim=head_dim,
+            rope_theta=10000.0,
+            mrope_section=mrope_section(head_dim),
+            max_position_embeddings=4096,
+        ),
+        vision=VisionConfig(
+            depth=3,
+            hidden_size=vision_hidden,
+            intermediate_size=2 * vision_hidden,
+            num_heads=2,
+            out_hidden_size=hidden,
+            num_position_embeddings=64,
+            deepstack_visual_indexes=(0, 1),
+        ),
+        tie_word_embeddings=True,
+        **_SPECIAL_TOKENS_TINY,
+    )
+
+
+PRESETS = ("tiny", "mini", "2b", "4b", "8b")
+
+
 def preset(name: str) -> Qwen3VLConfig:
-    """Named configurations: `tiny` (tests, laptops) and the released 2B / 4B / 8B sizes."""
+    """Named configurations: `tiny` (tests), `mini` (the warm-started policies of the tiny
+    recipes: hidden 128, 4 layers) and the released 2B / 4B / 8B sizes."""
     if name == "tiny":
-        return Qwen3VLConfig(
-            text=TextConfig(
-                vocab_size=4096,
-                hidden_size=64,
-                intermediate_size=128,
-                num_hidden_layers=4,
-                num_attention_heads=4,
-                num_key_value_heads=2,
-                head_dim=16,
-                rope_theta=10000.0,
-                mrope_section=(4, 2, 2),
-                max_position_embeddings=4096,
-            ),
-            vision=VisionConfig(
-                depth=3,
-                hidden_size=32,
-                intermediate_size=64,
-                num_heads=2,
-                out_hidden_size=64,
-                num_position_embeddings=64,
-                deepstack_visual_indexes=(0, 1),
-            ),
-            tie_word_embeddings=True,
-            **_SPECIAL_TOKENS_TINY,
-        )
+        return _tiny(hidden=64, layers=4, heads=4, head_dim=16, vision_hidden=32)
+    if name == "mini":
+        return _tiny(hidden=128, layers=4, heads=4, head_dim=32, vision_hidden=64)
     sizes = {
         # (text hidden, layers, heads, intermediate, tied, vision depth, hidden, mlp, deepstack)
         "2b": (2048, 28, 16, 6144, True, 24, 1024, 4096, (5, 11, 17)),
@@ -238,7 +258,7 @@ def preset(name: str) -> Qwen3VLConfig:
         "8b": (4096, 36, 32, 12288, False, 27, 1152, 4304, (8, 16, 24)),
     }
     if name not in sizes:
-        raise ConfigError(f"unknown preset {name!r}; choose one of tiny, {', '.join(sizes)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     hidden, layers, heads, mlp, tied, v_depth, v_hidden, v_mlp, deepstack = sizes[name]
     return Qwen3VLConfig(
         text=TextConfig(
@@ -250,7 +270,7 @@ def preset(name: str) -> Qwen3VLConfig:
             num_key_value_heads=8,
             head_dim=128,
             rope_theta=5_000_000.0,
-            mrope_section=(24, 20, 20),
+            mrope_section=mrope_section(128),
         ),
         vision=VisionConfig(
             depth=v_depth,

@@ -10,6 +10,7 @@ import transformers
 from flax import nnx
 
 from models.qwen3_vl import Qwen3VL, Qwen3VLConfig, preset
+from models.qwen3_vl.config import mrope_section
 from models.qwen3_vl.hf import parameter_paths, to_hf_layout
 
 
@@ -32,7 +33,9 @@ def test_8b_parameter_count_and_hf_names():
     assert ours == hf_shapes
 
 
-@pytest.mark.parametrize("name,tied", [("tiny", True), ("2b", True), ("4b", True), ("8b", False)])
+@pytest.mark.parametrize(
+    "name,tied", [("tiny", True), ("mini", True), ("2b", True), ("4b", True), ("8b", False)]
+)
 def test_presets_round_trip_through_hf_config(name, tied):
     config = preset(name)
     assert config.tie_word_embeddings == tied
@@ -42,5 +45,16 @@ def test_presets_round_trip_through_hf_config(name, tied):
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="tiny, 2b, 4b, 8b"):
+    with pytest.raises(ValueError, match="tiny, mini, 2b, 4b, 8b"):
         preset("70b")
+
+
+def test_mrope_sections_are_derived_from_head_dim():
+    """Qwen3-VL's (24, 20, 20) at head_dim 128, the tiny preset's (4, 2, 2) at 16; any preset's
+    three sections fill exactly half the head (one frequency per rotated pair)."""
+    assert mrope_section(128) == (24, 20, 20)
+    assert mrope_section(16) == (4, 2, 2)
+    for name in ("tiny", "mini", "8b"):
+        text = preset(name).text
+        assert text.mrope_section == mrope_section(text.head_dim)
+        assert sum(text.mrope_section) == text.head_dim // 2

@@ -16,11 +16,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import sdpo_jax.trainer as trainer_module
 from sdpo_jax.checkpoints import Checkpointer
+from sdpo_jax.data import bundled
 from sdpo_jax.config import load_config
 from sdpo_jax.export import export
 from sdpo_jax.trainer import train
 
-# Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step.
+# Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step, no held-out check.
 QUICK = [
     "train.batch_prompts=2",
     "sampling.num_samples=2",
@@ -28,23 +29,31 @@ QUICK = [
     "train.image_every=1",
     "train.checkpoint_every=1",
     "render.workers=2",
+    "eval.quick_items=0",
 ]
+
+
+# Bundled sets of a few items: the runs here take a handful of prompts.
+SMALL_SPLITS = {"train": 12, "validation": 4, "heldout": 4}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def shared_caches(tmp_path_factory):
-    """Bundled sets built once for the module, and compiled programs reused between runs."""
+    """Small bundled sets built once for the module, and compiled programs reused between
+    runs."""
     cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("XDG_CACHE_HOME")
+    saved = os.environ.get("XDG_CACHE_HOME"), bundled.SPLITS
     os.environ["XDG_CACHE_HOME"] = str(cache)
+    bundled.SPLITS = SMALL_SPLITS
     jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     yield cache
     jax.config.update("jax_compilation_cache_dir", None)
-    if saved is None:
+    bundled.SPLITS = saved[1]
+    if saved[0] is None:
         del os.environ["XDG_CACHE_HOME"]
     else:
-        os.environ["XDG_CACHE_HOME"] = saved
+        os.environ["XDG_CACHE_HOME"] = saved[0]
 
 
 def run(recipe, run_dir, *extra):
@@ -127,8 +136,10 @@ def test_a_run_killed_during_a_save_resumes_from_the_last_complete_step(
         f"""
         import os, signal
         from sdpo_jax.checkpoints import Checkpointer
+        from sdpo_jax.data import bundled
         from sdpo_jax.train import main
 
+        bundled.SPLITS = {SMALL_SPLITS!r}
         save = Checkpointer.save
 
         def save_then_die(self, step, *args, **kwargs):
@@ -170,9 +181,9 @@ def test_export_after_training_loads_in_transformers_with_the_same_logits(tmp_pa
 
 
 def test_a_corrupt_record_is_skipped_and_counted(tmp_path):
-    from sdpo_jax.data.bundled import default_root
+    from sdpo_jax.data.bundled import bundled_folder
 
-    folder = default_root() / "chart-seed0"
+    folder = bundled_folder("chart", seed=0)
     run("chart_tiny", tmp_path / "warm", "train.steps=1")  # builds the bundled set
     lines = (folder / "train.jsonl").read_text().splitlines()[:3]
     (tmp_path / "broken.png").write_bytes(b"not an image")
@@ -195,3 +206,35 @@ def test_a_corrupt_record_is_skipped_and_counted(tmp_path):
         f"data.path={tmp_path / 'data.jsonl'}",
     )
     assert metrics["data/skipped_records"] >= 2  # the unreadable image and the broken line
+
+
+def test_the_held_out_check_runs_before_and_after_and_ends_the_run_with_one_line(tmp_path, capsys):
+    run("chart_tiny", tmp_path, "train.steps=1", "eval.quick_items=2")
+    out = capsys.readouterr().out
+    assert "held-out reward (2 items x 2 samples): " in out and " -> " in out
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("heldout/reward")] == [0, 1]
+    assert "heldout/execution_rate" in events.Tags()["scalars"]
+
+
+def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_good_step(
+    tmp_path, monkeypatch
+):
+    from sdpo_jax.runtime import RunError
+
+    original = trainer_module.train_batch
+    calls = {"n": 0}
+
+    def poisoned_second_step(*args, **kwargs):
+        calls["n"] += 1
+        batch, stats = original(*args, **kwargs)
+        if calls["n"] == 2:
+            batch["advantages"] = np.full_like(batch["advantages"], np.nan)
+        return batch, stats
+
+    monkeypatch.setattr(trainer_module, "train_batch", poisoned_second_step)
+    with pytest.raises(RunError, match="not finite at step 2; the last good step 1 is saved"):
+        run("chart_tiny", tmp_path, "train.steps=4", "train.checkpoint_every=10")
+    with Checkpointer(tmp_path / "checkpoints", save_every=1, keep=5) as ckpt:
+        assert ckpt.all_steps() == [1]
