@@ -1,0 +1,84 @@
+"""The warm start: its examples are the trainer's own teacher contexts and injected defects the
+renderer sees, and `python -m sdpo_jax.warmstart` runs two steps end to end, writing a folder
+that loads as a model, with its README and held-out table."""
+
+import json
+
+import numpy as np
+import pytest
+
+from models.qwen3_vl import load_hf
+from models.qwen3_vl.tokenizer import ChatEncoder
+from render_service import RenderConfig, RenderPool, RenderRequest, injections, metrics
+from sdpo_jax.config import load_config
+from sdpo_jax.data import bundled, synthetic
+from sdpo_jax.data.records import PromptRecord, user_prompt
+from sdpo_jax.runtime import load_prompts
+from sdpo_jax.teacher import teacher_prompt
+from sdpo_jax.warmstart import KINDS, answer_text, build_examples, main, make_batch
+
+
+@pytest.fixture(scope="module")
+def pool():
+    with RenderPool(RenderConfig(workers=2), registry=metrics.registry()) as pool:
+        yield pool
+
+
+def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool, tmp_path):
+    config = load_config("chart_tiny", ["model.path=none"])
+    encoder = ChatEncoder.tiny()
+    items = synthetic.items("chart", 2, seed=5)
+    records = []
+    for item in items:
+        image = tmp_path / f"{item.id}.png"
+        image.write_bytes(pool.render([RenderRequest(item.id, "chart", item.code)])[0].image_png)
+        prompt = user_prompt(str(image), item.instruction)
+        records.append(PromptRecord(item.id, "chart", prompt, str(image), item.code))
+    prompts = load_prompts(config, encoder, records)
+    examples, counts = build_examples(config, encoder, prompts, pool)
+    assert set(examples) == set(KINDS) and all(examples[k] for k in KINDS)
+    assert len(examples["gold"]) == 2
+    # every error injection that applied made its program fail, so each gave a revision
+    for injection in injections.for_domain("chart", errors=True):
+        if injection.name in counts:
+            assert counts[injection.name]["detected"] == counts[injection.name]["applied"]
+    tokenizer = encoder.tokenizer
+    gold_answer = tokenizer.decode(examples["gold"][0].answer)
+    assert gold_answer == answer_text(items[0].code, "chart") + "<|im_end|>"
+    # a revision's prompt is exactly the trainer's teacher context for that attempt
+    clean = pool.render([RenderRequest("g", "chart", items[0].code)])[0]
+    context, _ = teacher_prompt(encoder, prompts[0], clean, config.teacher, (128, 96))
+    assert any(
+        np.array_equal(e.prompt["input_ids"], context["input_ids"]) for e in examples["revise"]
+    )
+    batch = make_batch(encoder, examples["revise_solution"][:3])
+    assert batch["tokens"].shape[1] >= max(len(e.answer) for e in examples["revise_solution"][:3])
+    assert batch["inputs"]["pixel_values"].shape[0] >= 3 * 48  # at least the targets (48 patches)
+
+
+def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(bundled, "SPLITS", {"train": 4, "validation": 2, "heldout": 2})
+    out = tmp_path / "warm"
+    main(
+        [
+            "chart_tiny",
+            "warmstart.preset=tiny",
+            "warmstart.steps=2",
+            "warmstart.batch=2",
+            "warmstart.train_items=2",
+            "warmstart.eval_items=2",
+            "train.batch_prompts=2",
+            "sampling.max_new_tokens=16",
+            f"warmstart.out={out}",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "| without feedback |" in printed and "| with feedback |" in printed
+    model = load_hf(out)
+    assert model.config.text.hidden_size == 64  # the tiny preset
+    readme = (out / "README.md").read_text()
+    assert "python -m sdpo_jax.warmstart chart_tiny" in readme and "data seed 0" in readme
+    record = json.loads((out / "warmstart.json").read_text())
+    assert len(record["losses"]) == 2 and np.all(np.isfinite(record["losses"]))
+    assert set(record["scores"]) == {"without feedback", "with feedback"}
