@@ -212,9 +212,9 @@ class WarmstartConfig:
     `revise_share`, revises: its prompt is the teacher context the trainer builds for an
     attempt (clean, defective or failing), its answer the gold program."""
 
-    out: str | None = None  # None: <run_dir>/warmstart
+    out: str | None = None  # None: runs/<name>-warmstart
     preset: Literal["tiny", "mini"] = "mini"  # the fresh model it starts from
-    steps: int = _field(2400, lo=1)
+    steps: int = _field(1600, lo=1)
     batch: int = _field(16, lo=1, doc="sequences per step")
     lr: float = _field(1e-3, lo=0.0)
     warmup_steps: int = _field(100, lo=0)
