@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from models.qwen3_vl import verify
 
 
@@ -14,3 +16,9 @@ def test_verify_reports_a_small_difference(hf_dir, capsys):
 def test_verify_names_a_bad_folder(tmp_path, capsys):
     assert verify.main(["--hf", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_the_shipped_warm_start_matches_transformers():
+    """The weights chart_tiny loads are a real HF folder that transformers reads the same way."""
+    folder = Path(__file__).parents[2] / "weights" / "chart_tiny"
+    assert verify.max_logit_difference(folder) <= 1e-4

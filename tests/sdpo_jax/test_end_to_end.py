@@ -16,8 +16,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import sdpo_jax.trainer as trainer_module
 from sdpo_jax.checkpoints import Checkpointer
-from sdpo_jax.data import bundled
 from sdpo_jax.config import load_config
+from sdpo_jax.data import bundled
 from sdpo_jax.export import export
 from sdpo_jax.trainer import train
 
