@@ -101,10 +101,11 @@ TINY_NEW_TOKENS = {"chart": 512, "web": 640, "slide": 448}
 
 
 def tiny(task: str) -> Config:
-    """The warm-started tiny policy on the bundled data: CPU, minutes.
+    """The tiny policy on the bundled data: CPU, minutes.
 
-    `model.path` is the shipped warm start (weights/<task>_tiny, made by `make warmstart`);
-    `model.path=none` starts from fresh random weights of `model.preset` instead. Prompts run
+    For the tasks in WARM_STARTED, `model.path` is the shipped warm start
+    (weights/<task>_tiny, made by `make warmstart`); `model.path=none` (the others' default)
+    starts from fresh random weights of `model.preset` instead. Prompts run
     to about 170 tokens (the 128x96 image is 12), so 256 holds every one; the teacher's context
     adds the render (12), the feedback and possibly a sibling's program. Images are small
     because the vision tower attends over all patches of a batch at once (models/qwen3_vl):
