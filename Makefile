@@ -41,7 +41,7 @@ train: setup
 	$(PY) -m sdpo_jax.train $(CONFIG) $(ARGS)
 
 # `make warmstart CONFIG=chart_tiny [ARGS="warmstart.out=weights/chart_tiny"]`: the supervised
-# warm start the tiny recipes begin from (about an hour on 2 CPU cores).
+# warm start the tiny recipes begin from (1 h 41 min on 2 CPU cores for chart_tiny).
 warmstart: setup
 	$(PY) -m sdpo_jax.warmstart $(CONFIG) $(ARGS)
 
