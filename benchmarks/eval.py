@@ -29,6 +29,7 @@ from render_service import RenderConfig, RenderPool, RenderRequest
 from render_service.metrics import chartmimic_scores, registry, score_items
 from render_service.metrics.chartmimic import CHARTMIMIC_METRICS
 from sdpo_jax.data.synthetic import items
+from sdpo_jax.rundir import machine
 
 # The record field each of ChartMimic's four evaluators reads from its own run.
 FIELDS = {"text": "texts", "layout": "layout", "type": "types", "color": "colors"}
@@ -142,7 +143,7 @@ def main() -> None:
         for *_, scores in rows
     ]
     published = args.items / rows[-1][2]
-    print(f"\n{args.items} chart pairs, {args.workers} workers")
+    print(f"\n{machine()}: {args.items} chart pairs, {args.workers} workers")
     print(
         f"{'procedure':<34} {'runs/program':>12} {'seconds':>8} {'items/s':>8} "
         f"{'× published':>11} {'max |Δscore|':>12}"

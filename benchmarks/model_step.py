@@ -23,6 +23,7 @@ import transformers
 from flax import nnx
 
 from models.qwen3_vl import load_hf, preset
+from sdpo_jax.rundir import machine
 
 SEQUENCE = 1024
 GRID = (1, 16, 16)
@@ -144,7 +145,7 @@ def main():
     medians = {name: statistics.median(t) for name, t in times.items()}
     base = medians["transformers (torch)"]
     print(
-        f"\nforward+backward, batch {args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, "
+        f"\n{machine()}\nforward+backward, batch {args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, "
         f"{args.steps} steps, torch threads {torch.get_num_threads()}"
     )
     print(f"{'implementation':<24}{'step ms':>10}{'tokens/s':>12}{'vs torch':>10}")

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from sdpo_jax.objectives import SUPPORTS, self_distillation_loss
+from sdpo_jax.rundir import machine
 
 GIB = 1024**3
 
@@ -117,7 +118,7 @@ def main():
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     line = lambda cells: " | ".join(c.rjust(w) for c, w in zip(cells, widths))
     device = jax.devices()[0].device_kind
-    print(f"\nself_distillation_loss value and gradient, vocab {args.vocab}, {device}")
+    print(f"\n{machine()}\nself_distillation_loss value and gradient, vocab {args.vocab}, {device}")
     size = lambda tokens: f"{tokens * args.vocab * 4 / GIB:.2f} GiB at {tokens} tokens"
     print(f"one float32 [tokens, vocab] tensor: {size(timed_tokens)}, {size(train_tokens)}")
     print(line(header))

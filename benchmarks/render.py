@@ -28,6 +28,7 @@ import matplotlib.pyplot as plt
 from render_service import RenderConfig, RenderPool, RenderRequest
 from render_service.chart.renderer import ChartRenderer
 from render_service.labeled import load_cases
+from sdpo_jax.rundir import machine
 
 CASES = os.path.join(os.path.dirname(__file__), "..", "tests", "render_service", "cases", "chart")
 
@@ -111,6 +112,7 @@ def main() -> None:
                     )
                 )
 
+    print(machine())
     print(f"{'chart renders (' + str(cores) + ' CPUs)':<44}{'renders/s':>10}  note")
     for name, per_second, note in rows:
         print(f"{name:<44}{per_second:>10.1f}  {note}")

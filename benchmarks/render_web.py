@@ -20,6 +20,7 @@ import time
 
 from render_service.config import RenderConfig
 from render_service.types import RenderRequest
+from sdpo_jax.rundir import machine
 
 CASES = pathlib.Path(__file__).resolve().parents[1] / "tests" / "render_service" / "cases"
 
@@ -144,6 +145,7 @@ def main() -> None:
             )
         )
     rows += [(name, rate, "decks/s") for name, rate in pptx_rates(args.decks).items()]
+    print(machine())
     print(f"{'row':<50} {'rate':>8} {'unit':<8} {'vs reference':>12}")
     for name, rate, unit in rows:
         ratio = f"{rate / reference:.2f}x" if unit == "pages/s" else ""

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from model_step import bench_config, reference_and_port  # same directory: shared model
 
+from sdpo_jax.rundir import machine
 from sdpo_jax.sampling import generate
 
 PROMPTS, SAMPLES = 4, 8
@@ -142,7 +143,7 @@ def main():
     }
     base, shared = "transformers generate", "sampler, shared prefill"
     print(
-        f"\nsampling {PROMPTS} prompts (180-240 tokens, 1 image {GRID}) x {SAMPLES} samples x "
+        f"\n{machine()}\nsampling {PROMPTS} prompts (180-240 tokens, 1 image {GRID}) x {SAMPLES} samples x "
         f"{args.new} new tokens, float32, CPU, median of {args.runs}, torch threads "
         f"{torch.get_num_threads()}"
     )

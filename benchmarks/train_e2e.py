@@ -24,6 +24,7 @@ from unittest import mock
 import sdpo_jax.trainer
 from sdpo_jax.config import load_config
 from sdpo_jax.rollouts import decode
+from sdpo_jax.rundir import machine
 from sdpo_jax.trainer import train
 
 PHASES = ("time/generate", "time/render_wait", "time/teacher_and_batch", "time/update", "time/step")
@@ -69,7 +70,7 @@ def main() -> None:
             for lag in (0, 1):
                 run_dir = f"{tmp}/{'gold' if gold else 'sampled'}-lag{lag}"
                 runs[gold, lag] = phases(args.config, args.steps, lag, gold, run_dir)
-    print(f"\n{args.config}, median over steps 2..{args.steps} (seconds)")
+    print(f"\n{machine()}\n{args.config}, median over steps 2..{args.steps} (seconds)")
     print(f"{'':<26} {'sampled programs':>17} {'gold programs':>17}")
     print(f"{'phase':<26} {'lag 0':>8} {'lag 1':>8} {'lag 0':>8} {'lag 1':>8}")
     for phase in PHASES:

@@ -24,6 +24,7 @@ from model_step import bench_config  # the same small model as benchmarks/model_
 
 from models.qwen3_vl import Qwen3VL, preset
 from sdpo_jax.config import ObjectiveConfig, OptimConfig, TeacherConfig
+from sdpo_jax.rundir import machine
 from sdpo_jax.train_step import (
     completion_logits,
     init_state,
@@ -107,7 +108,7 @@ def main() -> None:
         measure("model_step (h512, 4 layers)", bench_config(), 8, args.steps),
     ]
     print(
-        f"\nbatch: 8 rollouts x ({PROMPT} prompt + {COMPLETION} completion) tokens; teacher context {TEACHER_PROMPT}"
+        f"\n{machine()}\nbatch: 8 rollouts x ({PROMPT} prompt + {COMPLETION} completion) tokens; teacher context {TEACHER_PROMPT}"
     )
     print(
         f"{'config':<24} {'SDPO step tok/s':>16} {'MiB':>8} {'student f+b tok/s':>18} {'MiB':>8} {'cost x':>7}"

@@ -3,7 +3,7 @@ made it, so a run can be understood and repeated from its folder alone.
 
     <run_dir>/config.txt      the resolved config, one `key=value` per line (override syntax)
     <run_dir>/config.json     the same as JSON
-    <run_dir>/versions.json   python, jax, flax, ... and the git commit of the code
+    <run_dir>/versions.json   python, jax, flax, ..., the machine and the git commit of the code
     <run_dir>/commands.txt    every command line that ran in this folder, newest last
     <run_dir>/checkpoints/    orbax checkpoints;  <run_dir>/tb/  TensorBoard events
 """
@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import importlib.metadata
 import json
+import os
 import platform
 import shlex
 import subprocess
@@ -29,8 +30,19 @@ def resolve(config: Config) -> Path:
     return Path(config.run_dir or Path("runs") / config.name)
 
 
+def machine() -> str:
+    """The CPU model and core count, for run folders and benchmark headers."""
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
 def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
+    found = {"python": platform.python_version(), "machine": machine()}
     for name in PACKAGES:
         try:
             found[name] = importlib.metadata.version(name)

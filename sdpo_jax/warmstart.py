@@ -50,6 +50,7 @@ from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.heldout import attempt
 from sdpo_jax.rollouts import References
+from sdpo_jax.rundir import machine
 from sdpo_jax.runtime import RunError, load_prompts, pool_config, split_records
 from sdpo_jax.teacher import render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
@@ -322,19 +323,6 @@ context the trainer builds: the render, the defect list or the error):
 |---|---|---|
 {injected}
 """
-
-
-def machine() -> str:
-    import os
-    import platform
-
-    cpu = platform.processor() or "cpu"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def warmstart(config: Config, argv: Sequence[str]) -> Path:

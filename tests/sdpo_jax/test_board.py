@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 
 import numpy as np
 from PIL import Image
@@ -64,7 +65,9 @@ def test_run_dir_describes_itself_and_notices_a_resume(tmp_path):
     assert not resumed and path == tmp_path / "run"
     assert f"run_dir={tmp_path / 'run'}" in (path / "config.txt").read_text()
     assert json.loads((path / "config.json").read_text())["train"]["steps"] == config.train.steps
-    assert json.loads((path / "versions.json").read_text())["jax"] != "not installed"
+    versions = json.loads((path / "versions.json").read_text())
+    assert versions["jax"] != "not installed"
+    assert versions["machine"].endswith(f"{os.cpu_count()} cores")
     changed = load_config("chart_tiny", [f"run_dir={tmp_path / 'run'}", "train.steps=99"])
     _, resumed = rundir.prepare(changed, ["train", "chart_tiny", "train.steps=99"])
     assert resumed
