@@ -146,9 +146,9 @@ def test_cross_field_checks():
 
 
 def test_tiny_recipes_start_from_the_shipped_warm_start_unless_told_otherwise():
-    assert (Path(load_config("chart_tiny").model.path) / "config.json").is_file()
-    for task in ("web", "slide"):  # no warm start ships for these yet
-        assert load_config(f"{task}_tiny").model.path is None
+    for task in ("chart", "slide"):
+        assert (Path(load_config(f"{task}_tiny").model.path) / "config.json").is_file()
+    assert load_config("web_tiny").model.path is None  # no web warm start ships yet
     fresh = load_config("chart_tiny", ["model.path=none"])
     assert fresh.model.path is None and fresh.model.preset == "tiny"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from models.qwen3_vl import verify
 
 
@@ -18,7 +20,8 @@ def test_verify_names_a_bad_folder(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
-def test_the_shipped_warm_start_matches_transformers():
-    """The weights chart_tiny loads are a real HF folder that transformers reads the same way."""
-    folder = Path(__file__).parents[2] / "weights" / "chart_tiny"
+@pytest.mark.parametrize("task", ["chart", "slide"])
+def test_the_shipped_warm_start_matches_transformers(task):
+    """The weights a tiny recipe loads are a real HF folder that transformers reads the same way."""
+    folder = Path(__file__).parents[2] / "weights" / f"{task}_tiny"
     assert verify.max_logit_difference(folder) <= 1e-4
