@@ -210,10 +210,13 @@ class Run:
 
     @timed("update")
     def update(self, batch: dict) -> dict:
-        """θ <- train_step(θ, batch); the metrics stay on the device."""
+        """θ <- train_step(θ, batch); the metrics stay on the device. Waits for the step to
+        finish (the loop reads its finite-loss flag next anyway), so `time/update` is the
+        update's compute, not its dispatch."""
         if self.jitted is None:
             self.jitted = jit_train_step(self.step_fn, self.state, batch, self.mesh, self.rules)
         self.state, step_metrics = self.jitted(self.state, batch)
+        step_metrics["loss/finite"].block_until_ready()
         return step_metrics
 
     def heldout(self) -> dict[str, float] | None:
