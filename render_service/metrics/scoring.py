@@ -10,8 +10,9 @@ Per domain: chart → ChartMimic text/layout/type/color F1; web → Design2Code 
 position, color (+ clip when `clip_model_dir` names a local CLIP folder) and final;
 slide_html → the slide aesthetics and the Design2Code scores against the reference slide;
 slide_pptx → geometry block matching of the shapes, slide by slide, against the reference deck.
-A candidate that fails (error, crash, timeout) scores 0 on every metric of its domain and
-counts against the execution rate. A reference that fails is a data problem: its item is
+A candidate that fails (error, crash, timeout) counts against the execution rate and scores 0
+on every metric of its domain, except a chart program that raised after drawing: ChartMimic
+scores what it drew. A reference that fails is a data problem: its item is
 reported with the error and left out of the aggregates.
 """
 
@@ -100,7 +101,7 @@ def _score(request: RenderRequest, ours: RenderResult, theirs: RenderResult, cli
             f"the pool's {domain} renderer returned no {needed!r} record: build the pool with "
             "RenderPool(config, registry=render_service.metrics.registry())"
         )
-    record = ours.metrics.get(needed) if ours.ok else None
+    record = ours.metrics.get(needed)  # a chart that failed after drawing still has one
     if domain == "chart":
         scores = chartmimic_scores(record, theirs.metrics["chartmimic"])
     elif domain == "web":
