@@ -169,6 +169,11 @@ def _joined(first: dict, second: dict) -> dict:
     }
 
 
+def block_boxes(page: dict) -> list[tuple[float, float, float, float]]:
+    """The page's block boxes (x, y, w, h) as shares of the page: what CLIP inpaints."""
+    return [block["box"] for block in _normalised(page)]
+
+
 def _normalised(page: dict) -> list[dict]:
     """Blocks with box (x, y, w, h) as shares of the page, same-box blocks merged."""
     width, height = page["width"], page["height"]

@@ -27,7 +27,7 @@ import numpy as np
 
 from render_service.metrics.chartmimic import chartmimic_scores
 from render_service.metrics.defects import defect_rates
-from render_service.metrics.design2code import design2code_scores
+from render_service.metrics.design2code import block_boxes, design2code_scores
 from render_service.metrics.slides import deck_geometry_scores, slide_scores
 from render_service.renderers import RENDERERS
 from render_service.types import RenderRequest, RenderResult
@@ -121,7 +121,10 @@ def _score(request: RenderRequest, ours: RenderResult, theirs: RenderResult, cli
 def _clip(clip, ours: RenderResult, theirs: RenderResult) -> float | None:
     if clip is None:
         return None
-    return clip.similarity(ours.image_png, theirs.image_png) if ours.ok else 0.0
+    if not ours.ok:
+        return 0.0
+    boxes = [block_boxes(result.metrics["blocks"]) for result in (ours, theirs)]
+    return clip.similarity(ours.image_png, theirs.image_png, *boxes)
 
 
 def _aggregate(items: list[ItemScore], candidates: dict[str, list[RenderResult]]) -> dict:
