@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system parts the renderers need (Chromium, LibreOffice Impress, poppler, fonts,
 # bubblewrap) when they are missing. Idempotent: when everything is present it only checks and
-# exits, so a second `make setup` takes seconds. Says what to do when it cannot install (not root, no apt).
+# exits, so a second `make setup` takes seconds. Says what to do when it cannot install (not
+# root, no apt).
 set -euo pipefail
 
 # command-or-file that proves a package is present -> Debian package that provides it

@@ -145,7 +145,9 @@ def _marked(mark: str) -> bool:
 
 
 def test_only_its_own_processes_are_visible():
-    done = jailed_python("import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))")
+    done = jailed_python(
+        "import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))"
+    )
     assert done.returncode == 0, done.stderr
     assert os.getpid() not in eval(done.stdout) and max(eval(done.stdout)) < 100
 
@@ -202,5 +204,5 @@ def test_the_run_config_chooses_the_isolation():
 
     assert pool_config(load_config("chart_tiny")).isolation == "bwrap"
     assert pool_config(load_config("chart_tiny", ["render.sandbox=unsafe"])).isolation == "unsafe"
-    with pytest.raises(ConfigError, match="render.sandbox"):
+    with pytest.raises(ConfigError, match=r"render\.sandbox"):
         load_config("chart_tiny", ["render.sandbox=none"])
