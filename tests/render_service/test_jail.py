@@ -206,3 +206,43 @@ def test_the_run_config_chooses_the_isolation():
     assert pool_config(load_config("chart_tiny", ["render.sandbox=unsafe"])).isolation == "unsafe"
     with pytest.raises(ConfigError, match=r"render\.sandbox"):
         load_config("chart_tiny", ["render.sandbox=none"])
+
+
+def test_seccomp_refuses_processes_sockets_and_namespaces_but_not_threads():
+    code = """
+        import ctypes, errno, os, socket, subprocess, threading
+        from render_service.syscalls import deny_dangerous_syscalls
+        deny_dangerous_syscalls()
+        libc = ctypes.CDLL(None, use_errno=True)
+        def refused(call):
+            try:
+                call()
+            except PermissionError:
+                return "refused"
+            return "ALLOWED"
+        threads = []
+        worker = threading.Thread(target=lambda: threads.append("thread"))
+        worker.start(); worker.join()
+        def denied(returned):  # a libc call: -1 and errno EPERM
+            return "refused" if returned == -1 and ctypes.get_errno() == errno.EPERM else "ALLOWED"
+        print(*threads, refused(os.fork), refused(lambda: subprocess.run(["/bin/true"])),
+              refused(socket.socket), denied(libc.unshare(0x40000000)),  # CLONE_NEWNET
+              denied(libc.ptrace(0, 0, 0, 0)))  # PTRACE_TRACEME
+        """
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["thread"] + ["refused"] * 5
+
+
+def test_sandboxed_children_run_under_the_filter():
+    from render_service.sandbox import SandboxLimits, run_sandboxed
+
+    def status(scratch):
+        with open("/proc/self/status") as handle:
+            return handle.read()
+
+    outcome = run_sandboxed(status, limits=SandboxLimits())
+    assert outcome.ok, outcome.error
+    assert "Seccomp:\t2" in outcome.value  # 2: a filter is loaded
