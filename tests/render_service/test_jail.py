@@ -1,6 +1,7 @@
 """The OS wall (render_service/jail.py): each escape gets a test that runs plain Python inside
 the jail, with no audit hook to help, and asserts the mark is absent on the host."""
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -246,3 +247,25 @@ def test_sandboxed_children_run_under_the_filter():
     outcome = run_sandboxed(status, limits=SandboxLimits())
     assert outcome.ok, outcome.error
     assert "Seccomp:\t2" in outcome.value  # 2: a filter is loaded
+
+
+@pytest.mark.chromium
+def test_pages_cannot_reach_a_loopback_listener(short_config):
+    from render_service.pool import RenderPool
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(4)
+    port = listener.getsockname()[1]
+    page = f"""<html><head><meta http-equiv="refresh" content="0; url=http://127.0.0.1:{port}/m">
+    </head><body><p>hi</p><script>
+    new WebSocket("ws://127.0.0.1:{port}/ws");
+    navigator.sendBeacon("http://127.0.0.1:{port}/beacon", "x");
+    fetch("http://127.0.0.1:{port}/fetch").catch(() => null);
+    </script></body></html>"""
+    request = RenderRequest("p", "web", page, options={"javascript": True})
+    with RenderPool(dataclasses.replace(short_config, workers=1), warm_domains=("web",)) as pool:
+        pool.render([request])
+        assert _accept(listener) is None  # nothing connected while the page ran, or after
+    listener.close()
