@@ -4,8 +4,9 @@
 
 Rows: bare matplotlib in this process (exec + draw + PNG, no sandbox: the reference); the
 chart renderer's plain render (sandboxed fork, no tracing); render + tracing + detectors
-(target: at most 25% slower than plain); the pool at 1..N workers (target: at least 0.8 of
-linear scaling over 1 worker); and the pool's wall time for one training step's batch.
+(target: at most 25% slower than plain); one pool worker with and without the bubblewrap jail
+(target: at most 20% slower in it); the pool at 1..N workers (target: at least 0.8 of linear
+scaling over 1 worker); and the pool's wall time for one training step's batch.
 """
 
 from __future__ import annotations
@@ -91,6 +92,26 @@ def main() -> None:
     rows.append(("chart renderer, plain (sandboxed)", plain, f"{plain / reference:.2f}x ref"))
     overhead = spent["traced"] / spent["plain"] - 1
     rows.append(("+ tracing + detectors", traced, f"{overhead:+.0%} time (target <= +25%)"))
+
+    # The OS jail's cost: one worker with and without it, alternating rounds of 8 requests.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # isolation="unsafe" warns on start
+        pools = {
+            mode: RenderPool(dataclasses.replace(config, workers=1, isolation=mode))
+            for mode in ("unsafe", "bwrap")
+        }
+    jail = dict.fromkeys(pools, 0.0)
+    for pool in pools.values():
+        pool.render(requests[:1])
+    for start in range(0, len(requests), 8):
+        for mode, pool in pools.items():
+            jail[mode] += rate(pool.render, requests[start : start + 8])[1]
+    for pool in pools.values():
+        pool.close()
+    rows.append(("pool, 1 worker, no jail (unsafe)", len(requests) / jail["unsafe"], ""))
+    cost = jail["bwrap"] / jail["unsafe"] - 1
+    note = f"{cost:+.0%} time (target <= +20%)"
+    rows.append(("pool, 1 worker, in the bwrap jail", len(requests) / jail["bwrap"], note))
 
     single = None
     for workers in range(1, cores + 1):

@@ -22,6 +22,10 @@ class RenderConfig:
     worker_grace_seconds: float = 10.0
     sandbox: SandboxLimits = dataclasses.field(default_factory=SandboxLimits)
     scratch_root: str | None = None
+    # "bwrap": each worker runs in bubblewrap namespaces with a minimal read-only filesystem
+    # (render_service/jail.py); "unsafe": plain processes, for hosts without user namespaces.
+    isolation: str = "bwrap"
+    scratch_mb: int = 512  # the jail's scratch tmpfs, shared by one worker's requests
     chart_dpi: int = 100
     chart_max_pixels: int = 4096 * 4096
     trace: bool = True  # element tracing and defect detection (off: plain render)
@@ -49,6 +53,8 @@ class RenderConfig:
             "recycle_after_requests": self.recycle_after_requests > 0,
             "recycle_above_rss_mb": self.recycle_above_rss_mb > 0,
             "worker_grace_seconds": self.worker_grace_seconds > 0,
+            "isolation": self.isolation in ("bwrap", "unsafe"),
+            "scratch_mb": self.scratch_mb > 0,
             "chart_dpi": self.chart_dpi > 0,
             "chart_max_pixels": self.chart_max_pixels > 0,
             "web_viewport": min(self.web_viewport) > 0,

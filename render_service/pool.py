@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import render_service
 from render_service import wire
 from render_service.config import RenderConfig
+from render_service.jail import check_jail, jail_command, warn_unsafe
 from render_service.renderers import RENDERERS
 from render_service.sandbox import scrubbed_env
 from render_service.types import RenderRequest, RenderResult
@@ -49,6 +50,10 @@ class RenderPool:
         warm_domains: Iterable[str] = ("chart",),
     ):
         self.config = config or RenderConfig()
+        if self.config.isolation == "bwrap":
+            check_jail()
+        else:
+            warn_unsafe()
         self.size = self.config.workers or os.cpu_count() or 1
         self._registry = dict(RENDERERS if registry is None else registry)
         self._warm = tuple(d for d in warm_domains if d in self._registry)
@@ -100,7 +105,11 @@ class RenderPool:
         extra = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         threads = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         env = scrubbed_env({**extra, **threads, "PYTHONPATH": path})
-        return [sys.executable, "-m", "render_service.worker"], env
+        command = [sys.executable, "-m", "render_service.worker"]
+        if self.config.isolation == "bwrap":
+            scratch = self.config.scratch_root or "/tmp"
+            command = jail_command(command, self.config.scratch_mb, scratch)
+        return command, env
 
 
 class _Slot:

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from render_service.generated import GeneratedCodeError, error_report
+from render_service.syscalls import deny_dangerous_syscalls
 
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
@@ -286,6 +287,9 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     os.environ.clear()
     os.environ.update(scrubbed_env({"HOME": scratch, "TMPDIR": scratch}))
     tempfile.tempdir = scratch
+    # The kernel's filter, whatever the code later does to Python; loaded through ctypes, so
+    # before the audit hook, which refuses ctypes.
+    deny_dangerous_syscalls()
     sys.addaudithook(_make_guard(os.path.realpath(scratch)))
     return result_fd
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the system parts the renderers need (Chromium, LibreOffice Impress, poppler, fonts)
-# when they are missing. Idempotent: when everything is present it only checks and exits, so a
-# second `make setup` takes seconds. Says what to do when it cannot install (not root, no apt).
+# Installs the system parts the renderers need (Chromium, LibreOffice Impress, poppler, fonts,
+# bubblewrap) when they are missing. Idempotent: when everything is present it only checks and
+# exits, so a second `make setup` takes seconds. Says what to do when it cannot install (not
+# root, no apt).
 set -euo pipefail
 
 # command-or-file that proves a package is present -> Debian package that provides it
@@ -10,6 +11,7 @@ declare -A NEEDS=(
   [libreoffice-impress]="/usr/bin/soffice"
   [poppler-utils]="/usr/bin/pdftoppm"
   [python3-uno]="/usr/lib/python3/dist-packages/uno.py"  # keeps LibreOffice warm per worker
+  [bubblewrap]="/usr/bin/bwrap"  # the OS sandbox around every render worker
   [fonts-noto-core]="/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf"
   [fonts-crosextra-carlito]="/usr/share/fonts/truetype/crosextra/Carlito-Regular.ttf"
   [fonts-liberation]="/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"
@@ -21,7 +23,7 @@ for pkg in "${!NEEDS[@]}"; do
   [ -e "${NEEDS[$pkg]}" ] || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: system packages present (chromium, libreoffice, python3-uno, poppler, fonts)"
+  echo "setup: system packages present (chromium, libreoffice, python3-uno, poppler, bubblewrap, fonts)"
   exit 0
 fi
 

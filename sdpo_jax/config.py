@@ -101,6 +101,9 @@ class RenderConfig:
     cpu_seconds: float = _field(10.0, lo=0.1)
     memory_mb: int = _field(2048, lo=64)
     chromium_path: str = "/usr/bin/chromium"
+    # bwrap: every render worker in bubblewrap namespaces with a read-only minimal filesystem
+    # (render_service/jail.py); unsafe: plain processes, only where namespaces are unavailable.
+    sandbox: Literal["bwrap", "unsafe"] = "bwrap"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -105,6 +105,7 @@ def pool_config(config: Config) -> PoolConfig:
             memory_mb=render.memory_mb,
         ),
         chromium_path=render.chromium_path,
+        isolation=render.sandbox,
     )
 
 

@@ -79,7 +79,8 @@ class ChartRenderer:
             return RenderResult(id=request.id, ok=False, error=outcome.error, timings=timings)
         value = outcome.value
         value["timings"].update(timings)
-        return RenderResult(id=request.id, ok=True, **value)
+        # A recording child may report a failure together with what it recorded.
+        return RenderResult(id=request.id, ok=value.get("error") is None, **value)
 
     def close(self) -> None:
         plt.close("all")

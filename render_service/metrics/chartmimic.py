@@ -3,13 +3,14 @@
 - text: F1 over drawn strings as a multiset (exact string equality).
 - layout: F1 over subplotspec positions as a multiset.
 - type: F1 over plotting-call counts (matched = Σ min(count_candidate, count_gold)).
-- color: colours are grouped by the plotting method that drew them; within a group, candidate
+- color: colours are grouped by the hooked function that drew them; within a group, candidate
   and gold colours are paired by the assignment of greatest total similarity
   (scipy's linear_sum_assignment, not ChartMimic's search over all permutations, which is
   factorial and gives the same optimum); similarity is max(0, 1 − ΔE00/100) for two colours,
   1/0 for equal/unequal colormap names, 0 across kinds. Precision = Σ similarity / #candidate,
   recall = Σ similarity / #gold.
-A failed candidate (no record) scores 0 on every metric.
+Each score is 0 when either side is empty, as ChartMimic's. A candidate without a record
+(it failed before drawing anything ChartMimic would save) scores 0 on every metric.
 """
 
 from __future__ import annotations

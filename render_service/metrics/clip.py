@@ -1,10 +1,11 @@
 """CLIP image similarity for Design2Code, from a local CLIP model folder only.
 
 Design2Code's fifth score is the cosine similarity of CLIP image embeddings of the two
-screenshots, each resized to a square of its shorter side. Nothing is downloaded: without a
-configured folder the score is reported as not computed (None), never faked. Design2Code also
-inpaints the text blocks before embedding; that step is not reproduced here.
-torch and transformers are imported only when a folder is configured.
+screenshots, each with its text blocks inpainted (OpenCV's Telea method, radius 3), so CLIP
+compares layout and imagery rather than text, then resized to a square of its shorter side.
+Nothing is downloaded: without a configured folder the score is reported as not computed
+(None), never faked. torch, transformers and OpenCV are imported only when a folder is
+configured.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ class ClipScorer:
         self.model = CLIPModel.from_pretrained(model_dir, local_files_only=True).eval()
         self.processor = CLIPImageProcessor.from_pretrained(model_dir, local_files_only=True)
 
-    def embed(self, png: bytes):
+    def embed(self, png: bytes, boxes=()):
+        """The unit image embedding of `png` with `boxes` ((x, y, w, h) as shares of the
+        image, Design2Code's block boxes) inpainted."""
         image = Image.open(io.BytesIO(png)).convert("RGB")
+        if boxes:
+            image = inpainted(image, boxes)
         side = min(image.size)
         image = image.resize((side, side), Image.LANCZOS)
         pixels = self.processor(images=image, return_tensors="pt")["pixel_values"]
@@ -42,5 +47,19 @@ class ClipScorer:
             features = features.pooler_output
         return features[0] / features[0].norm()
 
-    def similarity(self, png_a: bytes, png_b: bytes) -> float:
-        return float(self.embed(png_a) @ self.embed(png_b))
+    def similarity(self, png_a: bytes, png_b: bytes, boxes_a=(), boxes_b=()) -> float:
+        return float(self.embed(png_a, boxes_a) @ self.embed(png_b, boxes_b))
+
+
+def inpainted(image: Image.Image, boxes) -> Image.Image:
+    """`image` with each box filled in from its surroundings (Telea, radius 3)."""
+    import cv2
+    import numpy as np
+
+    pixels = np.asarray(image)
+    height, width = pixels.shape[:2]
+    mask = np.zeros((height, width), np.uint8)
+    for x, y, w, h in boxes:
+        left, top = int(x * width), int(y * height)
+        mask[top : top + int(h * height), left : left + int(w * width)] = 255
+    return Image.fromarray(cv2.inpaint(pixels, mask, 3, cv2.INPAINT_TELEA))

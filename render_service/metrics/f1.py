@@ -8,12 +8,10 @@ from collections import Counter
 def f1_score(matched: float, candidate_total: float, gold_total: float) -> float:
     """F1 of precision matched/candidate_total and recall matched/gold_total.
 
-    Two empty sides agree perfectly (1.0): an identical program scores 1 even when it draws,
-    say, no text. ChartMimic itself returns 0 when either side is empty.
+    0 when either side is empty, both included, as ChartMimic scores it: a chart with no text
+    scores text 0 even against itself.
     """
-    if candidate_total == 0 and gold_total == 0:
-        return 1.0
-    if matched <= 0:
+    if candidate_total == 0 or gold_total == 0 or matched <= 0:
         return 0.0
     precision, recall = matched / candidate_total, matched / gold_total
     return 2 * precision * recall / (precision + recall)

@@ -10,8 +10,9 @@ Per domain: chart → ChartMimic text/layout/type/color F1; web → Design2Code 
 position, color (+ clip when `clip_model_dir` names a local CLIP folder) and final;
 slide_html → the slide aesthetics and the Design2Code scores against the reference slide;
 slide_pptx → geometry block matching of the shapes, slide by slide, against the reference deck.
-A candidate that fails (error, crash, timeout) scores 0 on every metric of its domain and
-counts against the execution rate. A reference that fails is a data problem: its item is
+A candidate that fails (error, crash, timeout) counts against the execution rate and scores 0
+on every metric of its domain, except a chart program that raised after drawing: ChartMimic
+scores what it drew. A reference that fails is a data problem: its item is
 reported with the error and left out of the aggregates.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from render_service.metrics.chartmimic import chartmimic_scores
 from render_service.metrics.defects import defect_rates
-from render_service.metrics.design2code import design2code_scores
+from render_service.metrics.design2code import block_boxes, design2code_scores
 from render_service.metrics.slides import deck_geometry_scores, slide_scores
 from render_service.renderers import RENDERERS
 from render_service.types import RenderRequest, RenderResult
@@ -100,7 +101,7 @@ def _score(request: RenderRequest, ours: RenderResult, theirs: RenderResult, cli
             f"the pool's {domain} renderer returned no {needed!r} record: build the pool with "
             "RenderPool(config, registry=render_service.metrics.registry())"
         )
-    record = ours.metrics.get(needed) if ours.ok else None
+    record = ours.metrics.get(needed)  # a chart that failed after drawing still has one
     if domain == "chart":
         scores = chartmimic_scores(record, theirs.metrics["chartmimic"])
     elif domain == "web":
@@ -120,7 +121,10 @@ def _score(request: RenderRequest, ours: RenderResult, theirs: RenderResult, cli
 def _clip(clip, ours: RenderResult, theirs: RenderResult) -> float | None:
     if clip is None:
         return None
-    return clip.similarity(ours.image_png, theirs.image_png) if ours.ok else 0.0
+    if not ours.ok:
+        return 0.0
+    boxes = [block_boxes(result.metrics["blocks"]) for result in (ours, theirs)]
+    return clip.similarity(ours.image_png, theirs.image_png, *boxes)
 
 
 def _aggregate(items: list[ItemScore], candidates: dict[str, list[RenderResult]]) -> dict:

@@ -1,12 +1,13 @@
-"""Text blocks of a rendered page without OCR: Design2Code's recoloured double render.
+"""Text blocks of a rendered page without OCR: Design2Code's recoloured renders.
 
-The page is screenshotted as it is, then the text of every block (a text-bearing element, as
-Design2Code defines it; see recolor.js) is recoloured to a colour of its own and the page is
-screenshotted again. Pixels that changed and now show exactly a block's colour are its fully
-covered glyph pixels: their extent is the block's box and the original screenshot at those
-pixels gives the text colour (the most common one, so antialiased edges do not blur it). A
-block with no such pixel (invisible, clipped, or text too thin to cover a whole pixel) is
-left out, as OCR would not see it either.
+The page is screenshotted as it is; then the elements owning text (see recolor.js) are given
+colours from a palette and screenshotted, and again with every palette colour shifted by
+`SHIFT` in each channel. As in Design2Code, a block's pixels are those within `TOLERANCE` of its
+colour in the first recoloured screenshot that moved by `SHIFT` (within twice the tolerance)
+in the second: fully covered glyph pixels, since antialiased edges move by less. Their extent
+is the block's box; the mean of the original screenshot there, truncated to integers, is the
+text colour. A block with no such pixel (invisible, clipped, or text too thin to cover a whole
+pixel) is left out, as OCR would not see it either. Block texts are lowercased.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import io
+import itertools
 
 import numpy as np
 from PIL import Image
@@ -23,42 +25,40 @@ from render_service.web.browser import PageError
 from render_service.web.renderer import SlideHtmlRenderer, WebRenderer
 
 RECOLOR = importlib.resources.files("render_service.metrics").joinpath("recolor.js").read_text()
-MAX_BLOCKS = 4096
+# Design2Code's palette: every channel in 10, 26, ..., 250 (16 levels, 4,096 colours), so
+# colours are 16 apart and the tolerance below never confuses two of them.
+LEVELS = np.arange(10, 251, 16)
+PALETTE = [tuple(int(v) for v in rgb) for rgb in itertools.product(LEVELS, repeat=3)]
+SHIFT, TOLERANCE = 50, 4
 
 
-def run_colors(count: int) -> list[tuple[int, int, int]]:
-    """`count` distinct, scattered colours: a multiplicative hash of the index over 24 bits,
-    so neighbouring runs differ in every channel and page colours rarely coincide."""
-    codes = [(index + 1) * 2654435761 % 16777213 for index in range(count)]
-    return [(code >> 16 & 255, code >> 8 & 255, code & 255) for code in codes]
+def shifted(colors: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    return [tuple((c + SHIFT) % 256 for c in rgb) for rgb in colors]
 
 
-def find_blocks(original_png: bytes, recolored_png: bytes, texts: list[str]) -> dict:
-    """Blocks {"text", "bbox" (x0, y0, x1, y1 px), "color" (r, g, b)} and the page size."""
-    before = _rgb(original_png)
-    after = _rgb(recolored_png)
-    height = min(before.shape[0], after.shape[0])
-    width = min(before.shape[1], after.shape[1])
-    before, after = before[:height, :width], after[:height, :width]
-    codes = _code(after)
-    wanted = np.array([_code(np.array(c)) for c in run_colors(len(texts))], dtype=np.int64)
-    order = np.argsort(wanted)
-    changed = np.any(before != after, axis=-1)
-    ys, xs = np.nonzero(changed)
-    found = codes[ys, xs]
-    slot = np.clip(np.searchsorted(wanted[order], found), 0, max(len(texts) - 1, 0))
-    hit = wanted[order][slot] == found if len(texts) else np.zeros(len(found), bool)
-    runs, ys, xs = order[slot[hit]], ys[hit], xs[hit]
+def find_blocks(original_png: bytes, first_png: bytes, second_png: bytes, texts: list[str]):
+    """Blocks {"text", "bbox" (x0, y0, x1, y1 px), "color" (r, g, b)} and the page size, from
+    the original screenshot and the two recoloured ones (`PALETTE`, then `shifted(PALETTE)`)."""
+    images = [_rgb(png) for png in (original_png, first_png, second_png)]
+    height = min(image.shape[0] for image in images)
+    width = min(image.shape[1] for image in images)
+    before, first, second = (image[:height, :width].astype(np.int16) for image in images)
+    moved = np.all(np.abs((first + SHIFT) % 256 - second) <= 2 * TOLERANCE, axis=-1)
+    ys, xs = np.nonzero(moved)
+    value = first[ys, xs]
+    level = np.clip(np.rint((value - LEVELS[0]) / 16).astype(np.int64), 0, len(LEVELS) - 1)
+    near = np.all(np.abs(value - LEVELS[level]) <= TOLERANCE, axis=-1)
+    runs = (level[:, 0] * 256 + level[:, 1] * 16 + level[:, 2])[near]
+    ys, xs = ys[near], xs[near]
     blocks = []
-    for run in np.unique(runs):
+    for run in np.unique(runs[runs < len(texts)]):
         mine = runs == run
         y, x = ys[mine], xs[mine]
-        colors, counts = np.unique(before[y, x], axis=0, return_counts=True)
         blocks.append(
             {
-                "text": texts[run],
+                "text": texts[run].lower(),
                 "bbox": (float(x.min()), float(y.min()), float(x.max() + 1), float(y.max() + 1)),
-                "color": tuple(int(c) for c in colors[np.argmax(counts)]),
+                "color": tuple(int(c) for c in before[y, x].mean(axis=0).astype(int)),
             }
         )
     return {"width": width, "height": height, "blocks": blocks}
@@ -66,11 +66,6 @@ def find_blocks(original_png: bytes, recolored_png: bytes, texts: list[str]) -> 
 
 def _rgb(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
-def _code(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(np.int64)
-    return rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
 
 
 class _BlockMixin:
@@ -84,11 +79,13 @@ class _BlockMixin:
         try:  # the same page as the render above: same JavaScript setting
             with self.browser.page(request.code, javascript=javascript) as page:
                 original, _, _ = self._screenshot(page)
-                texts = page.evaluate(RECOLOR, run_colors(MAX_BLOCKS))
-                recolored, _, _ = self._screenshot(page)
+                texts = page.evaluate(RECOLOR, PALETTE)
+                first, _, _ = self._screenshot(page)
+                page.evaluate(RECOLOR, shifted(PALETTE))
+                second, _, _ = self._screenshot(page)
         except PageError as err:
             return RenderResult(id=request.id, ok=False, error=str(err))
-        blocks = find_blocks(original, recolored, texts)
+        blocks = find_blocks(original, first, second, texts)
         return dataclasses.replace(result, metrics={**result.metrics, "blocks": blocks})
 
 

@@ -12,6 +12,7 @@ import importlib.resources
 import time
 
 from render_service.config import RenderConfig
+from render_service.sandbox import allow_result_types, run_sandboxed
 from render_service.types import Defect, Element, RenderRequest, RenderResult
 from render_service.web import detectors
 from render_service.web.aesthetics import slide_metrics
@@ -19,6 +20,14 @@ from render_service.web.browser import Browser, PageError
 from render_service.web.layout import Layout
 from render_service.web.tagging import TAG_ATTR, TagLines, tag_html
 from render_service.web.tracing import CssTracer
+
+allow_result_types(TagLines)
+
+
+def _tag(scratch: str, html: str) -> tuple[str, list[TagLines]]:
+    del scratch  # parsing writes nothing
+    return tag_html(html)
+
 
 PROBE = importlib.resources.files("render_service.web").joinpath("probe.js").read_text()
 _COUNT_NODES = "() => document.getElementsByTagName('*').length"
@@ -57,7 +66,14 @@ class WebRenderer:
                 f"HTML is {size:,} bytes, over the {self.config.web_max_html_bytes:,}-byte limit "
                 "(RenderConfig.web_max_html_bytes); send a smaller page",
             )
-        tagged, tags = tag_html(request.code)
+        # Parsing untrusted HTML is work the page controls (nested unclosed tags take quadratic
+        # time): it runs in a sandboxed child, under the request's limits.
+        outcome = run_sandboxed(
+            _tag, request.code, limits=self.config.sandbox, scratch_root=self.config.scratch_root
+        )
+        if not outcome.ok:
+            return self._error(request, f"the HTML could not be parsed: {outcome.error}")
+        tagged, tags = outcome.value
         javascript = bool(request.options.get("javascript", self.config.web_javascript))
         timings: dict[str, float] = {}
         try:

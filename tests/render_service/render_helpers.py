@@ -23,3 +23,15 @@ def child_pids(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def jailed(pid: int) -> int:
+    """The render worker itself: below bubblewrap's two processes when the pool jails it."""
+    while True:
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().strip() != "bwrap":
+                    return pid
+        except OSError:
+            return pid
+        (pid,) = child_pids(pid)

@@ -62,3 +62,43 @@ def test_similarity_matches_the_models_own_image_embeds(clip_dir):
 def test_missing_folder_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no CLIP model at"):
         ClipScorer(str(tmp_path / "nowhere"))
+
+
+def test_block_boxes_are_inpainted_before_embedding(clip_dir):
+    import cv2
+
+    scorer = ClipScorer(clip_dir)
+    text = png(lambda p: p.__setitem__((slice(10, 20), slice(8, 40)), (0, 0, 0)))
+    blank = png(lambda p: None)
+    box = (8 / 64, 10 / 40, 32 / 64, 10 / 40)  # the text block, as shares of the image
+    # The reference: OpenCV's Telea inpainting of the same rectangle, then the same embedding.
+    pixels = np.asarray(Image.open(io.BytesIO(text)).convert("RGB"))
+    mask = np.zeros(pixels.shape[:2], np.uint8)
+    mask[10:20, 8:40] = 255
+    out = io.BytesIO()
+    Image.fromarray(cv2.inpaint(pixels, mask, 3, cv2.INPAINT_TELEA)).save(out, format="PNG")
+    assert float(scorer.embed(text, [box]) @ scorer.embed(out.getvalue())) == pytest.approx(1.0)
+    # With the text inpainted away, the page is close to a blank one; without, it is not.
+    assert scorer.similarity(text, blank, [box]) > scorer.similarity(text, blank) + 1e-4
+
+
+@pytest.mark.chromium
+def test_score_items_with_a_clip_folder_reports_the_official_final(clip_dir):
+    from render_service.config import RenderConfig
+    from render_service.metrics import registry, score_items
+    from render_service.pool import RenderPool
+    from render_service.types import RenderRequest
+
+    page = "<html><body><h1>Plans</h1><p>Pick a plan that fits your team.</p></body></html>"
+    other = page.replace("Plans", "Prices").replace("<h1>", "<h1 style='margin: 200px'>")
+    pairs = [
+        (RenderRequest(name, "web", code), RenderRequest(f"{name}/ref", "web", page))
+        for name, code in (("same", page), ("other", other))
+    ]
+    with RenderPool(RenderConfig(workers=1), registry=registry(), warm_domains=("web",)) as pool:
+        same, changed = score_items(pairs, pool, clip_model_dir=clip_dir)["items"]
+    assert same.scores["clip"] == pytest.approx(1.0, abs=1e-6)
+    for item in (same, changed):
+        five = sum(item.scores[k] for k in ("block_match", "text", "position", "color", "clip"))
+        assert item.scores["final"] == pytest.approx(0.2 * five)
+    assert changed.scores["final"] < same.scores["final"]

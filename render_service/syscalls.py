@@ -1,0 +1,41 @@
+"""The seccomp filter every sandboxed child loads before it runs model-written code.
+
+libseccomp (through `pyseccomp`) builds a kernel filter that stays for the life of the process
+and everything it could start, so it holds even when the code rewrites every Python object in
+reach. Refused with EPERM:
+
+- process creation other than threads: fork, vfork, clone without CLONE_THREAD (clone3 answers
+  ENOSYS, so the C library falls back to clone, where the flags can be checked), execve;
+- ptrace and reading or writing other processes' memory;
+- namespaces and mounts: unshare, setns, mount, umount2, pivot_root, chroot;
+- the kernel's keyring, bpf, perf events, userfaultfd, module loading, kexec, reboot, swap;
+- sockets of every family: the worker talks to its child through pipes, not sockets.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pyseccomp as seccomp  # here, in the warm worker: finding libseccomp runs ldconfig
+
+CLONE_THREAD = 0x00010000
+DENIED = (
+    "fork", "vfork", "execve", "execveat",
+    "ptrace", "process_vm_readv", "process_vm_writev",
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
+    "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "reboot", "swapon", "swapoff",
+    "socket", "socketpair",
+)  # fmt: skip
+
+
+def deny_dangerous_syscalls() -> None:
+    """Load the filter into this process (irreversible; the sandboxed child calls it)."""
+    refuse = seccomp.ERRNO(errno.EPERM)
+    rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED:
+        rules.add_rule(refuse, name)
+    rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    rules.load()
