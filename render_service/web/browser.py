@@ -138,6 +138,10 @@ class Browser:
             raise PageError(f"browser failed on this page: {str(err).splitlines()[0]}") from err
         finally:
             watchdog.cancel()
+            if self._browser is not None:  # window.open: no popup outlives its request
+                for popup in tab.context.pages[1:]:
+                    with contextlib.suppress(PlaywrightError):
+                        popup.close()
 
     def _discard(self) -> None:
         """Drop the browser after a failure; the next request launches a fresh one."""

@@ -263,3 +263,12 @@ def test_html_that_is_slow_to_parse_is_stopped_by_the_limits():
         assert renderer.render(RenderRequest("ok", "web", "<p>fine</p>")).ok  # and it goes on
     finally:
         renderer.close()
+
+
+@pytest.mark.chromium
+def test_popups_are_closed_when_their_request_ends(web_renderer):
+    page = "<p>hi</p><script>window.open('about:blank'); window.open('about:blank')</script>"
+    result = web_renderer.render(RenderRequest("pop", "web", page, options={"javascript": True}))
+    assert result.ok, result.error
+    tab = web_renderer.browser._tab(True)
+    assert tab.context.pages == [tab]
