@@ -95,9 +95,9 @@ def main() -> None:
 
     # The OS jail's cost: one worker with and without it, alternating rounds of 8 requests.
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # isolation="unsafe" warns on start
+        warnings.simplefilter("ignore", RuntimeWarning)  # sandbox="unsafe" warns on start
         pools = {
-            mode: RenderPool(dataclasses.replace(config, workers=1, isolation=mode))
+            mode: RenderPool(dataclasses.replace(config, workers=1, sandbox=mode))
             for mode in ("unsafe", "bwrap")
         }
     jail = dict.fromkeys(pools, 0.0)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from render_service import SandboxLimits
 from sdpo_jax.config import (
     Config,
     DataConfig,
@@ -129,7 +130,9 @@ def tiny(task: str) -> Config:
         sampling=SamplingConfig(
             num_samples=4, max_new_tokens=TINY_NEW_TOKENS[task], temperature=0.7
         ),
-        render=RenderConfig(workers=2, wall_seconds=10.0, cpu_seconds=5.0, memory_mb=1024),
+        render=RenderConfig(
+            workers=2, limits=SandboxLimits(wall_seconds=10.0, cpu_seconds=5.0, memory_mb=1024)
+        ),
         teacher=TeacherConfig(max_context_tokens=1024),
         reward=RewardConfig(visual=BENCHMARK_VISUAL[task]),
         optim=OptimConfig(lr=3e-5, warmup_steps=2, min_lr_ratio=1.0),

@@ -1,11 +1,13 @@
-"""RenderConfig: the single source of render-service defaults.
+"""RenderConfig: the render service's settings, one dataclass for the pool and the run config.
 
-The web/pptx renderers append their own fields at the end (Chromium, LibreOffice).
+A run sets any field from the command line as `render.<field>=value` (`render.limits.<field>`
+for the per-request limits); the web/pptx renderers' fields (Chromium, LibreOffice) come last.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from render_service.sandbox import SandboxLimits
 
@@ -20,11 +22,11 @@ class RenderConfig:
     recycle_above_rss_mb: int = 1024
     # Extra seconds a worker gets beyond the sandbox wall limit before it is killed as hung.
     worker_grace_seconds: float = 10.0
-    sandbox: SandboxLimits = dataclasses.field(default_factory=SandboxLimits)
+    limits: SandboxLimits = dataclasses.field(default_factory=SandboxLimits)  # per request
     scratch_root: str | None = None
     # "bwrap": each worker runs in bubblewrap namespaces with a minimal read-only filesystem
     # (render_service/jail.py); "unsafe": plain processes, for hosts without user namespaces.
-    isolation: str = "bwrap"
+    sandbox: Literal["bwrap", "unsafe"] = "bwrap"
     scratch_mb: int = 512  # the jail's scratch tmpfs, shared by one worker's requests
     chart_dpi: int = 100
     chart_max_pixels: int = 4096 * 4096
@@ -53,7 +55,7 @@ class RenderConfig:
             "recycle_after_requests": self.recycle_after_requests > 0,
             "recycle_above_rss_mb": self.recycle_above_rss_mb > 0,
             "worker_grace_seconds": self.worker_grace_seconds > 0,
-            "isolation": self.isolation in ("bwrap", "unsafe"),
+            "sandbox": self.sandbox in ("bwrap", "unsafe"),
             "scratch_mb": self.scratch_mb > 0,
             "chart_dpi": self.chart_dpi > 0,
             "chart_max_pixels": self.chart_max_pixels > 0,

@@ -9,11 +9,11 @@ runs inside `bwrap` with:
 - a filesystem holding only what rendering needs, read-only: /usr (programs, libraries, fonts),
   the font configuration and caches, the Python runtime, the virtual environment and the
   `render_service` package; plus a fresh tmpfs of `scratch_mb` for the requests' scratch
-  folders (at `scratch_root`, /tmp by default). No /root, no project tree, no data or target cache, no run directory, no
-  /proc of other processes.
+  folders (at `scratch_root`, /tmp by default), the one writable place. No /root, no project
+  tree, no data or target cache, no run directory, no /proc of other processes.
 
 Everything inside the worker can still rewrite Python objects; this is the layer that holds
-when it does. `RenderConfig.isolation="unsafe"` runs workers without it (with a warning).
+when it does. `RenderConfig.sandbox="unsafe"` runs workers without it (with a warning).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def jail_command(command: list[str], scratch_mb: int, scratch: str = "/tmp") -> 
     if bwrap is None:
         raise JailUnavailable(
             "bubblewrap (bwrap) is not installed: run `make setup` (apt-get install "
-            "bubblewrap), or set render isolation to 'unsafe' to run without the OS sandbox"
+            "bubblewrap), or set render.sandbox=unsafe to run without the OS sandbox"
         )
     package = os.path.dirname(os.path.abspath(render_service.__file__))
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
@@ -69,6 +69,9 @@ def jail_command(command: list[str], scratch_mb: int, scratch: str = "/tmp") -> 
         args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += ["--size", str(scratch_mb * 1024 * 1024), "--tmpfs", scratch, "--chdir", scratch]
+    # bwrap's own root and /dev are unsized tmpfs: read-only, so scratch is the only place to
+    # write (device nodes such as /dev/null still accept writes).
+    args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     # Home and matplotlib's cache live in the scratch tmpfs: the host's are not in the view.
     args += ["--setenv", "HOME", scratch, "--setenv", "MPLCONFIGDIR", f"{scratch}/matplotlib"]
     return [*args, "--", *command]
@@ -86,14 +89,14 @@ def check_jail() -> None:
         reason = done.stderr.decode(errors="replace").strip().splitlines()
         raise JailUnavailable(
             f"bubblewrap cannot create namespaces here ({reason[-1] if reason else 'no reason'});"
-            " run on a host or a container that allows user namespaces, or set render "
-            "isolation to 'unsafe' to run without the OS sandbox"
+            " run on a host or a container that allows user namespaces, or set "
+            "render.sandbox=unsafe to run without the OS sandbox"
         )
 
 
 def warn_unsafe() -> None:
     warnings.warn(
-        "render workers run WITHOUT the OS sandbox (isolation='unsafe'): model-written code can "
+        "render workers run WITHOUT the OS sandbox (render.sandbox=unsafe): model-written code can "
         "read and write whatever this user can",
         RuntimeWarning,
         stacklevel=3,

@@ -4,11 +4,14 @@
         results = pool.render(requests)          # one RenderResult per request, in order
         future = pool.submit(request)            # or one at a time, as rollouts finish
 
-Each worker is a fresh interpreter (`python -m render_service.worker`, scrubbed environment)
-so nothing of the trainer's process (JAX, device handles, secrets) leaks into it; it builds its
-renderers once and forks a sandboxed child per request. One feeder thread per worker pulls from
-a bounded queue (a full queue blocks `submit`: back-pressure), sends the request and waits with
-a deadline of the sandbox wall limit plus a grace period. A worker that crashes or hangs
+Each worker is a fresh interpreter (`python -m render_service.worker`, scrubbed environment,
+its own bubblewrap jail) so nothing of the trainer's process (JAX, device handles, secrets)
+leaks into it; it builds its renderers once and forks a sandboxed child per request. Browser
+domains (web pages, HTML slides) and Python domains (charts, python-pptx) are served by
+different workers, so model-written Python never runs beside a browser. One feeder thread per
+slot pulls from a bounded queue (a full queue blocks `submit`: back-pressure), sends the request
+to the slot's worker for its family and waits with a deadline of the sandbox wall limit plus a
+grace period. A worker that crashes or hangs
 outside its sandbox is SIGKILLed with its children and restarted, and that request answered
 with an error result. Workers are recycled after K requests or above an RSS ceiling, between
 requests. `close()` lets queued work finish, then ends workers: EOF, a wait, SIGKILL.
@@ -31,7 +34,7 @@ import render_service
 from render_service import wire
 from render_service.config import RenderConfig
 from render_service.jail import check_jail, jail_command, warn_unsafe
-from render_service.renderers import RENDERERS
+from render_service.renderers import RENDERERS, family, no_renderer
 from render_service.sandbox import scrubbed_env
 from render_service.types import RenderRequest, RenderResult
 
@@ -50,7 +53,7 @@ class RenderPool:
         warm_domains: Iterable[str] = ("chart",),
     ):
         self.config = config or RenderConfig()
-        if self.config.isolation == "bwrap":
+        if self.config.sandbox == "bwrap":
             check_jail()
         else:
             warn_unsafe()
@@ -91,7 +94,13 @@ class RenderPool:
             slot.thread.join()
 
     def worker_pids(self) -> list[int]:
-        return [slot.process.pid for slot in self._slots if slot.process is not None]
+        """The live worker processes (for a jailed worker, its bubblewrap process)."""
+        return [
+            worker.process.pid
+            for slot in self._slots
+            for worker in list(slot.workers.values())
+            if worker.process is not None
+        ]
 
     def __enter__(self) -> RenderPool:
         return self
@@ -106,83 +115,101 @@ class RenderPool:
         threads = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         env = scrubbed_env({**extra, **threads, "PYTHONPATH": path})
         command = [sys.executable, "-m", "render_service.worker"]
-        if self.config.isolation == "bwrap":
+        if self.config.sandbox == "bwrap":
             scratch = self.config.scratch_root or "/tmp"
             command = jail_command(command, self.config.scratch_mb, scratch)
         return command, env
 
 
 class _Slot:
-    """One worker process and the thread that feeds it."""
+    """One feeder thread and its workers, one per family of domains (see `family`), started
+    when the first request of that family arrives (or at once for the warm domains)."""
 
     def __init__(self, pool: RenderPool, index: int):
         self.pool = pool
-        self.process: subprocess.Popen | None = None
-        self.served = 0
+        self.workers: dict[str, _Worker] = {}
         self.started = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"render-slot-{index}", daemon=True)
 
     def _run(self) -> None:
         try:
-            with contextlib.suppress(wire.WireClosed, OSError):
-                self._start()  # warm before the first request; a failure retries per request
+            for kind in dict.fromkeys(family(d) for d in self.pool._warm):
+                with contextlib.suppress(wire.WireClosed, OSError):
+                    self._worker(kind).start()  # warm before the first request; else per request
             self.started.set()
             while (item := self.pool._queue.get()) is not None:
                 request, future = item
                 if future.set_running_or_notify_cancel():
                     future.set_result(self._answer(request))
         finally:
-            self._stop()
+            for worker in self.workers.values():
+                worker.stop()
+
+    def _worker(self, kind: str) -> _Worker:
+        if kind not in self.workers:
+            self.workers[kind] = _Worker(self.pool, kind)
+        return self.workers[kind]
 
     def _answer(self, request: RenderRequest) -> RenderResult:
         """Always a result: a request the pool itself cannot handle must not hang render()."""
+        if request.domain not in self.pool._registry:
+            return no_renderer(request, self.pool._registry)
+        worker = self._worker(family(request.domain))
         try:
-            return self._render(request)
+            return worker.render(request)
         except Exception as err:  # e.g. options that do not pickle
-            self._stop(kill=True)
+            worker.stop(kill=True)
             return RenderResult(id=request.id, ok=False, error=f"PoolError: {err!r}")
 
-    def _render(self, request: RenderRequest) -> RenderResult:
+
+class _Worker:
+    """One worker process (in its own jail) for the domains of one family."""
+
+    def __init__(self, pool: RenderPool, kind: str):
+        self.pool = pool
+        self.registry = {d: e for d, e in pool._registry.items() if family(d) == kind}
+        self.warm = tuple(d for d in pool._warm if d in self.registry)
+        self.process: subprocess.Popen | None = None
+        self.served = 0
+
+    def render(self, request: RenderRequest) -> RenderResult:
         config = self.pool.config
         try:
             if self.process is None:
-                self._start()
+                self.start()
             wire.send(self.process.stdin.fileno(), request)
-            deadline = time.monotonic() + config.sandbox.wall_seconds + config.worker_grace_seconds
+            deadline = time.monotonic() + config.limits.wall_seconds + config.worker_grace_seconds
             result, rss_mb = wire.receive(self.process.stdout.fileno(), deadline)
         except (wire.WireClosed, OSError) as err:
             reason = "hung" if isinstance(err, wire.WireTimeout) else "crashed"
-            self._stop(kill=True)
+            self.stop(kill=True)
             return RenderResult(
                 id=request.id, ok=False, error=f"WorkerError: the render worker {reason}"
             )
         self.served += 1
         if self.served >= config.recycle_after_requests or rss_mb > config.recycle_above_rss_mb:
-            self._stop()
+            self.stop()
         return result
 
-    def _start(self) -> None:
-        self._stop(kill=True)
+    def start(self) -> None:
+        self.stop(kill=True)
         command, env = self.pool._worker_command()
         self.process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
         )
         self.served = 0
         try:
-            wire.send(
-                self.process.stdin.fileno(),
-                (self.pool.config, self.pool._registry, self.pool._warm),
-            )
+            wire.send(self.process.stdin.fileno(), (self.pool.config, self.registry, self.warm))
             status, _ = wire.receive(
                 self.process.stdout.fileno(), time.monotonic() + _STARTUP_SECONDS
             )
             if status != "ready":
                 raise wire.WireClosed(f"worker answered {status!r} instead of ready")
         except BaseException:
-            self._stop(kill=True)
+            self.stop(kill=True)
             raise
 
-    def _stop(self, kill: bool = False) -> None:
+    def stop(self, kill: bool = False) -> None:
         """End the worker: EOF and a short wait, or straight to SIGKILL with its children."""
         process, self.process = self.process, None
         if process is None:

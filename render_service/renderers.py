@@ -13,12 +13,30 @@ from typing import Protocol
 from render_service.config import RenderConfig
 from render_service.types import RenderRequest, RenderResult
 
+# Domains whose renderers drive Chromium. The pool serves them from workers of their own, each in
+# its own jail, so model-written Python (charts, python-pptx) never shares a process, or a pid
+# namespace, with a browser and its driver connection.
+BROWSER_DOMAINS = frozenset({"web", "slide_html"})
+
 RENDERERS: dict[str, str] = {
     "chart": "render_service.chart.renderer:ChartRenderer",
     "web": "render_service.web.renderer:WebRenderer",
     "slide_html": "render_service.web.renderer:SlideHtmlRenderer",
     "slide_pptx": "render_service.pptx.renderer:PptxRenderer",
 }
+
+
+def family(domain: str) -> str:
+    """The kind of worker that serves `domain`: "browser" or "python"."""
+    return "browser" if domain in BROWSER_DOMAINS else "python"
+
+
+def no_renderer(request: RenderRequest, registry: dict[str, str]) -> RenderResult:
+    return RenderResult(
+        id=request.id,
+        ok=False,
+        error=f"NoRenderer: domain {request.domain!r} has no renderer (have {sorted(registry)})",
+    )
 
 
 class Renderer(Protocol):
@@ -39,12 +57,7 @@ class RendererSet:
         renderer = self._built.get(request.domain)
         if renderer is None:
             if request.domain not in self._registry:
-                known = sorted(self._registry)
-                return RenderResult(
-                    id=request.id,
-                    ok=False,
-                    error=f"NoRenderer: domain {request.domain!r} has no renderer (have {known})",
-                )
+                return no_renderer(request, self._registry)
             renderer = self._built[request.domain] = load(self._registry[request.domain])(
                 self._config
             )

@@ -98,9 +98,6 @@ _RESULT_CLASSES: set[tuple[str, str]] = {
     ("builtins", "complex"),
     *(("render_service.types", name) for name in ("Defect", "Element", "RenderResult")),
 }
-# File descriptors of this process that sandboxed children must not keep (a worker's pipes to
-# the pool): a fork copies every descriptor, so the child closes these first.
-_PRIVATE_FDS: set[int] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,8 +105,8 @@ class SandboxLimits:
     """Per-run limits. `memory_mb` is address space on top of what the forked process maps."""
 
     cpu_seconds: float = 10.0
-    wall_seconds: float = 15.0
-    memory_mb: int = 1024
+    wall_seconds: float = 20.0
+    memory_mb: int = 2048
     output_bytes: int = 64 * 1024
     file_bytes: int = 64 * 1024 * 1024
 
@@ -180,11 +177,6 @@ class _ResultUnpickler(pickle.Unpickler):
         if (module, name) not in _RESULT_CLASSES:
             raise pickle.UnpicklingError(f"{module}.{name} is not an allowed result type")
         return super().find_class(module, name)
-
-
-def keep_from_children(*fds: int) -> None:
-    """Mark descriptors (e.g. a pool worker's pipes) that sandboxed children must close."""
-    _PRIVATE_FDS.update(fds)
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -258,9 +250,6 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed worker takes its child along
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(70)
-    for fd in _PRIVATE_FDS:
-        with contextlib.suppress(OSError):
-            os.close(fd)
     out_fd, err_fd, result_fd = write_fds
     null = os.open(os.devnull, os.O_RDONLY)
     if null != 0:  # input() gets EOF, never the worker's request pipe
@@ -270,6 +259,10 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     os.dup2(err_fd, 2)
     os.close(out_fd)
     os.close(err_fd)
+    # Nothing inherited stays open (the worker's pipes to the pool, a LibreOffice connection):
+    # only stdio and the result pipe.
+    os.closerange(3, result_fd)
+    os.closerange(result_fd + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     faulthandler.disable()  # an inherited handler would dump into the parent's stderr

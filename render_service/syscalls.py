@@ -6,7 +6,7 @@ reach. Refused with EPERM:
 
 - process creation other than threads: fork, vfork, clone without CLONE_THREAD (clone3 answers
   ENOSYS, so the C library falls back to clone, where the flags can be checked), execve;
-- ptrace and reading or writing other processes' memory;
+- ptrace, reading or writing other processes' memory, taking their descriptors;
 - namespaces and mounts: unshare, setns, mount, umount2, pivot_root, chroot;
 - the kernel's keyring, bpf, perf events, userfaultfd, module loading, kexec, reboot, swap;
 - sockets of every family: the worker talks to its child through pipes, not sockets.
@@ -21,7 +21,7 @@ import pyseccomp as seccomp  # here, in the warm worker: finding libseccomp runs
 CLONE_THREAD = 0x00010000
 DENIED = (
     "fork", "vfork", "execve", "execveat",
-    "ptrace", "process_vm_readv", "process_vm_writev",
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
     "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
     "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",

@@ -13,19 +13,23 @@ import signal
 import sys
 import time
 
-from render_service import sandbox, wire
+from render_service import wire
 from render_service.renderers import RendererSet
 from render_service.types import RenderResult
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_DUMPABLE = 4
 
 
 def main() -> None:
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the pool
+    libc = ctypes.CDLL(None)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the pool
+    # Not dumpable (inherited by the forked children): no process in the jail can open this
+    # one's /proc/<pid>/fd, mem or environ, so a child cannot reopen the pipes it closed.
+    libc.prctl(_PR_SET_DUMPABLE, 0)
     inbox = sys.stdin.fileno()
     outbox = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the wire
-    sandbox.keep_from_children(inbox, outbox)
     config, registry, warm_domains = wire.receive(inbox)
     renderers = RendererSet(config, registry)
     renderers.warm(warm_domains)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from models.qwen3_vl.config import PRESETS
+from render_service.config import RenderConfig
 from sdpo_jax.choices import Aggregation, Divergence, KLEstimator, Support, VisualScore
 
 Dtype = Literal["float32", "bfloat16"]
@@ -92,18 +93,6 @@ class SamplingConfig:
     temperature: float = _field(1.0, lo=0.0)
     top_k: int = _field(0, lo=0)
     top_p: float = _field(1.0, lo=0.0, hi=1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class RenderConfig:
-    workers: int = _field(0, lo=0, doc="0: one per CPU core")
-    wall_seconds: float = _field(20.0, lo=0.1)
-    cpu_seconds: float = _field(10.0, lo=0.1)
-    memory_mb: int = _field(2048, lo=64)
-    chromium_path: str = "/usr/bin/chromium"
-    # bwrap: every render worker in bubblewrap namespaces with a read-only minimal filesystem
-    # (render_service/jail.py); unsafe: plain processes, only where namespaces are unavailable.
-    sandbox: Literal["bwrap", "unsafe"] = "bwrap"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +226,7 @@ class Config:
     mesh: MeshConfig = MeshConfig()
     data: DataConfig = DataConfig()
     sampling: SamplingConfig = SamplingConfig()
-    render: RenderConfig = RenderConfig()
+    render: RenderConfig = dataclasses.field(default_factory=RenderConfig)
     objective: ObjectiveConfig = ObjectiveConfig()
     teacher: TeacherConfig = TeacherConfig()
     reward: RewardConfig = RewardConfig()
@@ -294,7 +283,10 @@ def _set(node: Any, dotted: str, raw: str, prefix: str = "") -> Any:
         except ConfigError as err:
             raise ConfigError(f"{err}{_describe_range(field, '; allowed values: ')}") from None
         _check_range(value, field, key)
-    return dataclasses.replace(node, **{head: value})
+    try:
+        return dataclasses.replace(node, **{head: value})
+    except ValueError as err:  # a section's own check (e.g. the render service's)
+        raise ConfigError(f"{key}={raw!r}: {err}") from None
 
 
 _TRUE = {"true", "1", "yes", "on"}

@@ -41,7 +41,6 @@ from sdpo_jax.runtime import (
     load_model,
     load_records,
     make_mesh,
-    pool_config,
     sharding_rules,
 )
 from sdpo_jax.sampling import SampleOutput
@@ -178,9 +177,7 @@ def evaluate(
         default_out = rundir.resolve(config) / "eval"
     out = Path(config.eval.out_dir or default_out)
     domain = "slide_html" if config.data.task == "slide" else config.data.task
-    with RenderPool(
-        pool_config(config), registry=metrics.registry(), warm_domains=(domain,)
-    ) as pool:
+    with RenderPool(config.render, registry=metrics.registry(), warm_domains=(domain,)) as pool:
         records, problems = load_records(config, pool.render)
         records = [r for r in records if r.gold is not None]
         if config.eval.limit:

@@ -1,5 +1,5 @@
 """What every entry point (train, eval, export) builds from a config: the device mesh, the model
-with its chat encoder, the render pool's settings, and the prompt records.
+with its chat encoder, and the prompt records.
 
 Errors a user can cause here (a model folder that does not load, a data folder in the wrong
 layout, too few devices) are raised as `RunError` with one line saying what to change.
@@ -16,8 +16,6 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import Mesh
 
-from render_service import RenderConfig as PoolConfig
-from render_service import SandboxLimits
 from sdpo_jax.config import Config, MeshConfig, ModelConfig
 from sdpo_jax.data import records as sources
 from sdpo_jax.data.bundled import Render, ensure_bundled
@@ -93,20 +91,6 @@ def load_model(config: ModelConfig, *, seed: int, mesh: Mesh | None, rules: dict
         return model, ChatEncoder.from_folder(config.path)
     except (CheckpointError, FileNotFoundError, ValueError) as err:
         raise RunError(f"model.path={config.path!r}: {err}") from None
-
-
-def pool_config(config: Config) -> PoolConfig:
-    render = config.render
-    return PoolConfig(
-        workers=render.workers,
-        sandbox=SandboxLimits(
-            cpu_seconds=render.cpu_seconds,
-            wall_seconds=render.wall_seconds,
-            memory_mb=render.memory_mb,
-        ),
-        chromium_path=render.chromium_path,
-        isolation=render.sandbox,
-    )
 
 
 def load_records(config: Config, render: Render) -> tuple[list[PromptRecord], list[str]]:

@@ -50,7 +50,6 @@ from sdpo_jax.runtime import (
     load_model,
     load_records,
     make_mesh,
-    pool_config,
     sharding_rules,
 )
 from sdpo_jax.train_step import (
@@ -138,7 +137,7 @@ class Run:
         scored = RECORDS[config.reward.visual] is not None
         self.pool = stack.enter_context(
             RenderPool(
-                pool_config(config),
+                config.render,
                 registry=metrics.registry() if scored else None,
                 warm_domains=(domain,),
             )

@@ -51,7 +51,7 @@ from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.heldout import attempt
 from sdpo_jax.rollouts import References
 from sdpo_jax.rundir import machine
-from sdpo_jax.runtime import RunError, load_prompts, pool_config, split_records
+from sdpo_jax.runtime import RunError, load_prompts, split_records
 from sdpo_jax.teacher import render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
 
@@ -335,9 +335,7 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
     began = time.perf_counter()
     model, encoder = fresh_model(config)
     domain = "slide_html" if config.data.task == "slide" else config.data.task
-    with RenderPool(
-        pool_config(config), registry=metrics.registry(), warm_domains=(domain,)
-    ) as pool:
+    with RenderPool(config.render, registry=metrics.registry(), warm_domains=(domain,)) as pool:
         train_records = split_records(config, "train", pool.render)
         heldout_records = split_records(config, "heldout", pool.render)
         limit = config.warmstart.train_items or len(train_records)

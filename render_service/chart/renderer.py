@@ -71,7 +71,7 @@ class ChartRenderer:
             self.child_function(request),
             request.code,
             settings,
-            limits=self.config.sandbox,
+            limits=self.config.limits,
             scratch_root=self.config.scratch_root,
         )
         timings = {"sandbox": outcome.elapsed}

@@ -79,9 +79,9 @@ class _BlockMixin:
         try:  # the same page as the render above: same JavaScript setting
             with self.browser.page(request.code, javascript=javascript) as page:
                 original, _, _ = self._screenshot(page)
-                texts = page.evaluate(RECOLOR, PALETTE)
+                texts = self.browser.evaluate(page, RECOLOR, PALETTE)
                 first, _, _ = self._screenshot(page)
-                page.evaluate(RECOLOR, shifted(PALETTE))
+                self.browser.evaluate(page, RECOLOR, shifted(PALETTE))
                 second, _, _ = self._screenshot(page)
         except PageError as err:
             return RenderResult(id=request.id, ok=False, error=str(err))

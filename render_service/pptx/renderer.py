@@ -43,7 +43,7 @@ class PptxRenderer:
             build_deck,
             request.code,
             self.config.pptx_max_slides,
-            limits=self.config.sandbox,
+            limits=self.config.limits,
             scratch_root=self.config.scratch_root,
         )
         timings = {"execute": outcome.elapsed}

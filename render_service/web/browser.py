@@ -2,7 +2,9 @@
 
 Launching Chromium costs about half a second, loading into an open tab a few milliseconds, so
 the browser lives as long as the worker. Every request except `data:` and `about:` is aborted,
-so a page reaches neither the network nor local files. A watchdog thread kills the browser
+so a page reaches neither the network nor local files. Everything that measures a page runs in
+an isolated world (`evaluate`): the page's scripts share its DOM but not its globals, so they
+cannot rewrite what measures them. A watchdog thread kills the browser
 process when a request runs past its time (a script loop blocks every DevTools call, including
 Playwright's own timeouts); the request then fails with `PageError` and the next one gets a
 fresh browser.
@@ -11,10 +13,12 @@ fresh browser.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from playwright.sync_api import CDPSession, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -62,6 +66,7 @@ class Browser:
         self._browser_pid: int | None = None
         self._pages: dict[bool, Page] = {}
         self._devtools: dict[Page, tuple[CDPSession, list[dict]]] = {}
+        self._worlds: dict[Page, int] = {}  # the tab's isolated world (execution context id)
 
     @classmethod
     def shared(cls, executable_path: str, viewport: tuple[int, int], timeout_s: float) -> Browser:
@@ -79,7 +84,7 @@ class Browser:
         )
         info = self._browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")
         self._browser_pid = next(p["id"] for p in info["processInfo"] if p["type"] == "browser")
-        self._pages, self._devtools = {}, {}
+        self._pages, self._devtools, self._worlds = {}, {}, {}
 
     def _tab(self, javascript: bool) -> Page:
         if self._browser is None:
@@ -103,6 +108,34 @@ class Browser:
     def devtools(self, page: Page) -> tuple[CDPSession, list[dict]]:
         """The tab's DevTools session and the headers of the style sheets of its current page."""
         return self._devtools[page]
+
+    def evaluate(self, page: Page, function: str, arg: Any = None) -> Any:
+        """`function(arg)` (JavaScript source) on the page's DOM, in an isolated world: page
+        scripts that replace `Array.prototype.map` or `getBoundingClientRect` change only their
+        own world. The value comes back as JSON data; a script error raises PageError."""
+        cdp, _ = self._devtools[page]
+        call = {"expression": f"({function})({json.dumps(arg)})", "returnByValue": True}
+        try:
+            if page not in self._worlds:
+                self._worlds[page] = self._new_world(cdp)
+            try:
+                reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
+            except PlaywrightError:  # the page navigated (meta refresh): the world went with it
+                self._worlds[page] = self._new_world(cdp)
+                reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
+        except PlaywrightError as err:
+            raise PageError(f"the page could not be measured: {str(err).splitlines()[0]}") from err
+        if "exceptionDetails" in reply:
+            details = reply["exceptionDetails"]
+            text = details.get("exception", {}).get("description", details.get("text", ""))
+            raise PageError(f"the page could not be measured: {text.splitlines()[0]}")
+        return reply["result"].get("value")
+
+    @staticmethod
+    def _new_world(cdp: CDPSession) -> int:
+        frame = cdp.send("Page.getFrameTree")["frameTree"]["frame"]["id"]
+        world = cdp.send("Page.createIsolatedWorld", {"frameId": frame, "worldName": "measure"})
+        return world["executionContextId"]
 
     @contextlib.contextmanager
     def page(self, html: str, *, javascript: bool) -> Iterator[Page]:
@@ -128,7 +161,7 @@ class Browser:
             self._devtools[tab][1].clear()
             tab.set_content(html, wait_until="load", timeout=self.timeout_s * 1000)
             yield tab
-            tab.evaluate("() => scrollTo(0, 0)")
+            self.evaluate(tab, "() => scrollTo(0, 0)")
         except PlaywrightError as err:
             self._discard()
             if fired.is_set() or "Timeout" in type(err).__name__:
@@ -137,11 +170,24 @@ class Browser:
                 ) from err
             raise PageError(f"browser failed on this page: {str(err).splitlines()[0]}") from err
         finally:
+            if self._browser is not None:
+                self._reset(tab, javascript)  # under the watchdog: a busy page cannot stall it
             watchdog.cancel()
-            if self._browser is not None:  # window.open: no popup outlives its request
-                for popup in tab.context.pages[1:]:
-                    with contextlib.suppress(PlaywrightError):
-                        popup.close()
+            if fired.is_set() and self._browser is not None:
+                self._discard()  # killed while resetting: the next page gets a fresh browser
+
+    def _reset(self, tab: Page, javascript: bool) -> None:
+        """Leave nothing of this page for the next one: no popup (`window.open`) outlives its
+        request, and where scripts ran, the tab loads a fresh document, which ends the page's
+        timers and drops its globals (loading new content into the same document keeps the
+        window and everything a script hung on it); `window.name` survives even that."""
+        with contextlib.suppress(PlaywrightError):
+            for popup in tab.context.pages[1:]:
+                popup.close()
+            if javascript:
+                tab.goto("about:blank")
+                self._worlds.pop(tab, None)  # gone with the document
+                tab.evaluate("() => { window.name = ''; }")
 
     def _discard(self) -> None:
         """Drop the browser after a failure; the next request launches a fresh one."""
@@ -151,10 +197,12 @@ class Browser:
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
-        self._browser, self._browser_pid, self._pages, self._devtools = None, None, {}, {}
+        self._browser, self._browser_pid = None, None
+        self._pages, self._devtools, self._worlds = {}, {}, {}
 
     def close(self) -> None:
         if self._browser is not None:
             with contextlib.suppress(PlaywrightError):
                 self._browser.close()
-        self._browser, self._browser_pid, self._pages, self._devtools = None, None, {}, {}
+        self._browser, self._browser_pid = None, None
+        self._pages, self._devtools, self._worlds = {}, {}, {}

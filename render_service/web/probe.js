@@ -1,5 +1,6 @@
 // Gathers layout facts from a rendered page in one call; detectors.py decides what is a defect.
-// Runs through DevTools (page.evaluate), so it works with page JavaScript disabled.
+// Runs through DevTools in an isolated world (Browser.evaluate): it works with page JavaScript
+// disabled, and page scripts, which share the DOM but not the globals, cannot rewrite it.
 // Coordinates are document pixels (origin top-left of the page, independent of scrolling).
 (attr) => {
   const tagged = Array.from(document.querySelectorAll(`[${attr}]`));

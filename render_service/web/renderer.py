@@ -8,6 +8,7 @@ and deciding CSS declarations to lines. Slides also get the aesthetic measures.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.resources
 import time
 
@@ -69,7 +70,7 @@ class WebRenderer:
         # Parsing untrusted HTML is work the page controls (nested unclosed tags take quadratic
         # time): it runs in a sandboxed child, under the request's limits.
         outcome = run_sandboxed(
-            _tag, request.code, limits=self.config.sandbox, scratch_root=self.config.scratch_root
+            _tag, request.code, limits=self.config.limits, scratch_root=self.config.scratch_root
         )
         if not outcome.ok:
             return self._error(request, f"the HTML could not be parsed: {outcome.error}")
@@ -79,7 +80,7 @@ class WebRenderer:
         try:
             with self.browser.page(tagged, javascript=javascript) as page:
                 timings["load"] = time.perf_counter() - start
-                nodes = page.evaluate(_COUNT_NODES)
+                nodes = self.browser.evaluate(page, _COUNT_NODES)
                 if nodes > self.config.web_max_dom_nodes:
                     raise _TooLarge(
                         f"page has {nodes:,} elements, over the {self.config.web_max_dom_nodes:,} "
@@ -91,7 +92,7 @@ class WebRenderer:
                 if self.config.trace:
                     mark = time.perf_counter()
                     frame = (0.0, 0.0, *map(float, self.canvas)) if self.slide else None
-                    layout = Layout(page.evaluate(PROBE, TAG_ATTR), frame)
+                    layout = Layout(self.browser.evaluate(page, PROBE, TAG_ATTR), frame)
                     findings = self.detect(layout)
                     defects = self._trace(page, tags, findings) if findings else ()
                     timings["probe"] = time.perf_counter() - mark
@@ -118,7 +119,7 @@ class WebRenderer:
         if self.slide:
             width, height = viewport_w, viewport_h
         else:
-            page_w, page_h = page.evaluate(_PAGE_SIZE)
+            page_w, page_h = self.browser.evaluate(page, _PAGE_SIZE)
             width = min(max(page_w, viewport_w), 2 * viewport_w)
             height = min(max(page_h, viewport_h), self.config.web_max_page_height)
         # DevTools directly: Playwright's screenshot adds round trips and a slower PNG encoder.
@@ -148,7 +149,9 @@ class WebRenderer:
         ]
 
     def _trace(self, page, tags: list[TagLines], findings) -> list[Defect]:
-        tracer = CssTracer(page, *self.browser.devtools(page), tags)
+        tracer = CssTracer(
+            functools.partial(self.browser.evaluate, page), *self.browser.devtools(page), tags
+        )
         defects = []
         for finding in findings:
             declared = set()

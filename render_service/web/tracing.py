@@ -10,7 +10,10 @@ them.
 
 from __future__ import annotations
 
-from playwright.sync_api import CDPSession, Page
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import CDPSession
 
 from render_service.web.tagging import TAG_ATTR, TagLines
 
@@ -42,11 +45,18 @@ def _sets(declared: str, wanted: str) -> bool:
 
 
 class CssTracer:
-    """Answers `lines(element_index, properties)` for the page currently loaded in `page`."""
+    """Answers `lines(element_index, properties)` for the page currently loaded in the tab."""
 
-    def __init__(self, page: Page, cdp: CDPSession, sheets: list[dict], tags: list[TagLines]):
-        """`cdp` has DOM and CSS enabled; `sheets` are the page's `styleSheetAdded` headers."""
-        self._page = page
+    def __init__(
+        self,
+        evaluate: Callable[[str, Any], Any],
+        cdp: CDPSession,
+        sheets: list[dict],
+        tags: list[TagLines],
+    ):
+        """`evaluate(function, arg)` runs JavaScript on the page (`Browser.evaluate`); `cdp`
+        has DOM and CSS enabled; `sheets` are the page's `styleSheetAdded` headers."""
+        self._evaluate = evaluate
         self._tags = tags
         self._cdp = cdp
         self._sheet_owner: dict[str, int] = {}  # styleSheetId -> tagged index of its <style>
@@ -109,7 +119,7 @@ class CssTracer:
     def _inherited(self, matched: dict, index: int) -> list[list[tuple[str, bool, int]]]:
         """Declarations of each ancestor, nearest first: the protocol sends one inherited entry
         per ancestor element; an untagged one (an implied <body>) has no inline style to trace."""
-        chain = self._page.evaluate(_ANCESTOR_TAGS, [TAG_ATTR, index])
+        chain = self._evaluate(_ANCESTOR_TAGS, [TAG_ATTR, index])
         return [
             self._author_declarations(
                 level.get("matchedCSSRules", []),

@@ -4,19 +4,18 @@ import pytest
 from render_helpers import SHORT_LIMITS
 
 from render_service.config import RenderConfig
-from render_service.sandbox import SandboxLimits
 
 
 @pytest.fixture(scope="session")
 def short_config():
-    return RenderConfig(workers=2, sandbox=SHORT_LIMITS, worker_grace_seconds=3)
+    return RenderConfig(workers=2, limits=SHORT_LIMITS, worker_grace_seconds=3)
 
 
 @pytest.fixture(scope="session")
 def chart_renderer():
     from render_service.chart.renderer import ChartRenderer
 
-    renderer = ChartRenderer(RenderConfig(sandbox=SandboxLimits(cpu_seconds=10, wall_seconds=20)))
+    renderer = ChartRenderer(RenderConfig())
     yield renderer
     renderer.close()
 

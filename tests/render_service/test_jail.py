@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 
@@ -19,6 +18,7 @@ from render_service.types import RenderRequest
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CACHE = os.path.expanduser("~/.cache")  # the data and target caches live here
+VALID = "import matplotlib.pyplot as plt\nplt.plot([1, 2])\n"
 
 
 def jailed_python(code: str, scratch_mb: int = 16, timeout: float = 60):
@@ -82,28 +82,21 @@ def test_nothing_is_written_outside_scratch(tmp_path):
 
 
 def test_no_connection_reaches_a_loopback_listener():
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(5)
-    accepted = []
-    thread = threading.Thread(target=lambda: accepted.append(_accept(listener)))
-    thread.start()
-    port = listener.getsockname()[1]
+    listener = _listen()
     done = jailed_python(
         f"""
         import socket
         try:
-            socket.create_connection(("127.0.0.1", {port}), timeout=2)
+            socket.create_connection(("127.0.0.1", {_port(listener)}), timeout=2)
             print("connected")
         except OSError as err:
             print(type(err).__name__)
         """
     )
-    thread.join()
+    accepted = _accept(listener)
     listener.close()
     assert done.returncode == 0, done.stderr
-    assert "connected" not in done.stdout and accepted == [None]
+    assert "connected" not in done.stdout and accepted is None
 
 
 def _accept(listener):
@@ -193,20 +186,26 @@ def test_a_host_without_namespaces_is_refused_in_one_line(monkeypatch):
     from render_service.pool import RenderPool
 
     monkeypatch.setattr("shutil.which", lambda name: None)
-    with pytest.raises(JailUnavailable, match=r"bubblewrap .* is not installed.*'unsafe'"):
+    with pytest.raises(
+        JailUnavailable, match=r"bubblewrap .* is not installed.*render.sandbox=unsafe"
+    ):
         check_jail()
     with pytest.raises(JailUnavailable):
         RenderPool(RenderConfig(workers=1))
 
 
-def test_the_run_config_chooses_the_isolation():
+def test_the_run_config_sets_the_pools_one_render_config():
     from sdpo_jax.config import ConfigError, load_config
-    from sdpo_jax.runtime import pool_config
 
-    assert pool_config(load_config("chart_tiny")).isolation == "bwrap"
-    assert pool_config(load_config("chart_tiny", ["render.sandbox=unsafe"])).isolation == "unsafe"
+    render = load_config("chart_tiny").render
+    assert isinstance(render, RenderConfig) and render.sandbox == "bwrap"
+    overrides = ["render.sandbox=unsafe", "render.limits.wall_seconds=3", "render.trace=false"]
+    render = load_config("chart_tiny", overrides).render
+    assert (render.sandbox, render.limits.wall_seconds, render.trace) == ("unsafe", 3.0, False)
     with pytest.raises(ConfigError, match=r"render\.sandbox"):
         load_config("chart_tiny", ["render.sandbox=none"])
+    with pytest.raises(ConfigError, match=r"render\.limits\.memory_mb='0': .* must be > 0"):
+        load_config("chart_tiny", ["render.limits.memory_mb=0"])
 
 
 def test_seccomp_refuses_processes_sockets_and_namespaces_but_not_threads():
@@ -253,19 +252,155 @@ def test_sandboxed_children_run_under_the_filter():
 def test_pages_cannot_reach_a_loopback_listener(short_config):
     from render_service.pool import RenderPool
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(4)
-    port = listener.getsockname()[1]
+    listener = _listen()
+    port = _port(listener)
     page = f"""<html><head><meta http-equiv="refresh" content="0; url=http://127.0.0.1:{port}/m">
     </head><body><p>hi</p><script>
     new WebSocket("ws://127.0.0.1:{port}/ws");
     navigator.sendBeacon("http://127.0.0.1:{port}/beacon", "x");
     fetch("http://127.0.0.1:{port}/fetch").catch(() => null);
+    const turn = "turn:127.0.0.1:{port}?transport=tcp";
+    const rtc = new RTCPeerConnection({{iceServers: [{{urls: turn, username: "u", credential: "c"}}]}});
+    rtc.createDataChannel("d");
+    rtc.createOffer().then((offer) => rtc.setLocalDescription(offer));
+    setTimeout(() => {{ location = "http://127.0.0.1:{port}/location"; }}, 50);
     </script></body></html>"""
     request = RenderRequest("p", "web", page, options={"javascript": True})
     with RenderPool(dataclasses.replace(short_config, workers=1), warm_domains=("web",)) as pool:
         pool.render([request])
         assert _accept(listener) is None  # nothing connected while the page ran, or after
     listener.close()
+
+
+# What model code does first once it owns its process: rebind what the audit hook consults.
+GUARD_OFF = """
+import render_service.sandbox as guard
+guard._REFUSED_EVENTS, guard._PATH_EVENTS = frozenset(), {}
+guard._foreign_proc = lambda name: False
+"""
+
+ATTEMPTS = """
+import ctypes, os, socket, subprocess, sys
+report = {}
+def attempt(name, action):
+    try:
+        report[name] = str(action())[:60]
+    except Exception as err:
+        report[name] = type(err).__name__
+"""
+
+
+def test_with_the_guard_switched_off_the_jail_still_holds(short_config, tmp_path, monkeypatch):
+    """Chart code switches the guard off, then tries each escape; every mark is looked for on
+    the host, and the worker it ran beside is still whole."""
+    from render_service.pool import RenderPool
+
+    secret, mark = uuid.uuid4().hex, uuid.uuid4().hex
+    monkeypatch.setenv("RENDER_TEST_SECRET", secret)
+    target = tmp_path / "target.png"
+    target.write_text(secret)
+    outside = [f"/tmp/jail-{mark}", f"/dev/shm/jail-{mark}", os.path.join(PROJECT, f"jail-{mark}")]
+    listener = _listen()
+    code = (
+        GUARD_OFF
+        + ATTEMPTS
+        + textwrap.dedent(
+            f"""
+            def write(path):
+                folder = os.open(os.path.dirname(path), os.O_RDONLY)
+                fd = os.open(os.path.basename(path), os.O_WRONLY | os.O_CREAT, dir_fd=folder)
+                return os.write(fd, b"x")
+            for path in {outside!r}:
+                attempt(path, lambda: write(path))
+            attempt("connect", lambda: socket.create_connection(("127.0.0.1", {_port(listener)}), 2))
+            del sys.modules["_posixsubprocess"]
+            import _posixsubprocess
+            subprocess._fork_exec = _posixsubprocess.fork_exec
+            command = [sys.executable, "-c", "import time; time.sleep(30)", "{mark}"]
+            attempt("spawn", lambda: subprocess.Popen(command, start_new_session=True))
+            attempt("fork", os.fork)
+            attempt("target", lambda: open({str(target)!r}).read())
+            attempt("environ", lambda: open(f"/proc/{{os.getppid()}}/environ").read())
+            attempt("worker memory", lambda: open(f"/proc/{{os.getppid()}}/mem", "rb").read(1))
+            libc = ctypes.CDLL(None, use_errno=True)
+            mine = ctypes.create_string_buffer(64)
+            iov = (ctypes.c_void_p * 2)(ctypes.addressof(mine), 64)
+            ctypes.memset(mine, 1, 64)  # its own memory is its own to write
+            read = libc.process_vm_readv(os.getppid(), iov, 1, iov, 1, 0)
+            report["process_vm_readv"] = (read, ctypes.get_errno())
+            raise SystemExit(repr(report))
+            """
+        )
+    )
+    config = dataclasses.replace(short_config, workers=1)
+    with RenderPool(config) as pool:
+        worker = pool.worker_pids()
+        (result,) = pool.render([RenderRequest("escape", "chart", code)])
+        (after,) = pool.render([RenderRequest("after", "chart", VALID)])
+        assert after.ok and pool.worker_pids() == worker  # the worker was not harmed
+    accepted = _accept(listener)
+    listener.close()
+    report = _exit_value(result)
+    # /tmp is the jail's scratch tmpfs; everything else in view is read-only (EROFS).
+    assert [report[path] for path in outside[1:]] == ["OSError", "OSError"], report
+    assert not any(os.path.exists(path) for path in outside)
+    assert report["connect"] == "PermissionError" and accepted is None
+    assert report["spawn"] == report["fork"] == "PermissionError" and not _marked(mark)
+    assert report["target"] == "FileNotFoundError" and secret not in result.error
+    assert report["environ"] == report["worker memory"] == "PermissionError"
+    assert report["process_vm_readv"] == (-1, 1)  # EPERM
+
+
+def _exit_value(result):
+    """What the code passed to SystemExit: the error is "SystemExit: <repr> (line N)"."""
+    return eval(result.error.removeprefix("SystemExit: ").splitlines()[0].rsplit(" (line", 1)[0])
+
+
+def _listen():
+    """A loopback listener on the host; a connection made while the request ran is queued."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(1)
+    return listener
+
+
+def _port(listener) -> int:
+    return listener.getsockname()[1]
+
+
+@pytest.mark.chromium
+def test_chart_code_never_shares_a_process_with_the_browser(short_config):
+    """Chart code in a slot that has served web pages writes junk into every descriptor of
+    every process it can see; the browser is not among them, and the next pages render."""
+    from render_service.pool import RenderPool
+
+    page = RenderRequest("page", "web", "<html><body><h1>Title</h1><p>text</p></body></html>")
+    code = (
+        GUARD_OFF
+        + ATTEMPTS
+        + textwrap.dedent(
+            """
+            seen = {}
+            for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+                seen[pid] = open(f"/proc/{pid}/comm").read().strip()
+                attempt(pid, lambda: os.listdir(f"/proc/{pid}/fd"))
+                for fd in range(64):
+                    try:
+                        os.write(os.open(f"/proc/{pid}/fd/{fd}", os.O_WRONLY), b"junk" * 64)
+                    except OSError:
+                        pass
+            raise SystemExit(repr(sorted(seen.values())))
+            """
+        )
+    )
+    config = dataclasses.replace(short_config, workers=1)
+    with RenderPool(config, warm_domains=("chart", "web")) as pool:
+        assert pool.render([page])[0].ok
+        workers = pool.worker_pids()
+        (hostile,) = pool.render([RenderRequest("hostile", "chart", code)])
+        pages = pool.render([page, page])
+        assert pool.worker_pids() == workers and len(workers) == 2
+    seen = _exit_value(hostile)
+    assert not any(name.startswith(("chrom", "node", "playwright")) for name in seen), seen
+    assert all(result.ok and result.image_png for result in pages)

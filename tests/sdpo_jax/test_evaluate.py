@@ -31,7 +31,7 @@ fig, ax = plt.subplots(figsize=(4, 3))
 ax.plot([1, 2, 3], [2, 4, 3], color="green")
 ax.set_xlabel("day")
 """
-QUICK = ["sampling.max_new_tokens=8", "train.batch_prompts=2", "render.wall_seconds=5"]
+QUICK = ["sampling.max_new_tokens=8", "train.batch_prompts=2", "render.limits.wall_seconds=5"]
 # Fresh tiny weights: these tests check the mechanics, not the shipped policy.
 FRESH = "model.path=none"
 
@@ -120,7 +120,7 @@ def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
         evaluate.Candidate(good, good.gold),
         evaluate.Candidate(other, "import time\nwhile True:\n    time.sleep(0.1)\n"),
     ]
-    config = RenderConfig(workers=2, sandbox=SandboxLimits(wall_seconds=3, cpu_seconds=3))
+    config = RenderConfig(workers=2, limits=SandboxLimits(wall_seconds=3, cpu_seconds=3))
     with RenderPool(config, registry=metrics.registry()) as pool:
         report, results = evaluate.score(pool, candidates)
     same, hang = report["items"]

@@ -18,6 +18,6 @@ def pptx_renderer():
 def strict_pptx_renderer():
     """Hostile code: tight limits keep the suite fast."""
     limits = SandboxLimits(cpu_seconds=2, wall_seconds=4, memory_mb=512, output_bytes=16 * 1024)
-    renderer = PptxRenderer(RenderConfig(sandbox=limits))
+    renderer = PptxRenderer(RenderConfig(limits=limits))
     yield renderer
     renderer.close()

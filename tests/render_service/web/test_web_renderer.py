@@ -2,6 +2,7 @@
 slide measures, and hostile pages."""
 
 import io
+import json
 import os
 import signal
 from pathlib import Path
@@ -254,7 +255,7 @@ def test_html_that_is_slow_to_parse_is_stopped_by_the_limits():
     from render_service.sandbox import SandboxLimits
 
     limits = SandboxLimits(cpu_seconds=1, wall_seconds=2)
-    renderer = WebRenderer(RenderConfig(sandbox=limits))
+    renderer = WebRenderer(RenderConfig(limits=limits))
     try:
         start = time.monotonic()
         result = renderer.render(RenderRequest("slow", "web", "<a " * 20000))
@@ -272,3 +273,36 @@ def test_popups_are_closed_when_their_request_ends(web_renderer):
     assert result.ok, result.error
     tab = web_renderer.browser._tab(True)
     assert tab.context.pages == [tab]
+
+
+@pytest.mark.chromium
+def test_nothing_a_page_leaves_reaches_the_next(web_renderer):
+    poison = (
+        "<p>a</p><script>window.leak = 1; window.name = 'a'; Array.prototype.map = () => [];"
+        "setInterval(() => { window.ticks = (window.ticks || 0) + 1; }, 1);</script>"
+    )
+    options = {"javascript": True}
+    assert web_renderer.render(RenderRequest("a", "web", poison, options=options)).ok
+    with web_renderer.browser.page("<p>b</p>", javascript=True) as page:
+        state = page.evaluate(
+            "() => [typeof window.leak, window.name, [1].map((x) => x).length, typeof ticks]"
+        )
+    assert state == ["undefined", "", 1, "undefined"]
+
+
+@pytest.mark.parametrize("case", ["web_overflow_nowrap", "web_text_overlap_absolute"])
+def test_page_scripts_cannot_rewrite_what_measures_them(web_renderer, case):
+    """A page that replaces the builtins the probe uses, to hide its own defects, gets the same
+    defects as without its script: measuring runs in a world of its own."""
+    html = json.loads((CASES / "web" / f"{case}.json").read_text())["code"]
+    poison = (
+        "<script>Array.prototype.map = () => []; Array.from = () => [];"
+        "Element.prototype.getBoundingClientRect = () => new DOMRect(0, 0, 1, 1);"
+        "Range.prototype.getClientRects = () => [];"
+        "window.getComputedStyle = () => ({});</script>"
+    )
+    plain = render(web_renderer, html)
+    poisoned = render(web_renderer, html.replace("</body>", poison + "</body>"), javascript=True)
+    assert plain.ok and poisoned.ok, poisoned.error
+    assert plain.defects and [d.kind for d in poisoned.defects] == [d.kind for d in plain.defects]
+    assert [d.source_lines for d in poisoned.defects] == [d.source_lines for d in plain.defects]
