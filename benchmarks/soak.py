@@ -169,6 +169,16 @@ def start_time(pid: int) -> str | None:
         return None
 
 
+def command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            text = cmdline.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+        with open(f"/proc/{pid}/stat") as stat:
+            return text + " | " + stat.read()[:80]
+    except OSError:
+        return "?"
+
+
 def marked(mark: str) -> int:
     count = 0
     for entry in os.listdir("/proc"):
@@ -231,7 +241,7 @@ def main() -> None:
     outcomes = collections.defaultdict(collections.Counter)
     for result, _, name in results:
         if name is not None:
-            outcomes[name][(result.error or "ok").split(":")[0]] += 1
+            outcomes[name][(result.error or "ok").split(":")[0].split(" (line")[0]] += 1
     rows = [
         ("requests (hostile)", f"{len(items)} ({sum(n is not None for _, n in items)})"),
         ("labeled cases that do not render (left out)", str(broken)),
@@ -251,6 +261,8 @@ def main() -> None:
     print("\nhostile outcomes (first word of the error):")
     for name, counter in sorted(outcomes.items()):
         print(f"  {name:<24} {dict(counter)}")
+    for pid in survivors:
+        print(f"  left after close: {pid} {command(pid)}")
     for domain, error in failed[:10]:
         print(f"  normal failure ({domain}): {error}")
 

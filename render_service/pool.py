@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import ctypes
 import os
 import queue
 import signal
@@ -40,6 +41,7 @@ from render_service.types import RenderRequest, RenderResult
 
 _STARTUP_SECONDS = 120.0
 _EXIT_GRACE_SECONDS = 2.0
+_PR_SET_CHILD_SUBREAPER = 36
 _PASSED_ENV = ("HOME", "MPLCONFIGDIR", "XDG_CACHE_HOME", "PLAYWRIGHT_BROWSERS_PATH")
 
 
@@ -55,6 +57,7 @@ class RenderPool:
         self.config = config or RenderConfig()
         if self.config.sandbox == "bwrap":
             check_jail()
+            _adopt_orphans()
         else:
             warn_unsafe()
         self.size = self.config.workers or os.cpu_count() or 1
@@ -220,13 +223,45 @@ class _Worker:
                 process.wait(_EXIT_GRACE_SECONDS)
         if process.poll() is None:
             for child in _children(process.pid):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child, signal.SIGKILL)  # sandbox children lead their own group
+                for kill_child in (os.killpg, os.kill):  # an unjailed child leads its group
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        kill_child(child, signal.SIGKILL)
             process.kill()
             process.wait()
+        _reap_orphaned_inits()
         for stream in (process.stdin, process.stdout):
             with contextlib.suppress(OSError):
                 stream.close()
+
+
+def _reap_orphaned_inits() -> None:
+    """Reap jail inits that came to the pool (see `_adopt_orphans`): bubblewrap's outer process
+    exits as soon as the jail's init reports the worker's status, before it reaps that init."""
+    deadline = time.monotonic() + _EXIT_GRACE_SECONDS
+    while orphans := [pid for pid in _children(os.getpid()) if _is_jail_init(pid)]:
+        for pid in orphans:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def _is_jail_init(pid: int) -> bool:
+    """bubblewrap's init in a jail leads its own session; its outer process does not."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            head, _, tail = stat.read().rpartition(")")
+        return head.endswith("(bwrap") and int(tail.split()[3]) == pid
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _adopt_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans. bubblewrap's outer process
+    may exit before the jail's init, its child, has been reaped; without this the init goes to
+    pid 1, which in some containers never reaps, and stays a zombie."""
+    ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
 def _children(pid: int) -> list[int]:

@@ -32,6 +32,7 @@ import resource
 import selectors
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -259,10 +260,7 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     os.dup2(err_fd, 2)
     os.close(out_fd)
     os.close(err_fd)
-    # Nothing inherited stays open (the worker's pipes to the pool, a LibreOffice connection):
-    # only stdio and the result pipe.
-    os.closerange(3, result_fd)
-    os.closerange(result_fd + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    _close_inherited(keep=(0, 1, 2, result_fd))
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     faulthandler.disable()  # an inherited handler would dump into the parent's stderr
@@ -285,6 +283,19 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     deny_dangerous_syscalls()
     sys.addaudithook(_make_guard(os.path.realpath(scratch)))
     return result_fd
+
+
+def _close_inherited(keep: tuple[int, ...]) -> None:
+    """Close every inherited descriptor but `keep` and regular files: the worker's pipes to the
+    pool, a browser or LibreOffice connection go; the font files the warm worker reads glyphs
+    from stay (closing them breaks text drawing), and reveal nothing the view does not."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd in keep:
+            continue
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
 
 
 def _make_guard(scratch: str):

@@ -162,3 +162,29 @@ def test_printing_gigabytes_is_cut_off():
 def test_unpicklable_value_is_an_error():
     outcome = sandboxed("result = (lambda: 1)")
     assert outcome.error.startswith("ResultError")
+
+
+def test_children_keep_regular_files_but_no_pipe_of_the_parent(tmp_path):
+    """Pipes (the worker's to the pool, a browser's) are closed; regular files stay open: the
+    warm worker's matplotlib reads glyphs from font files it opened before the fork."""
+
+    def still_open(scratch, fds):
+        alive = []
+        for fd in fds:
+            try:
+                os.fstat(fd)
+                alive.append(fd)
+            except OSError:
+                pass
+        return alive
+
+    with open(tmp_path / "font.ttf", "wb") as font:
+        read_end, write_end = os.pipe()
+        try:
+            fds = [font.fileno(), read_end, write_end]
+            outcome = run_sandboxed(still_open, fds, limits=SHORT_LIMITS)
+        finally:
+            os.close(read_end)
+            os.close(write_end)
+        assert outcome.ok, outcome.error
+        assert outcome.value == [font.fileno()]
