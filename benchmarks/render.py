@@ -4,8 +4,8 @@
 
 Rows: bare matplotlib in this process (exec + draw + PNG, no sandbox: the reference); the
 chart renderer's plain render (sandboxed fork, no tracing); render + tracing + detectors
-(target: at most 25% slower than plain); one pool worker with and without the bubblewrap jail
-(target: at most 20% slower in it); the pool at 1..N workers (target: at least 0.8 of linear
+(target: at most 25% slower than plain); one pool worker with and without the bubblewrap jail,
+for charts and for web pages (target: at most 20% slower in it); the pool at 1..N workers (target: at least 0.8 of linear
 scaling over 1 worker); and the pool's wall time for one training step's batch.
 """
 
@@ -93,25 +93,31 @@ def main() -> None:
     overhead = spent["traced"] / spent["plain"] - 1
     rows.append(("+ tracing + detectors", traced, f"{overhead:+.0%} time (target <= +25%)"))
 
-    # The OS jail's cost: one worker with and without it, alternating rounds of 8 requests.
+    # The OS jail's cost: one worker with and without it, alternating rounds of 8 requests;
+    # charts, then web pages (their own worker, with its Chromium, in a jail of its own).
+    web = [
+        RenderRequest(c.name, "web", c.code) for c in load_cases([CASES.replace("chart", "web")])
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # sandbox="unsafe" warns on start
         pools = {
-            mode: RenderPool(dataclasses.replace(config, workers=1, sandbox=mode))
+            mode: RenderPool(
+                dataclasses.replace(config, workers=1, sandbox=mode), warm_domains=("chart", "web")
+            )
             for mode in ("unsafe", "bwrap")
         }
-    jail = dict.fromkeys(pools, 0.0)
-    for pool in pools.values():
-        pool.render(requests[:1])
-    for start in range(0, len(requests), 8):
-        for mode, pool in pools.items():
-            jail[mode] += rate(pool.render, requests[start : start + 8])[1]
+    for kind, items in (("charts", requests), ("web pages", web * 3)):
+        jail = dict.fromkeys(pools, 0.0)
+        for pool in pools.values():
+            pool.render(items[:1])
+        for start in range(0, len(items), 8):
+            for mode, pool in pools.items():
+                jail[mode] += rate(pool.render, items[start : start + 8])[1]
+        rows.append((f"pool, 1 worker, {kind}, no jail (unsafe)", len(items) / jail["unsafe"], ""))
+        note = f"{jail['bwrap'] / jail['unsafe'] - 1:+.0%} time (target <= +20%)"
+        rows.append((f"pool, 1 worker, {kind}, in the jail", len(items) / jail["bwrap"], note))
     for pool in pools.values():
         pool.close()
-    rows.append(("pool, 1 worker, no jail (unsafe)", len(requests) / jail["unsafe"], ""))
-    cost = jail["bwrap"] / jail["unsafe"] - 1
-    note = f"{cost:+.0%} time (target <= +20%)"
-    rows.append(("pool, 1 worker, in the bwrap jail", len(requests) / jail["bwrap"], note))
 
     single = None
     for workers in range(1, cores + 1):
