@@ -1,9 +1,14 @@
 """Detector quality on labeled cases: precision and recall per defect kind, and tracing.
 
     python -m render_service.labeled [CASE_DIR ...] [--workers N]
+    python -m render_service.labeled --injected 300 [--seed 0] [--domains chart web slide_html]
 
 A case is a JSON file `{"domain", "name", "code", "defects": [{"kind", "lines"}]}`; a clean
-case has no defects. Any domain with a registered renderer works, so other domains add their
+case has no defects. `--injected N` scores N cases per domain made by `injected_cases` instead:
+clean programs of the bundled generators, each with one known defect injected at a known
+statement (`render_service.injections`, the module the warm start uses), or left clean. They
+are not written with the detectors in view, so they test them the way the hand-written sets
+cannot. Any domain with a registered renderer works, so other domains add their
 own case folders. Counting is per (case, kind): a kind is detected in a case if any defect of
 that kind is reported. A labeled defect is traced when some reported defect of its kind names
 one of its responsible lines.
@@ -16,6 +21,7 @@ import dataclasses
 import glob
 import json
 import os
+import random
 import sys
 from collections import Counter
 
@@ -43,8 +49,8 @@ class Scores:
     true_positive: Counter = dataclasses.field(default_factory=Counter)
     false_positive: Counter = dataclasses.field(default_factory=Counter)
     false_negative: Counter = dataclasses.field(default_factory=Counter)
-    labeled_defects: int = 0
-    traced_defects: int = 0
+    labeled: Counter = dataclasses.field(default_factory=Counter)  # labeled defects, by kind
+    traced: Counter = dataclasses.field(default_factory=Counter)  # of those, traced
     failed: list[str] = dataclasses.field(default_factory=list)
 
     def precision(self, kind: str | None = None) -> float:
@@ -55,9 +61,9 @@ class Scores:
         tp, fn = self._count(self.true_positive, kind), self._count(self.false_negative, kind)
         return tp / (tp + fn) if tp + fn else 1.0
 
-    @property
-    def traced_share(self) -> float:
-        return self.traced_defects / self.labeled_defects if self.labeled_defects else 1.0
+    def traced_share(self, kind: str | None = None) -> float:
+        labeled = self._count(self.labeled, kind)
+        return self._count(self.traced, kind) / labeled if labeled else 1.0
 
     @staticmethod
     def _count(counter: Counter, kind: str | None) -> int:
@@ -81,6 +87,42 @@ def load_cases(directories) -> list[Case]:
     return cases
 
 
+# The bundled generators' task for each domain whose programs they write.
+GENERATED_TASKS = {"chart": "chart", "web": "web", "slide_html": "slide"}
+CLEAN_SHARE = 0.25  # of injected cases left as generated: the detectors' false positives
+_ATTEMPTS = 50  # programs tried per case for one that an injection applies to
+
+
+def injected_cases(domain: str, count: int, seed: int = 0) -> list[Case]:
+    """`count` cases of `domain`, the same for the same seed: a quarter are the bundled
+    generator's programs as generated, the rest take the domain's injections in turn, each
+    applied to the first program (of items seed, i + k * count) that has the statement it
+    changes, so every kind gets its share."""
+    from render_service import injections
+    from sdpo_jax.data.synthetic import item  # plain Python, no JAX
+
+    task = GENERATED_TASKS[domain]
+    rng = random.Random(f"injected:{domain}:{seed}")
+    kinds = injections.for_domain(domain, errors=False)
+    cases = []
+    for index in range(count):
+        if rng.random() < CLEAN_SHARE:
+            code = item(task, seed, index).code
+            cases.append(Case(f"{domain}-{seed}-{index}-clean", domain, code, ()))
+            continue
+        injection = kinds[index % len(kinds)]
+        for attempt in range(_ATTEMPTS):
+            injected = injection.apply(item(task, seed, index + attempt * count).code, rng)
+            if injected is not None:
+                name = f"{domain}-{seed}-{index}-{injection.name}"
+                defects = ((injected.kind, injected.lines),)
+                cases.append(Case(name, domain, injected.code, defects))
+                break
+        else:
+            raise ValueError(f"injection {injection.name} applies to no {task} program")
+    return cases
+
+
 def score(cases: list[Case], results: list[RenderResult]) -> Scores:
     scores = Scores()
     for case, result in zip(cases, results):
@@ -94,9 +136,9 @@ def score(cases: list[Case], results: list[RenderResult]) -> Scores:
         for kind in case.kinds - found:
             scores.false_negative[kind] += 1
         for kind, lines in case.defects:
-            scores.labeled_defects += 1
+            scores.labeled[kind] += 1
             blamed = {line for d in result.defects if d.kind == kind for line in d.source_lines}
-            scores.traced_defects += bool(blamed & set(lines))
+            scores.traced[kind] += bool(blamed & set(lines))
     return scores
 
 
@@ -111,7 +153,7 @@ def table(scores: Scores) -> str:
     kinds = sorted(
         set(scores.true_positive) | set(scores.false_positive) | set(scores.false_negative)
     )
-    rows = [f"{'kind':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}"]
+    rows = [f"{'kind':<18}{'TP':>4}{'FP':>4}{'FN':>4}{'precision':>11}{'recall':>8}{'traced':>8}"]
     for kind in [*kinds, None]:
         tp, fp, fn = (
             scores._count(c, kind)
@@ -120,10 +162,11 @@ def table(scores: Scores) -> str:
         rows.append(
             f"{kind or 'all':<18}{tp:>4}{fp:>4}{fn:>4}"
             f"{scores.precision(kind):>11.2f}{scores.recall(kind):>8.2f}"
+            f"{scores.traced_share(kind):>8.2f}"
         )
     rows.append(
-        f"traced to a responsible line: {scores.traced_defects}/{scores.labeled_defects}"
-        f" = {scores.traced_share:.2f}"
+        f"traced to a responsible line: {scores._count(scores.traced, None)}/"
+        f"{scores._count(scores.labeled, None)} = {scores.traced_share():.2f}"
     )
     rows.extend(f"render failed: {line}" for line in scores.failed)
     return "\n".join(rows)
@@ -134,17 +177,24 @@ def main(argv=None) -> int:
     parser.add_argument("dirs", nargs="*", default=list(DEFAULT_DIRS))
     parser.add_argument("--workers", type=int, default=0, help="0: one per CPU")
     parser.add_argument("-v", "--verbose", action="store_true", help="list each case's defects")
+    parser.add_argument("--injected", type=int, default=0, help="N injected cases per domain")
+    parser.add_argument("--seed", type=int, default=0, help="of the injected cases")
+    parser.add_argument("--domains", nargs="+", default=list(GENERATED_TASKS))
     args = parser.parse_args(argv)
-    cases = load_cases(args.dirs)
-    scores, results = evaluate(cases, RenderConfig(workers=args.workers))
-    if args.verbose:
-        for case, result in zip(cases, results):
-            expected = ", ".join(f"{k}@{list(lines)}" for k, lines in case.defects) or "clean"
-            print(f"{case.name}: expected {expected}")
-            for defect in result.defects:
-                print(f"    {defect.kind}: {defect.message}")
-    print(f"{len(cases)} cases")
-    print(table(scores))
+    if args.injected:
+        sets = {d: injected_cases(d, args.injected, args.seed) for d in args.domains}
+    else:
+        sets = {", ".join(args.dirs): load_cases(args.dirs)}
+    for title, cases in sets.items():
+        scores, results = evaluate(cases, RenderConfig(workers=args.workers))
+        if args.verbose:
+            for case, result in zip(cases, results):
+                expected = ", ".join(f"{k}@{list(ls)}" for k, ls in case.defects) or "clean"
+                print(f"{case.name}: expected {expected}")
+                for defect in result.defects:
+                    print(f"    {defect.kind}@{list(defect.source_lines)}: {defect.message}")
+        print(f"{title}: {len(cases)} cases")
+        print(table(scores))
     return 0
 
 

@@ -50,7 +50,7 @@ def test_detectors_fire_on_their_cases_and_nothing_else(case, results):
 def test_labeled_set_scores(results):
     scores = score(CASES, [results[case.name] for case in CASES])
     assert scores.precision() >= 0.9 and scores.recall() >= 0.8
-    assert scores.traced_share >= 0.8
+    assert scores.traced_share() >= 0.8
     assert not scores.failed
 
 

@@ -63,7 +63,7 @@ def test_labeled_case_fires_exactly_its_kinds(case_results, index):
 def test_labeled_set_meets_targets(case_results):
     scores = score(CASES, case_results)
     assert scores.precision() >= 0.9 and scores.recall() >= 0.8
-    assert scores.traced_share >= 0.8
+    assert scores.traced_share() >= 0.8
     for case, result in zip(CASES, case_results):  # stricter: every labeled line is named
         for kind, lines in case.defects:
             named = {ln for d in result.defects if d.kind == kind for ln in d.source_lines}

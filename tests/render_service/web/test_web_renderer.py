@@ -59,7 +59,7 @@ def test_labeled_case_fires_exactly_its_kinds(case_results, domain, index):
 def test_labeled_set_meets_targets(case_results, domain):
     scores = score(LABELED[domain], case_results[domain])
     assert scores.precision() >= 0.9 and scores.recall() >= 0.8
-    assert scores.traced_share >= 0.8
+    assert scores.traced_share() >= 0.8
     # Stricter than "names one responsible line": every labeled line is named.
     for case, result in zip(LABELED[domain], case_results[domain]):
         for kind, lines in case.defects:

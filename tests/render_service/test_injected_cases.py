@@ -1,0 +1,67 @@
+"""Labeled cases made by injection: reproducible from a seed, every kind represented, the
+labeled lines are the ones the injection changed, and a seeded subset renders and is scored."""
+
+import difflib
+from collections import Counter
+
+import pytest
+
+from render_service import injections
+from render_service.labeled import GENERATED_TASKS, evaluate, injected_cases
+from sdpo_jax.data.synthetic import item
+
+
+@pytest.mark.parametrize("domain", sorted(GENERATED_TASKS))
+def test_cases_are_reproducible_and_cover_every_kind(domain):
+    cases = injected_cases(domain, 60, seed=1)
+    assert cases == injected_cases(domain, 60, seed=1)
+    assert cases != injected_cases(domain, 60, seed=2)
+    names = Counter(case.name.rsplit("-", 1)[-1] for case in cases)
+    expected = {i.name for i in injections.for_domain(domain, errors=False)} | {"clean"}
+    assert set(names) == expected, names
+    assert 0.1 < names["clean"] / len(cases) < 0.4
+
+
+@pytest.mark.parametrize("domain", sorted(GENERATED_TASKS))
+def test_the_labeled_lines_are_the_changed_ones(domain):
+    """Each injected case differs from one of the generated programs it may come from exactly
+    at its labeled lines (inserted lines count as changed)."""
+    for case in injected_cases(domain, 60, seed=1):
+        index = int(case.name.split("-")[2])
+        programs = [item(GENERATED_TASKS[domain], 1, index + k * 60).code for k in range(50)]
+        if not case.defects:
+            assert case.code == programs[0]
+            continue
+        ((kind, lines),) = case.defects
+        assert kind in {i.kind for i in injections.for_domain(domain, errors=False)}
+        assert any(_changed_lines(program, case.code) == set(lines) for program in programs), (
+            case.name
+        )
+
+
+def _changed_lines(before: str, after: str) -> set[int]:
+    """1-based lines of `after` that are not in `before` (replaced or inserted)."""
+    matcher = difflib.SequenceMatcher(a=before.split("\n"), b=after.split("\n"), autojunk=False)
+    return {
+        line + 1
+        for tag, _, _, start, end in matcher.get_opcodes()
+        if tag != "equal"
+        for line in range(start, end)
+    }
+
+
+@pytest.mark.chromium
+def test_a_seeded_subset_renders_and_is_scored(short_config):
+    """CI's slice of the injected sets (the full sets: `python -m render_service.labeled
+    --injected 300`): every case renders, and each set keeps the scores first measured on it."""
+    import dataclasses
+
+    config = dataclasses.replace(
+        short_config,
+        limits=dataclasses.replace(short_config.limits, cpu_seconds=10, wall_seconds=20),
+    )
+    for domain in sorted(GENERATED_TASKS):
+        cases = injected_cases(domain, 12, seed=0)
+        scores, _ = evaluate(cases, config)
+        assert scores.failed == [], scores.failed
+        assert sum(scores.labeled.values()) == sum(bool(c.defects) for c in cases)
