@@ -1,6 +1,7 @@
 """Labeled cases made by injection: reproducible from a seed, every kind represented, the
 labeled lines are the ones the injection changed, and a seeded subset renders and is scored."""
 
+import dataclasses
 import difflib
 from collections import Counter
 
@@ -50,18 +51,20 @@ def _changed_lines(before: str, after: str) -> set[int]:
     }
 
 
-@pytest.mark.chromium
-def test_a_seeded_subset_renders_and_is_scored(short_config):
-    """CI's slice of the injected sets (the full sets: `python -m render_service.labeled
-    --injected 300`): every case renders, and each set keeps the scores first measured on it."""
-    import dataclasses
+# (precision, recall, traced) first measured on CI's subset, before any detector change: a
+# floor, raised as the detectors improve (targets: 0.95, 0.9, 0.9).
+FIRST_SCORES = {"chart": (0.83, 0.55, 0.44), "slide_html": (1.0, 1.0, 1.0), "web": (0.61, 0.8, 0.8)}
 
-    config = dataclasses.replace(
-        short_config,
-        limits=dataclasses.replace(short_config.limits, cpu_seconds=10, wall_seconds=20),
-    )
-    for domain in sorted(GENERATED_TASKS):
+
+@pytest.mark.chromium
+def test_a_seeded_subset_renders_and_keeps_its_first_scores(short_config):
+    """CI's slice of the injected sets (the full sets: `python -m render_service.labeled
+    --injected 300`): 12 cases per domain, every one renders, no score falls below its floor."""
+    limits = dataclasses.replace(short_config.limits, cpu_seconds=10, wall_seconds=20)
+    config = dataclasses.replace(short_config, limits=limits)
+    for domain, floor in FIRST_SCORES.items():
         cases = injected_cases(domain, 12, seed=0)
         scores, _ = evaluate(cases, config)
         assert scores.failed == [], scores.failed
-        assert sum(scores.labeled.values()) == sum(bool(c.defects) for c in cases)
+        measured = (scores.precision(), scores.recall(), scores.traced_share())
+        assert all(m >= f for m, f in zip(measured, floor)), (domain, measured)
