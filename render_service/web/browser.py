@@ -112,19 +112,17 @@ class Browser:
     def evaluate(self, page: Page, function: str, arg: Any = None) -> Any:
         """`function(arg)` (JavaScript source) on the page's DOM, in an isolated world: page
         scripts that replace `Array.prototype.map` or `getBoundingClientRect` change only their
-        own world. The value comes back as JSON data; a script error raises PageError."""
+        own world. The value comes back as JSON data; a script error raises PageError, a
+        browser failure PlaywrightError (which `page` turns into PageError)."""
         cdp, _ = self._devtools[page]
         call = {"expression": f"({function})({json.dumps(arg)})", "returnByValue": True}
+        if page not in self._worlds:
+            self._worlds[page] = self._new_world(cdp)
         try:
-            if page not in self._worlds:
-                self._worlds[page] = self._new_world(cdp)
-            try:
-                reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
-            except PlaywrightError:  # the page navigated (meta refresh): the world went with it
-                self._worlds[page] = self._new_world(cdp)
-                reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
-        except PlaywrightError as err:
-            raise PageError(f"the page could not be measured: {str(err).splitlines()[0]}") from err
+            reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
+        except PlaywrightError:  # the page navigated (meta refresh): the world went with it
+            self._worlds[page] = self._new_world(cdp)
+            reply = cdp.send("Runtime.evaluate", {**call, "contextId": self._worlds[page]})
         if "exceptionDetails" in reply:
             details = reply["exceptionDetails"]
             text = details.get("exception", {}).get("description", details.get("text", ""))
