@@ -24,12 +24,21 @@ from sdpo_jax.config import Config, ConfigError, load_config
 from sdpo_jax.runtime import RunError, load_model
 from sdpo_jax.train_step import init_state, make_optimizer
 
+# Keys renamed since runs were saved, so an older run's config.txt still loads.
+RENAMED_KEYS = {
+    f"render.{k}": f"render.limits.{k}" for k in ("wall_seconds", "cpu_seconds", "memory_mb")
+}
+
 
 def run_config(run_dir: Path) -> Config:
     """The config a run was started with, from its config.txt."""
     lines = (run_dir / "config.txt").read_text().splitlines()
     name = next(line.split("=", 1)[1] for line in lines if line.startswith("name="))
-    return load_config(name, lines)
+    renamed = [
+        RENAMED_KEYS.get(key, key) + sep + value
+        for key, sep, value in (line.partition("=") for line in lines)
+    ]
+    return load_config(name, renamed)
 
 
 class Restored(NamedTuple):

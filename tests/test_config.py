@@ -195,3 +195,20 @@ def test_mesh_shape_fills_the_open_axis():
         mesh_shape(MeshConfig(data=1, fsdp=-1, tensor=3), 8)
     with pytest.raises(RunError, match="at most one"):
         mesh_shape(MeshConfig(data=-1, fsdp=-1, tensor=1), 8)
+
+
+def test_an_older_runs_config_still_loads(tmp_path):
+    """Runs saved before the render limits moved under `render.limits` keep exporting."""
+    from sdpo_jax.config import format_config
+    from sdpo_jax.export import run_config
+
+    config = load_config("chart_tiny", ["render.limits.wall_seconds=7"])
+    old_keys = ("wall_seconds", "cpu_seconds", "memory_mb")
+    saved = [
+        line.replace("render.limits.", "render.")
+        for line in format_config(config).splitlines()
+        if not line.startswith("render.limits.") or line.split(".")[2].split("=")[0] in old_keys
+    ]
+    assert "render.wall_seconds=7.0" in saved
+    (tmp_path / "config.txt").write_text("\n".join(saved))
+    assert run_config(tmp_path) == config
