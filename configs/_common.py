@@ -22,8 +22,8 @@ from sdpo_jax.config import (
 BENCHMARK_VISUAL = {"chart": "chartmimic", "web": "design2code", "slide": "slide"}
 # The warm-started tiny policies shipped with the repository (sdpo_jax/warmstart.py).
 WARMSTART = Path(__file__).resolve().parent.parent / "weights"
-# The tasks with a shipped warm start; web_tiny still starts from random weights.
-WARM_STARTED = ("chart", "slide")
+# The tasks with a shipped warm start.
+WARM_STARTED = ("chart", "web", "slide")
 
 # Logical parameter axes -> mesh axes for multi-device runs: FSDP over the embedding dimension,
 # tensor parallelism over heads, MLP width and vocabulary (Megatron-style column/row split).

@@ -146,9 +146,8 @@ def test_cross_field_checks():
 
 
 def test_tiny_recipes_start_from_the_shipped_warm_start_unless_told_otherwise():
-    for task in ("chart", "slide"):
+    for task in ("chart", "web", "slide"):
         assert (Path(load_config(f"{task}_tiny").model.path) / "config.json").is_file()
-    assert load_config("web_tiny").model.path is None  # no web warm start ships yet
     fresh = load_config("chart_tiny", ["model.path=none"])
     assert fresh.model.path is None and fresh.model.preset == "tiny"
 

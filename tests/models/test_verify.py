@@ -20,7 +20,7 @@ def test_verify_names_a_bad_folder(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("task", ["chart", "slide"])
+@pytest.mark.parametrize("task", ["chart", "web", "slide"])
 def test_the_shipped_warm_start_matches_transformers(task):
     """The weights a tiny recipe loads are a real HF folder that transformers reads the same way."""
     folder = Path(__file__).parents[2] / "weights" / f"{task}_tiny"
