@@ -30,12 +30,15 @@ ERROR = "error"  # the kind of the injections that make a program fail
 @dataclasses.dataclass(frozen=True)
 class Injected:
     """A program with one injected defect: `lines` are the 1-based lines of `code` that cause
-    it, `kind` the defect kind the renderer should report (or "error": the code fails)."""
+    it, `kind` the defect kind the renderer should report (or "error": the code fails), `also`
+    kinds the same edit may visibly cause too (a figure shrunk until its labels collide also
+    clips them): reporting those is neither required nor a false alarm."""
 
     name: str
     kind: str
     code: str
     lines: tuple[int, ...]
+    also: tuple[str, ...] = ()
 
 
 Edit = Callable[[str, random.Random], tuple[str, tuple[int, ...]] | None]
@@ -48,12 +51,13 @@ class Injection:
     kind: str
     describe: str  # what the injection does, for docs and reports
     edit: Edit
+    also: tuple[str, ...] = ()  # kinds the edit may visibly cause as well
 
     def apply(self, code: str, rng: random.Random) -> Injected | None:
         edited = self.edit(code, rng)
         if edited is None or edited[0] == code:
             return None
-        return Injected(self.name, self.kind, *edited)
+        return Injected(self.name, self.kind, *edited, also=self.also)
 
 
 # --------------------------------------------------------------------------- Python helpers

@@ -5,13 +5,14 @@
 
 A case is a JSON file `{"domain", "name", "code", "defects": [{"kind", "lines"}]}`; a clean
 case has no defects. `--injected N` scores N cases per domain made by `injected_cases` instead:
-clean programs of the bundled generators, each with one known defect injected at a known
-statement (`render_service.injections`, the module the warm start uses), or left clean. They
-are not written with the detectors in view, so they test them the way the hand-written sets
-cannot. Any domain with a registered renderer works, so other domains add their
-own case folders. Counting is per (case, kind): a kind is detected in a case if any defect of
-that kind is reported. A labeled defect is traced when some reported defect of its kind names
-one of its responsible lines.
+clean programs in varied styles (`render_service.programs`), each with one known defect
+injected at a known statement (`render_service.injections`, the module the warm start uses),
+or left clean. They are not written with the detectors in view, so they test them the way the
+hand-written sets cannot; kinds an injection may visibly cause besides its own (`also`) are
+counted neither as found nor as false alarms. Any domain with a registered renderer works, so
+other domains add their own case folders. Counting is per (case, kind): a kind is detected in a
+case if any defect of that kind is reported. A labeled defect is traced when some reported
+defect of its kind names one of its responsible lines.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Case:
     domain: str
     code: str
     defects: tuple[tuple[str, tuple[int, ...]], ...]
+    also: tuple[str, ...] = ()  # kinds the defect may visibly cause too: not counted either way
 
     @property
     def kinds(self) -> set[str]:
@@ -87,39 +89,36 @@ def load_cases(directories) -> list[Case]:
     return cases
 
 
-# The bundled generators' task for each domain whose programs they write.
-GENERATED_TASKS = {"chart": "chart", "web": "web", "slide_html": "slide"}
 CLEAN_SHARE = 0.25  # of injected cases left as generated: the detectors' false positives
 _ATTEMPTS = 50  # programs tried per case for one that an injection applies to
 
 
 def injected_cases(domain: str, count: int, seed: int = 0) -> list[Case]:
-    """`count` cases of `domain`, the same for the same seed: a quarter are the bundled
-    generator's programs as generated, the rest take the domain's injections in turn, each
-    applied to the first program (of items seed, i + k * count) that has the statement it
-    changes, so every kind gets its share."""
-    from render_service import injections
-    from sdpo_jax.data.synthetic import item  # plain Python, no JAX
+    """`count` cases of `domain`, the same for the same seed: a quarter are clean programs
+    (`render_service.programs`) as written, the rest take the domain's injections in turn,
+    each applied to the first program (of programs seed, i + k * count) that has the
+    statement it changes, so every kind gets its share."""
+    from render_service import injections, programs
 
-    task = GENERATED_TASKS[domain]
     rng = random.Random(f"injected:{domain}:{seed}")
     kinds = injections.for_domain(domain, errors=False)
     cases = []
     for index in range(count):
         if rng.random() < CLEAN_SHARE:
-            code = item(task, seed, index).code
+            code = programs.clean_program(domain, seed, index)
             cases.append(Case(f"{domain}-{seed}-{index}-clean", domain, code, ()))
             continue
         injection = kinds[index % len(kinds)]
         for attempt in range(_ATTEMPTS):
-            injected = injection.apply(item(task, seed, index + attempt * count).code, rng)
+            program = programs.clean_program(domain, seed, index + attempt * count)
+            injected = injection.apply(program, rng)
             if injected is not None:
                 name = f"{domain}-{seed}-{index}-{injection.name}"
                 defects = ((injected.kind, injected.lines),)
-                cases.append(Case(name, domain, injected.code, defects))
+                cases.append(Case(name, domain, injected.code, defects, injected.also))
                 break
         else:
-            raise ValueError(f"injection {injection.name} applies to no {task} program")
+            raise ValueError(f"injection {injection.name} applies to no {domain} program")
     return cases
 
 
@@ -128,7 +127,7 @@ def score(cases: list[Case], results: list[RenderResult]) -> Scores:
     for case, result in zip(cases, results):
         if not result.ok:
             scores.failed.append(f"{case.name}: {result.error.splitlines()[0]}")
-        found = {defect.kind for defect in result.defects}
+        found = {defect.kind for defect in result.defects} - (set(case.also) - case.kinds)
         for kind in found & case.kinds:
             scores.true_positive[kind] += 1
         for kind in found - case.kinds:
@@ -179,8 +178,12 @@ def main(argv=None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="list each case's defects")
     parser.add_argument("--injected", type=int, default=0, help="N injected cases per domain")
     parser.add_argument("--seed", type=int, default=0, help="of the injected cases")
-    parser.add_argument("--domains", nargs="+", default=list(GENERATED_TASKS))
+    parser.add_argument("--domains", nargs="+", default=None, help="default: every domain")
     args = parser.parse_args(argv)
+    if args.injected and args.domains is None:
+        from render_service.programs import DOMAINS
+
+        args.domains = list(DOMAINS)
     if args.injected:
         sets = {d: injected_cases(d, args.injected, args.seed) for d in args.domains}
     else:

@@ -8,11 +8,12 @@ from collections import Counter
 import pytest
 
 from render_service import injections
-from render_service.labeled import GENERATED_TASKS, evaluate, injected_cases
-from sdpo_jax.data.synthetic import item
+from render_service.labeled import Case, evaluate, injected_cases, score
+from render_service.programs import DOMAINS, clean_program
+from render_service.types import Defect, RenderResult
 
 
-@pytest.mark.parametrize("domain", sorted(GENERATED_TASKS))
+@pytest.mark.parametrize("domain", DOMAINS)
 def test_cases_are_reproducible_and_cover_every_kind(domain):
     cases = injected_cases(domain, 60, seed=1)
     assert cases == injected_cases(domain, 60, seed=1)
@@ -23,13 +24,13 @@ def test_cases_are_reproducible_and_cover_every_kind(domain):
     assert 0.1 < names["clean"] / len(cases) < 0.4
 
 
-@pytest.mark.parametrize("domain", sorted(GENERATED_TASKS))
+@pytest.mark.parametrize("domain", DOMAINS)
 def test_the_labeled_lines_are_the_changed_ones(domain):
     """Each injected case differs from one of the generated programs it may come from exactly
     at its labeled lines (inserted lines count as changed)."""
     for case in injected_cases(domain, 60, seed=1):
         index = int(case.name.split("-")[2])
-        programs = [item(GENERATED_TASKS[domain], 1, index + k * 60).code for k in range(50)]
+        programs = [clean_program(domain, 1, index + k * 60) for k in range(50)]
         if not case.defects:
             assert case.code == programs[0]
             continue
@@ -68,3 +69,18 @@ def test_a_seeded_subset_renders_and_keeps_its_first_scores(short_config):
         assert scores.failed == [], scores.failed
         measured = (scores.precision(), scores.recall(), scores.traced_share())
         assert all(m >= f for m, f in zip(measured, floor)), (domain, measured)
+
+
+def test_kinds_an_injection_also_causes_count_neither_way():
+    """An injection's side effect is not a false alarm in its case, and still one in a clean
+    case."""
+    case = Case("c", "chart", "", (("text_overlap", (3,)),), also=("clipped_text",))
+    clean = Case("d", "chart", "", ())
+    found = tuple(Defect(kind, 1.0, None, "", (3,)) for kind in ("text_overlap", "clipped_text"))
+    results = [RenderResult("c", True, defects=found), RenderResult("d", True, defects=found[1:])]
+    scores = score([case, clean], results)
+    assert (scores.true_positive, scores.false_positive) == (
+        {"text_overlap": 1},
+        {"clipped_text": 1},
+    )
+    assert scores.traced_share() == 1.0

@@ -1,0 +1,5 @@
+"""Clean python-pptx programs."""
+
+from __future__ import annotations
+
+STYLES = ()
