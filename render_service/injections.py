@@ -136,7 +136,13 @@ def _pick(rng: random.Random, options: list):
 
 # --------------------------------------------------------------------------- chart defects
 
-LONG_SUFFIXES = ("Region Total", "Segment Share", "Quarterly Result", "Annual Average")
+# Long enough that four such labels outgrow a 7-inch axis.
+LONG_SUFFIXES = (
+    "Regional Quarterly Total",
+    "Share of Segment Revenue",
+    "Quarterly Operating Result",
+    "Annual Average per Region",
+)
 FAINT_COLORS = ("#f2f2f2", "#eeeeee", "#f5f0e6", "#e8eef2")
 
 
@@ -196,7 +202,8 @@ def low_contrast_mark(code: str, rng: random.Random):
 
 
 def figure_too_small(code: str, rng: random.Random):
-    """figsize shrunk far below what the titles, labels and ticks need."""
+    """figsize shrunk far below what the titles, labels and ticks need: they collide, and may
+    also be cut off at the edge, overrun by the legend or left unplaced by tight_layout."""
     calls = [
         c
         for name in ("subplots", "figure")
@@ -206,12 +213,13 @@ def figure_too_small(code: str, rng: random.Random):
     call = _pick(rng, calls)
     if call is None:
         return None
-    size = rng.choice(("(2, 1.5)", "(2.5, 1.5)", "(1.5, 2)"))
+    size = rng.choice(("(1.5, 1.2)", "(1.8, 1.2)", "(1.2, 1.6)"))
     return _replace_segment(code, call, _with_keywords(call, figsize=size)), (call.lineno,)
 
 
 def unclipped_artist(code: str, rng: random.Random):
-    """A line drawn with clip_on=False under a y limit it exceeds: it leaves the axes."""
+    """A line drawn with clip_on=False under a y limit it exceeds: it leaves the axes. Under
+    tight_layout the stray line also squeezes the plots, so their texts may collide."""
     calls = [c for c in _single_line(_calls(code, "plot")) if _receiver(c) and len(c.args) >= 2]
     calls = [c for c in calls if _number_list(c.args[1])]
     call = _pick(rng, calls)
@@ -371,8 +379,10 @@ INJECTIONS: dict[str, Injection] = {
         Injection("legend_over_data", PYTHON, "legend_occlusion", legend_over_data.__doc__, legend_over_data),
         Injection("text_outside_axes", PYTHON, "off_canvas", text_outside_axes.__doc__, text_outside_axes),
         Injection("low_contrast_mark", PYTHON, "low_contrast", low_contrast_mark.__doc__, low_contrast_mark),
-        Injection("figure_too_small", PYTHON, "text_overlap", figure_too_small.__doc__, figure_too_small),
-        Injection("unclipped_artist", PYTHON, "overflow", unclipped_artist.__doc__, unclipped_artist),
+        Injection("figure_too_small", PYTHON, "text_overlap", figure_too_small.__doc__, figure_too_small,
+                  also=("clipped_text", "off_canvas", "overflow", "legend_occlusion", "layout_warning")),
+        Injection("unclipped_artist", PYTHON, "overflow", unclipped_artist.__doc__, unclipped_artist,
+                  also=("text_overlap", "clipped_text", "layout_warning")),
         Injection("length_mismatch", PYTHON, ERROR, length_mismatch.__doc__, length_mismatch),
         Injection("misspelled_method", PYTHON, ERROR, misspelled_method.__doc__, misspelled_method),
         Injection("undefined_name", PYTHON, ERROR, undefined_name.__doc__, undefined_name),

@@ -5,11 +5,12 @@ Thresholds are stated once, below, each with its reason; none is fitted to test 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from statistics import median
 
 import numpy as np
-from matplotlib.collections import PathCollection
+from matplotlib.collections import Collection, LineCollection, PathCollection, PolyCollection
 from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -38,6 +39,14 @@ HIDDEN_LINE_PX, HIDDEN_MARKERS, HIDDEN_AREA_PX = 5.0, 1, 25.0
 # A text whose box reaches this far into another axes' plot area collides with it (a glyph's
 # box has about this much padding around the ink).
 INTO_AXES_PX = 3.0
+# Data drawn with clip_on=False may sit on the plot's edge (markers on a spine); past this
+# share of its samples outside the plot area it runs out of it.
+UNCLIPPED_SHARE = 0.05
+# Plot areas filling less of their figure than this leave it to the texts: the figure is too
+# small for them. Laid out by matplotlib, plots fill 40-75% of a figure of any sensible size.
+CRAMPED_SHARE = 1 / 3
+# Defects a too-small figure causes among its texts: the figure's size is to blame as well.
+CRAMPED_KINDS = frozenset({"text_overlap", "clipped_text"})
 
 
 def detect(scene: Scene) -> list[Defect]:
@@ -50,12 +59,46 @@ def detect(scene: Scene) -> list[Defect]:
         *text_into_axes(scene),
         *clipped_text(scene, spilled),
         *overflow(scene),
+        *unclipped_data(scene),
         *legend_occlusion(scene),
         *low_contrast(scene),
         *misalignment(scene),
         *layout_warnings(scene),
     ]
-    return [_plain(defect) for defect in found]
+    return [_plain(_blame_small_figure(scene, defect)) for defect in found]
+
+
+def _blame_small_figure(scene: Scene, defect: Defect) -> Defect:
+    """Texts that collide or are cut off in a figure too small for them: the line that sized
+    the figure is responsible too, and the fix is named."""
+    if defect.kind not in CRAMPED_KINDS or defect.bbox is None:
+        return defect
+    middle = (defect.bbox[1] + defect.bbox[3]) / 2
+    for placed in scene.figures:
+        if placed.top <= middle < placed.top + placed.height:
+            share = _plot_share(scene, placed)
+            if share is not None and share < CRAMPED_SHARE:
+                sized = tracing.responsible_lines(placed.figure)
+                message = (
+                    f"{defect.message}; the figure is too small for its text (its plots fill "
+                    f"{share:.0%} of it): make it larger{_at(sized, 'sized')}"
+                )
+                lines = _merge(sized, defect.source_lines)
+                return dataclasses.replace(defect, message=message, source_lines=lines)
+    return defect
+
+
+def _plot_share(scene: Scene, placed) -> float | None:
+    """Share of the figure covered by its plot areas (twin axes counted once); None without
+    any."""
+    boxes = {
+        tuple(round(v) for v in item.bbox)
+        for item in scene.axes
+        if item.role == "axes" and scene.figures[item.figure] is placed
+    }
+    if not boxes:
+        return None
+    return sum(_area(box) for box in boxes) / max(placed.width * placed.height, 1)
 
 
 def _plain(defect: Defect) -> Defect:
@@ -293,6 +336,52 @@ def _edges(scene: Scene, item: Item) -> str:
     return " and ".join(sides) + (" edges" if len(sides) > 1 else " edge")
 
 
+def unclipped_data(scene: Scene) -> list[Defect]:
+    """Data drawn with clip_on=False that runs out of its plot area: over the titles, past the
+    figure's edge. Matplotlib clips data to its axes unless told not to, so the limits (or the
+    data) are wrong for what is drawn."""
+    defects = []
+    for data in scene.data:
+        if data.artist.get_clip_on() or data.axes is None:
+            continue
+        samples = _samples(scene, data)
+        if not len(samples):
+            continue
+        box = _shrink(_axes_box(scene, data), -TOUCH_PX)
+        outside = 1.0 - float(np.mean(_inside(samples, box)))
+        if outside > UNCLIPPED_SHARE:
+            lines = _merge(data.lines, tracing.limit_lines(data.axes))
+            defects.append(
+                Defect(
+                    "overflow",
+                    outside,
+                    data.bbox,
+                    f"{_label(data)} runs out of its plot area ({outside:.0%} of it; drawn "
+                    f"with clip_on=False)" + _at(lines),
+                    lines,
+                )
+            )
+    return defects
+
+
+def _samples(scene: Scene, data: Item) -> np.ndarray:
+    """Image points along a line, at a scatter's points, or a bar's corners; none for other
+    artists (matplotlib draws some decorations unclipped on purpose: colorbar dividers)."""
+    artist = data.artist
+    if isinstance(artist, Line2D):
+        points = _to_image(scene, data, artist.get_transform().transform(artist.get_xydata()))
+        points = points[np.all(np.isfinite(points), axis=1)]
+        drawn = artist.get_linestyle() not in ("None", "", " ", "none")
+        return _densify(points) if drawn and len(points) > 1 else points
+    if isinstance(artist, PathCollection):
+        offsets = artist.get_offset_transform().transform(artist.get_offsets())
+        return _to_image(scene, data, offsets)
+    if data.role == "bar":
+        x0, y0, x1, y1 = data.bbox
+        return np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=float)
+    return np.empty((0, 2))
+
+
 # --- legend covering data -------------------------------------------------------------------
 
 
@@ -405,12 +494,13 @@ def low_contrast(scene: Scene) -> list[Defect]:
         )
     marks: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
     for item in scene.data:
-        color = _mark_color(item.artist, item.role)
-        if color is None or item.axes is None:
+        colors = _mark_colors(item.artist, item.role)
+        if not colors or item.axes is None:
             continue
-        ratio = contrast(color, _axes_background(item.axes))
+        background = _axes_background(item.axes)
+        ratio = max(contrast(color, background) for color in colors)
         if ratio < MARK_CONTRAST:
-            marks[(id(item.axes), tuple(np.round(color, 3)))].append((item, ratio))
+            marks[(id(item.axes), tuple(np.round(colors[0], 3)))].append((item, ratio))
     for found in marks.values():
         items = [item for item, _ in found]
         ratio = min(r for _, r in found)
@@ -470,18 +560,23 @@ def _behind_text(scene: Scene, item: Item) -> tuple | None:
     return tuple(np.median(ring, axis=0) / 255.0)
 
 
-def _mark_color(artist, role: str) -> tuple | None:
-    """The most visible colour of a data mark (line, scatter, bar), or None if not checked."""
+def _mark_colors(artist, role: str) -> list[tuple]:
+    """The colours a data mark (line, scatter, filled area, bar) shows itself with; none when
+    it is not checked (several colours, an outlined bar)."""
     if isinstance(artist, Line2D):
-        return _rgba(artist.get_color(), artist.get_alpha())
-    if isinstance(artist, PathCollection):
-        colors = artist.get_facecolors()
-        return tuple(colors[0]) if len(colors) and len(set(map(tuple, colors))) == 1 else None
+        return [_rgba(artist.get_color(), artist.get_alpha())]
+    if isinstance(artist, Collection) and not isinstance(artist, LineCollection):
+        faces = {tuple(c) for c in artist.get_facecolors()}
+        edges = {tuple(c) for c in artist.get_edgecolors()}
+        drawn = len(edges) == 1 and max(artist.get_linewidths(), default=0) > 0
+        if len(faces) != 1:
+            return []
+        return [*faces, *(edges if drawn else ())]
     if isinstance(artist, Patch) and role == "bar":
         if artist.get_linewidth() > 0 and artist.get_edgecolor()[3] > 0:
-            return None  # an outlined patch stands out by its edge
-        return tuple(artist.get_facecolor())
-    return None
+            return []  # an outlined patch stands out by its edge
+        return [tuple(artist.get_facecolor())]
+    return []
 
 
 # --- alignment -----------------------------------------------------------------------------
@@ -603,6 +698,8 @@ def _kind(item: Item) -> str:
         return "line"
     if isinstance(artist, PathCollection):
         return "scatter"
+    if isinstance(artist, PolyCollection):
+        return "filled area"
     return item.role
 
 

@@ -9,7 +9,9 @@ draw-time work (tick labels made by the formatter) is not blamed on the last lin
 
 Tick labels are made lazily at draw time; they fall back to their axis's trace: the line that
 made the axes and the last tick-shaping call (`set_*ticks*`, `tick_params`, formatter/locator
-changes, or a plotting call whose categorical or date data set the axis units).
+changes, or a plotting call whose categorical or date data set the axis units). A categorical
+label keeps the call that added its category: of two bar calls on one axis, the one whose long
+names crowd the axis is blamed, not the first.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _TICK_METHODS = (
     "set_minor_locator",
 )
 _MADE, _CHANGED, _TICKS = "_trace_made", "_trace_changed", "_trace_ticks"
+_CATEGORIES = "_trace_categories"  # category name -> the line whose data added it
+_LIMITS = "_trace_limits"  # the last call that set the axes' view limits
 _LAYOUT, _PLACED = "_trace_layout", "_trace_placed"
 # Calls that move or resize a container; any child change also marks a container stale, so
 # its placement is traced through these instead.
@@ -101,13 +105,28 @@ class Tracer:
                 setattr(axis, _TICKS, line)
             return has_units
 
+        original_convert = Axis.convert_units
+
+        @functools.wraps(original_convert)
+        def convert_units(axis, x):
+            known = set(_categories(axis))
+            converted = original_convert(axis, x)  # adds categories it has not seen
+            line = tracer.line()
+            if line is not None:
+                added = {name: line for name in _categories(axis) if name not in known}
+                axis.__dict__.setdefault(_CATEGORIES, {}).update(added)
+            return converted
+
         Artist.__init__ = init
         Artist.stale = property(original_stale.fget, set_stale)
         Axis.update_units = update_units
+        Axis.convert_units = convert_units
         for name in _TICK_METHODS:
             setattr(Axis, name, _recording(getattr(Axis, name), tracer, _TICKS))
         for owner, name in _PLACING_METHODS:
             setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED, True))
+        for name in ("set_xlim", "set_ylim"):
+            setattr(Axes, name, _recording(getattr(Axes, name), tracer, _LIMITS))
         Figure.set_layout_engine = _recording(Figure.set_layout_engine, tracer, _LAYOUT, True)
         for owner, name in _LAYING_OUT_METHODS:
             setattr(owner, name, _counting(getattr(owner, name), tracer, "quiet"))
@@ -173,6 +192,11 @@ def responsible_lines(artist) -> tuple[int, ...]:
     return (changed,) if changed is not None else _unique(getattr(artist, _MADE, None))
 
 
+def limit_lines(ax: Axes) -> tuple[int, ...]:
+    """The last call that set the axes' x or y limits, if the code made one."""
+    return _unique(getattr(ax, _LIMITS, None))
+
+
 def layout_lines(fig: Figure) -> tuple[int, ...]:
     """Where the figure's layout engine was chosen (tight_layout(), layout=...), else made."""
     return _unique(getattr(fig, _LAYOUT, None)) or _unique(made_line(fig))
@@ -186,8 +210,20 @@ def tick_label_lines(label, axis: Axis) -> tuple[int, ...]:
     changed = label.__dict__.get(_CHANGED)
     if changed == made_line(label):
         changed = None
+    category = axis.__dict__.get(_CATEGORIES, {}).get(label.get_text())
     axes_made = made_line(axis.axes)
-    return _unique(changed) or _unique(getattr(axis, _TICKS, None)) or _unique(axes_made)
+    return (
+        _unique(changed)
+        or _unique(category)
+        or _unique(getattr(axis, _TICKS, None))
+        or _unique(axes_made)
+    )
+
+
+def _categories(axis: Axis) -> list[str]:
+    """The axis's category names so far, when its units are categorical."""
+    mapping = getattr(axis.units, "_mapping", None)
+    return [str(name) for name in mapping] if mapping is not None else []
 
 
 def _unique(*lines) -> tuple[int, ...]:
