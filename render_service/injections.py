@@ -106,10 +106,10 @@ def _insert_after(code: str, lineno: int, statement: str) -> tuple[str, int]:
     return "\n".join(lines), lineno + 1
 
 
-def _with_keywords(call: ast.Call, **keywords) -> str:
-    """The call's source with keyword arguments set (replaced when present)."""
+def _with_keywords(call: ast.Call, drop: tuple[str, ...] = (), **keywords) -> str:
+    """The call's source with keyword arguments set (replaced when present), `drop` removed."""
     call = ast.parse(ast.unparse(call), mode="eval").body
-    call.keywords = [k for k in call.keywords if k.arg not in keywords]
+    call.keywords = [k for k in call.keywords if k.arg not in keywords and k.arg not in drop]
     call.keywords += [ast.keyword(k, ast.parse(v, mode="eval").body) for k, v in keywords.items()]
     return ast.unparse(call)
 
@@ -160,23 +160,33 @@ def long_tick_labels(code: str, rng: random.Random):
 
 
 def legend_over_data(code: str, rng: random.Random):
-    """The legend moved to the middle of the plot, opaque and large: it hides data."""
-    call = _pick(rng, _single_line(_calls(code, "legend")))
+    """The legend moved to the middle of the plot, opaque and large: it hides data. Only on
+    axes with lines or bars, which run through the middle; a sparse scatter may leave it
+    empty."""
+    drawn = {
+        _receiver(c) for name in ("plot", "bar", "barh", "fill_between") for c in _calls(code, name)
+    }
+    call = _pick(rng, [c for c in _single_line(_calls(code, "legend")) if _receiver(c) in drawn])
     if call is None:
         return None
-    text = _with_keywords(call, loc="'center'", framealpha="1", fontsize="16")
+    # An anchor would hold the legend where it was (outside the axes, say): drop it.
+    text = _with_keywords(
+        call, drop=("bbox_to_anchor",), loc="'center'", framealpha="1", fontsize="16"
+    )
     return _replace_segment(code, call, text), (call.lineno,)
 
 
 def text_outside_axes(code: str, rng: random.Random):
-    """A note placed in axes coordinates past the right edge, after the layout is fixed."""
+    """A note placed in figure coordinates past the right edge, after the layout is fixed
+    (axes coordinates would land on a neighbouring panel when the axes is not the last)."""
     titles = [c for c in _single_line(_calls(code, "set_title")) if _receiver(c)]
     call = _pick(rng, titles)
     if call is None:
         return None
     note = rng.choice(("Source: survey data", "Values in thousands", "Preliminary figures"))
-    x = rng.choice((1.2, 1.4, 1.6))
-    statement = f"{_receiver(call)}.text({x}, 0.5, {note!r}, transform={_receiver(call)}.transAxes)"
+    x = rng.choice((1.02, 1.1, 1.2))
+    ax = _receiver(call)
+    statement = f"{ax}.text({x}, 0.5, {note!r}, transform={ax}.figure.transFigure)"
     lines = code.rstrip("\n").split("\n")
     lines.append(statement)
     return "\n".join(lines) + "\n", (len(lines),)
@@ -203,7 +213,8 @@ def low_contrast_mark(code: str, rng: random.Random):
 
 def figure_too_small(code: str, rng: random.Random):
     """figsize shrunk far below what the titles, labels and ticks need: they collide, and may
-    also be cut off at the edge, overrun by the legend or left unplaced by tight_layout."""
+    also be cut off at the edge, pushed over the data (low contrast there), overrun by the
+    legend or left unplaced by tight_layout."""
     calls = [
         c
         for name in ("subplots", "figure")
@@ -230,6 +241,25 @@ def unclipped_artist(code: str, rng: random.Random):
     code = _replace_segment(code, call, _with_keywords(call, clip_on="False"))
     code, limit = _insert_after(code, call.lineno, f"{_receiver(call)}.set_ylim(0, {top})")
     return code, (call.lineno, limit)
+
+
+def misaligned_panels(code: str, rng: random.Random):
+    """One of the panels placed by hand (add_axes / plt.axes with a [left, bottom, width,
+    height] list) nudged up or down by about 1% of the figure: its edges almost, but not
+    quite, line up with its neighbour's."""
+    calls = [
+        c
+        for name in ("add_axes", "axes")
+        for c in _single_line(_calls(code, name))
+        if c.args and _number_list(c.args[0]) and len(c.args[0].elts) == 4
+    ]
+    if len(calls) < 2:
+        return None
+    call = rng.choice(calls)
+    edited = ast.parse(ast.unparse(call), mode="eval").body
+    bottom = edited.args[0].elts[1]
+    bottom.value = round(bottom.value + rng.choice((-1, 1)) * rng.choice((0.012, 0.015)), 3)
+    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 
 # --------------------------------------------------------------------------- chart errors
@@ -380,9 +410,11 @@ INJECTIONS: dict[str, Injection] = {
         Injection("text_outside_axes", PYTHON, "off_canvas", text_outside_axes.__doc__, text_outside_axes),
         Injection("low_contrast_mark", PYTHON, "low_contrast", low_contrast_mark.__doc__, low_contrast_mark),
         Injection("figure_too_small", PYTHON, "text_overlap", figure_too_small.__doc__, figure_too_small,
-                  also=("clipped_text", "off_canvas", "overflow", "legend_occlusion", "layout_warning")),
+                  also=("clipped_text", "off_canvas", "overflow", "legend_occlusion", "low_contrast",
+                        "layout_warning")),
         Injection("unclipped_artist", PYTHON, "overflow", unclipped_artist.__doc__, unclipped_artist,
                   also=("text_overlap", "clipped_text", "layout_warning")),
+        Injection("misaligned_panels", PYTHON, "misalignment", misaligned_panels.__doc__, misaligned_panels),
         Injection("length_mismatch", PYTHON, ERROR, length_mismatch.__doc__, length_mismatch),
         Injection("misspelled_method", PYTHON, ERROR, misspelled_method.__doc__, misspelled_method),
         Injection("undefined_name", PYTHON, ERROR, undefined_name.__doc__, undefined_name),

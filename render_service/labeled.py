@@ -127,6 +127,8 @@ def score(cases: list[Case], results: list[RenderResult]) -> Scores:
     for case, result in zip(cases, results):
         if not result.ok:
             scores.failed.append(f"{case.name}: {result.error.splitlines()[0]}")
+        elif "inspect_error" in result.metrics:  # rendered, but the detectors did not run
+            scores.failed.append(f"{case.name}: {result.metrics['inspect_error']}")
         found = {defect.kind for defect in result.defects} - (set(case.also) - case.kinds)
         for kind in found & case.kinds:
             scores.true_positive[kind] += 1

@@ -42,9 +42,9 @@ INTO_AXES_PX = 3.0
 # Data drawn with clip_on=False may sit on the plot's edge (markers on a spine); past this
 # share of its samples outside the plot area it runs out of it.
 UNCLIPPED_SHARE = 0.05
-# Plot areas filling less of their figure than this leave it to the texts: the figure is too
-# small for them. Laid out by matplotlib, plots fill 40-75% of a figure of any sensible size.
-CRAMPED_SHARE = 1 / 3
+# Texts whose boxes add up to more than this share of their figure are too many for it: the
+# figure is too small. Readable charts stay under a fifth (labels, ticks, titles, legend).
+CRAMPED_SHARE = 0.3
 # Defects a too-small figure causes among its texts: the figure's size is to blame as well.
 CRAMPED_KINDS = frozenset({"text_overlap", "clipped_text"})
 
@@ -74,31 +74,20 @@ def _blame_small_figure(scene: Scene, defect: Defect) -> Defect:
     if defect.kind not in CRAMPED_KINDS or defect.bbox is None:
         return defect
     middle = (defect.bbox[1] + defect.bbox[3]) / 2
-    for placed in scene.figures:
+    for index, placed in enumerate(scene.figures):
         if placed.top <= middle < placed.top + placed.height:
-            share = _plot_share(scene, placed)
-            if share is not None and share < CRAMPED_SHARE:
+            text = sum(_area(item.bbox) for item in scene.texts if item.figure == index)
+            share = text / max(placed.width * placed.height, 1)
+            if share > CRAMPED_SHARE:
                 sized = tracing.responsible_lines(placed.figure)
                 message = (
-                    f"{defect.message}; the figure is too small for its text (its plots fill "
+                    f"{defect.message}; the figure is too small for its text (text covers "
                     f"{share:.0%} of it): make it larger{_at(sized, 'sized')}"
                 )
-                lines = _merge(sized, defect.source_lines)
-                return dataclasses.replace(defect, message=message, source_lines=lines)
+                return dataclasses.replace(
+                    defect, message=message, source_lines=_merge(sized, defect.source_lines)
+                )
     return defect
-
-
-def _plot_share(scene: Scene, placed) -> float | None:
-    """Share of the figure covered by its plot areas (twin axes counted once); None without
-    any."""
-    boxes = {
-        tuple(round(v) for v in item.bbox)
-        for item in scene.axes
-        if item.role == "axes" and scene.figures[item.figure] is placed
-    }
-    if not boxes:
-        return None
-    return sum(_area(box) for box in boxes) / max(placed.width * placed.height, 1)
 
 
 def _plain(defect: Defect) -> Defect:
@@ -636,7 +625,9 @@ def misalignment(scene: Scene) -> list[Defect]:
                 gap = abs(a.bbox[index] - b.bbox[index])
                 if ALIGN_PX < gap <= NEAR_ALIGN_SHARE * size:
                     reported.add((id(a), id(b)))
-                    lines = a.lines
+                    # Two hand-placed panels: either may be the one off the line.
+                    both = b.artist.get_subplotspec() is None
+                    lines = _merge(a.lines, b.lines) if both else a.lines
                     defects.append(
                         Defect(
                             "misalignment",

@@ -1,6 +1,6 @@
 """Chart defects the injected cases found missed or blamed on the wrong line: data drawn with
 clip_on=False past its plot, a figure too small for its text, long category names added by a
-second call, and a filled area in a near-white colour. Each fires with the line that causes it
+second call, a filled area in a near-white colour, and hand-placed panels nudged off the line. Each fires with the line that causes it
 and stays silent on the clean variant."""
 
 import pytest
@@ -68,3 +68,18 @@ def test_crowded_categories_blame_the_call_that_added_them(chart_renderer, long)
 def test_a_near_white_filled_area_has_low_contrast(chart_renderer):
     assert render(chart_renderer, FILLED.format(color="#f2f2f2")) == {("low_contrast", (4,))}
     assert render(chart_renderer, FILLED.format(color="#1f77b4")) == set()
+
+
+PANELS = """import matplotlib.pyplot as plt
+fig = plt.figure(figsize=(10, 4))
+left = fig.add_axes([0.08, 0.15, 0.38, 0.7])
+left.bar(['North', 'South', 'East'], [23, 45, 12], color='#1f77b4')
+right = fig.add_axes([0.58, {bottom}, 0.38, 0.7])
+right.plot([1, 2, 3], [4, 6, 5], color='#d62728')
+"""
+
+
+def test_hand_placed_panels_almost_in_line_blame_both(chart_renderer):
+    """Of two panels 5 px apart either may be the one moved: both placing lines are named."""
+    assert render(chart_renderer, PANELS.format(bottom=0.162)) == {("misalignment", (3, 5))}
+    assert render(chart_renderer, PANELS.format(bottom=0.15)) == set()
