@@ -65,28 +65,34 @@ def detect(scene: Scene) -> list[Defect]:
         *misalignment(scene),
         *layout_warnings(scene),
     ]
-    return [_plain(_blame_small_figure(scene, defect)) for defect in found]
+    small = _small_figures(scene)
+    return [_plain(_blame_small_figure(scene, small, defect)) for defect in found]
 
 
-def _blame_small_figure(scene: Scene, defect: Defect) -> Defect:
+def _small_figures(scene: Scene) -> dict[int, tuple[int, ...]]:
+    """Figures too small for their texts, by index, with the lines that sized them."""
+    text: dict[int, float] = defaultdict(float)
+    for item in scene.texts:
+        text[item.figure] += _area(item.bbox)
+    return {
+        index: tracing.responsible_lines(placed.figure)
+        for index, placed in enumerate(scene.figures)
+        if text[index] > CRAMPED_SHARE * placed.width * placed.height
+    }
+
+
+def _blame_small_figure(scene: Scene, small: dict, defect: Defect) -> Defect:
     """Texts that collide or are cut off in a figure too small for them: the line that sized
-    the figure is responsible too, and the fix is named."""
+    the figure is responsible too, and named."""
     if defect.kind not in CRAMPED_KINDS or defect.bbox is None:
         return defect
     middle = (defect.bbox[1] + defect.bbox[3]) / 2
     for index, placed in enumerate(scene.figures):
-        if placed.top <= middle < placed.top + placed.height:
-            text = sum(_area(item.bbox) for item in scene.texts if item.figure == index)
-            share = text / max(placed.width * placed.height, 1)
-            if share > CRAMPED_SHARE:
-                sized = tracing.responsible_lines(placed.figure)
-                message = (
-                    f"{defect.message}; the figure is too small for its text (text covers "
-                    f"{share:.0%} of it): make it larger{_at(sized, 'sized')}"
-                )
-                return dataclasses.replace(
-                    defect, message=message, source_lines=_merge(sized, defect.source_lines)
-                )
+        if index in small and placed.top <= middle < placed.top + placed.height:
+            sized = small[index]
+            message = f"{defect.message}; figure too small for its text{_at(sized, 'sized')}"
+            lines = _merge(sized, defect.source_lines)
+            return dataclasses.replace(defect, message=message, source_lines=lines)
     return defect
 
 
