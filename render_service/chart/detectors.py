@@ -477,7 +477,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
             what = f"{len(items)} texts have low contrast (worst {_describe(worst)}: {figures})"
         else:
             what = f"{_describe(worst)} has low contrast ({figures})"
-        lines = _lines(items)
+        lines = _merge(*(_color_blame(item) for item in items))
         defects.append(
             Defect(
                 "low_contrast",
@@ -499,7 +499,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
     for found in marks.values():
         items = [item for item, _ in found]
         ratio = min(r for _, r in found)
-        lines = _lines(items)
+        lines = _merge(*(_color_blame(item) for item in items))
         defects.append(
             Defect(
                 "low_contrast",
@@ -511,6 +511,15 @@ def low_contrast(scene: Scene) -> list[Defect]:
             )
         )
     return defects
+
+
+def _color_blame(item: Item) -> tuple[int, ...]:
+    """The call that set the item's colour (tick labels: their axis's styling calls), and any
+    call that recoloured the face it is drawn on."""
+    own = item.lines if item.role == "tick_label" else tracing.color_lines(item.artist)
+    inside = item.role not in AXES_TEXT_ROLES  # titles and tick labels sit on the figure
+    behind = tracing.background_lines(item.axes, inside) if item.axes is not None else ()
+    return _merge(own, behind)
 
 
 def contrast(foreground: tuple, background: tuple) -> float:

@@ -21,7 +21,11 @@ import functools
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
+from matplotlib.collections import Collection
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
 
 from render_service.generated import current_generated_line
 
@@ -37,6 +41,19 @@ _TICK_METHODS = (
 _MADE, _CHANGED, _TICKS = "_trace_made", "_trace_changed", "_trace_ticks"
 _CATEGORIES = "_trace_categories"  # category name -> the line whose data added it
 _LIMITS = "_trace_limits"  # the last call that set the axes' view limits
+_COLOR = "_trace_color"  # the last call that set the artist's colour or opacity
+# Colour setters, also behind constructors' color= and plt.setp: a later restyle of the same
+# artist (its width, its size) is not what made it faint.
+_COLOR_METHODS = (
+    (Artist, "set_alpha"),
+    (Text, "set_color"),
+    (Line2D, "set_color"),
+    (Line2D, "set_markerfacecolor"),
+    (Patch, "set_facecolor"),
+    (Patch, "set_color"),
+    (Collection, "set_facecolor"),
+    (Collection, "set_color"),
+)
 _LAYOUT, _PLACED = "_trace_layout", "_trace_placed"
 # Calls that move or resize a container; any child change also marks a container stale, so
 # its placement is traced through these instead.
@@ -125,6 +142,8 @@ class Tracer:
             setattr(Axis, name, _recording(getattr(Axis, name), tracer, _TICKS))
         for owner, name in _PLACING_METHODS:
             setattr(owner, name, _recording(getattr(owner, name), tracer, _PLACED, True))
+        for owner, name in _COLOR_METHODS:
+            setattr(owner, name, _recording(getattr(owner, name), tracer, _COLOR))
         for name in ("set_xlim", "set_ylim"):
             setattr(Axes, name, _recording(getattr(Axes, name), tracer, _LIMITS))
         Figure.set_layout_engine = _recording(Figure.set_layout_engine, tracer, _LAYOUT, True)
@@ -190,6 +209,26 @@ def responsible_lines(artist) -> tuple[int, ...]:
         return _unique(getattr(artist, _PLACED, None)) or _unique(made_line(artist))
     changed = artist.__dict__.get(_CHANGED)
     return (changed,) if changed is not None else _unique(getattr(artist, _MADE, None))
+
+
+def color_lines(artist) -> tuple[int, ...]:
+    """The last call that set the artist's colour, else the lines to blame for its look."""
+    return _unique(artist.__dict__.get(_COLOR)) or responsible_lines(artist)
+
+
+def background_lines(ax: Axes, inside: bool = True) -> tuple[int, ...]:
+    """Calls that recoloured the face behind an artist of `ax` after making it: the axes' own
+    (for artists `inside` it) and its figure's. A colour set while making the figure is
+    matplotlib's default, or the code's choice on that line."""
+    figure = ax.get_figure(root=True).patch
+    patches = (ax.patch, figure) if inside else (figure,)
+    return _unique(
+        *(
+            line
+            for patch in patches
+            if (line := patch.__dict__.get(_COLOR)) is not None and line != made_line(patch)
+        )
+    )
 
 
 def limit_lines(ax: Axes) -> tuple[int, ...]:

@@ -83,3 +83,29 @@ def test_hand_placed_panels_almost_in_line_blame_both(chart_renderer):
     """Of two panels 5 px apart either may be the one moved: both placing lines are named."""
     assert render(chart_renderer, PANELS.format(bottom=0.162)) == {("misalignment", (3, 5))}
     assert render(chart_renderer, PANELS.format(bottom=0.15)) == set()
+
+
+RESTYLED = {
+    "line": ("line, = ax.plot([1, 2, 3], [2, 5, 3], color='#f0f0f0')", "line.set_linewidth(3)"),
+    "title": ("t = ax.set_title('Sales', color='#eeeeee')", "t.set_fontsize(16)"),
+    "scatter": ("s = ax.scatter([1, 2], [2, 5], color='#f2f2f2')", "s.set_sizes([80, 80])"),
+    "setp": ("line, = ax.plot([1, 2, 3], [2, 5, 3]); plt.setp(line, color='#f5f5f5')", "line.set_linewidth(2)"),
+    "label": ("ax.plot([1, 2]); ax.xaxis.label.set_color('#f0f0f0')", "ax.set_xlabel('Month')"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", RESTYLED)
+def test_low_contrast_blames_the_line_that_set_the_colour(chart_renderer, name):
+    """Not the next line, which restyled the same artist in some other way."""
+    coloured, restyled = RESTYLED[name]
+    code = f"import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n{coloured}\n{restyled}\n"
+    assert render(chart_renderer, code) == {("low_contrast", (3,))}
+
+
+def test_low_contrast_on_a_recoloured_face_blames_the_face_too(chart_renderer):
+    code = """import matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.text(0.5, 0.5, 'Note', color='#333333', transform=ax.transAxes)
+ax.set_facecolor('#222222')
+"""
+    assert render(chart_renderer, code) == {("low_contrast", (3, 4))}
