@@ -6,35 +6,32 @@ mlp.up_proj.weight` (the kernel is the transposed torch weight), `lm_head.kernel
 `lm_head.weight`. The one reshaped tensor is the patch embedding, a Conv3d weight
 [hidden, 3, 2, 16, 16] that is a [1536, hidden] matrix here.
 
-safetensors files are read through a memory map (bf16 via ml_dtypes), so with a mesh each device
-reads only its own slice of each tensor and no full copy is built on one device.
+safetensors files are read with the `safetensors` library one slice at a time (bf16 as ml_dtypes),
+so with a mesh each device reads only its own slice of each tensor and no full copy is built on
+one device.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_dtypes
 import numpy as np
 from flax import nnx
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 from models import sharding
 from models.qwen3_vl.config import ConfigError, Qwen3VLConfig
 from models.qwen3_vl.model import Qwen3VL
 
-_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "BF16": ml_dtypes.bfloat16,
-    "I64": np.int64,
-    "I32": np.int32,
-}
-_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
+# The dtypes a checkpoint's floating-point tensors may be stored in.
+_FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
 # Files a transformers folder keeps beside the weights that save_hf copies from a source folder.
 _COMPANION_FILES = (
     "tokenizer.json",
@@ -82,45 +79,12 @@ def parameter_paths(model: Qwen3VL) -> dict[str, tuple]:
     return {hf_name(path): path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
 
 
-# -- safetensors through a memory map --------------------------------------------------------
+# -- safetensors -------------------------------------------------------------------------------
 
 
-def _read_safetensors(file: Path) -> dict[str, np.ndarray]:
-    """Lazy views (memory-mapped, nothing read yet) of every tensor in a .safetensors file."""
-    with open(file, "rb") as f:
-        header_len = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(header_len))
-    data = np.memmap(file, dtype=np.uint8, mode="r", offset=8 + header_len)
-    views = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        if meta["dtype"] not in _DTYPES:
-            raise CheckpointError(f"{file}: tensor {name} has unsupported dtype {meta['dtype']}")
-        begin, end = meta["data_offsets"]
-        views[name] = data[begin:end].view(_DTYPES[meta["dtype"]]).reshape(meta["shape"])
-    return views
-
-
-def _write_safetensors(file: Path, tensors: dict[str, np.ndarray]) -> None:
-    header, offset = {"__metadata__": {"format": "pt"}}, 0
-    for name, value in tensors.items():
-        header[name] = {
-            "dtype": _CODES[value.dtype],
-            "shape": list(value.shape),
-            "data_offsets": [offset, offset + value.nbytes],
-        }
-        offset += value.nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)
-    with open(file, "wb") as f:
-        f.write(len(raw).to_bytes(8, "little"))
-        f.write(raw)
-        for value in tensors.values():
-            f.write(np.ascontiguousarray(value).tobytes())
-
-
-def _folder_tensors(folder: Path) -> dict[str, np.ndarray]:
+def _open_tensors(folder: Path, stack: contextlib.ExitStack) -> dict[str, Any]:
+    """Tensor name -> the open safetensors file that holds it (kept open by `stack`); nothing
+    is read until a slice is asked for."""
     index = folder / "model.safetensors.index.json"
     if index.is_file():
         files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -130,12 +94,13 @@ def _folder_tensors(folder: Path) -> dict[str, np.ndarray]:
         raise CheckpointError(
             f"{folder}: no model.safetensors or model.safetensors.index.json found"
         )
-    tensors = {}
+    handles = {}
     for name in files:
         if not (folder / name).is_file():
             raise CheckpointError(f"{folder}: the index lists {name}, which is missing")
-        tensors.update(_read_safetensors(folder / name))
-    return tensors
+        handle = stack.enter_context(safe_open(folder / name, framework="numpy"))
+        handles.update(dict.fromkeys(handle.keys(), handle))
+    return handles
 
 
 # -- import ------------------------------------------------------------------------------------
@@ -163,7 +128,12 @@ def load_hf(
     directly with its sharding from `models.sharding` (`rules` overrides the default table)."""
     folder = Path(path)
     config = read_config(folder)
-    tensors = _folder_tensors(folder)
+    with contextlib.ExitStack() as stack:
+        tensors = _open_tensors(folder, stack)
+        return _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat)
+
+
+def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat) -> Qwen3VL:
     abstract = nnx.eval_shape(
         lambda: Qwen3VL(
             config, rngs=nnx.Rngs(0), dtype=compute_dtype or dtype, param_dtype=dtype, remat=remat
@@ -176,7 +146,8 @@ def load_hf(
     np_dtype = np.dtype(dtype)
     for name, param_path in names.items():
         variable = flat[param_path]
-        reader = _reader(param_path, tensors[name], np_dtype, variable.shape, folder, name)
+        source = tensors[name].get_slice(name)
+        reader = _reader(param_path, source, np_dtype, variable.shape, folder, name)
         if mesh is None:
             value = jnp.asarray(reader((slice(None),) * len(variable.shape)))
         else:
@@ -209,19 +180,21 @@ def _check_names(folder, names, tensors, tied):
 
 def _reader(param_path, source, np_dtype, shape, folder, name):
     """A function from an index (tuple of slices, in this port's layout) to that slice of the
-    parameter as a numpy array of `np_dtype`, reading only what it needs from the memory map."""
+    parameter as a numpy array of `np_dtype`, reading only that slice from the file."""
+    if source.get_dtype() not in _FLOAT_DTYPES:
+        raise CheckpointError(f"{folder}: tensor {name} has unsupported dtype {source.get_dtype()}")
     if param_path[-1] != "kernel":
         expected = shape
         read = lambda index: source[index]
     elif "patch_embed" in param_path:
-        expected = (shape[1], *source.shape[1:])
-        read = lambda index: np.asarray(source).reshape(shape[1], -1).T[index]
+        expected = (shape[1], *source.get_shape()[1:])
+        read = lambda index: np.asarray(source[:]).reshape(shape[1], -1).T[index]
     else:
         expected = shape[::-1]
         read = lambda index: source[index[::-1]].T
-    if tuple(source.shape) != tuple(expected):
+    if tuple(source.get_shape()) != tuple(expected):
         raise CheckpointError(
-            f"{folder}: tensor {name} has shape {tuple(source.shape)}, "
+            f"{folder}: tensor {name} has shape {tuple(source.get_shape())}, "
             f"config.json implies {tuple(expected)}"
         )
     return lambda index: np.asarray(read(tuple(index))).astype(np_dtype)
@@ -258,10 +231,10 @@ def save_hf(
         tensors = {}
         for name, param_path in shard:
             value = np.asarray(jax.device_get(flat[param_path].get_value())).astype(np_dtype)
-            tensors[name] = to_hf_layout(param_path, value, model.config)
+            tensors[name] = np.ascontiguousarray(to_hf_layout(param_path, value, model.config))
             weight_map[name] = file
             total += value.nbytes
-        _write_safetensors(folder / file, tensors)
+        save_file(tensors, folder / file, metadata={"format": "pt"})
     index = {"metadata": {"total_size": total}, "weight_map": weight_map}
     (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
 
