@@ -11,28 +11,42 @@ PYTEST_ARGS ?= -n auto
 
 .PHONY: setup system test lint format train warmstart export tensorboard bench eval eval-compare
 
-setup: system $(VENV)/.installed
+# The JAX build `make setup` installs: cpu, tpu, cuda12 or cuda13; detected when not given
+# (`make setup ACCEL=cuda13` on a host whose driver supports CUDA 13).
+ACCEL ?= $(shell bash scripts/accelerator.sh)
+INSTALLED := $(VENV)/.installed-$(ACCEL)
+# torch and the other references of the parity tests and benchmarks: only for the targets
+# that compare against them (test, bench, export's check), never on an accelerator host's run.
+REFERENCES := $(VENV)/.references
 
-# Re-installs only when pyproject.toml changes, so a second `make setup` takes seconds.
-$(VENV)/.installed: pyproject.toml
+setup: system $(INSTALLED)
+
+# Re-installs only when pyproject.toml or ACCEL changes, so a second `make setup` takes seconds.
+$(INSTALLED): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "setup: $(PYTHON) not found; install Python 3.11+ or run make PYTHON=/path/to/python3"; exit 1; }
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { echo "setup: could not create $(VENV); install the venv module (apt-get install python3-venv)"; exit 1; }
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e .
+	@bash scripts/install_jax.sh $(PY) $(ACCEL)
+	@rm -f $(VENV)/.installed*
+	@touch $@
+	@echo "setup: python environment ready in $(VENV) (JAX for $(ACCEL))"
+
+$(REFERENCES): $(INSTALLED)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
-	@echo "setup: python environment ready in $(VENV)"
 
 system:
 	@bash scripts/setup_system.sh
 
-test: setup
+test: setup $(REFERENCES)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: setup
+lint: setup $(REFERENCES)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: setup
+format: setup $(REFERENCES)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
@@ -47,7 +61,7 @@ warmstart: setup
 	$(PY) -m sdpo_jax.warmstart $(CONFIG) $(ARGS)
 
 # `make export CKPT=runs/chart_tiny OUT=exports/chart_tiny` (CKPT: a run dir or one of its checkpoints/<step>).
-export: setup
+export: setup $(REFERENCES)
 	@[ -n "$(CKPT)" ] && [ -n "$(OUT)" ] || { echo "usage: make export CKPT=runs/<run>[/checkpoints/<step>] OUT=<folder>"; exit 2; }
 	$(PY) -m sdpo_jax.export $(CKPT) $(OUT)
 	$(PY) -m models.qwen3_vl.verify --hf $(OUT)
@@ -58,7 +72,7 @@ tensorboard: setup
 
 # Each benchmark prints one table against a reference measured in the same run.
 BENCHMARKS ?= $(wildcard benchmarks/*.py)
-bench: setup
+bench: setup $(REFERENCES)
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # `make eval CONFIG=chart_tiny [CKPT=runs/chart_tiny] [MODEL=/models/base] [DATA=/data/ChartMimic] [ARGS="eval.limit=8"]`

@@ -55,6 +55,38 @@ def make_mesh(config: MeshConfig) -> Mesh | None:
         raise RunError(str(err)) from None
 
 
+# Larger models are paper recipes: on a CPU one step takes hours, so a run there is a mistake
+# (usually the CPU build of JAX on an accelerator host).
+CPU_MAX_PARAMETERS = 1_000_000_000
+
+
+def describe_devices() -> str:
+    """One line naming what JAX computes on, printed when a run starts."""
+    devices = jax.devices()
+    kinds = ", ".join(sorted({d.device_kind for d in devices}))
+    hosts = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
+    return (
+        f"devices: {len(devices)} x {jax.default_backend()} ({kinds}){hosts}, jax {jax.__version__}"
+    )
+
+
+def refuse_paper_scale_on_cpu(path: str) -> None:
+    """One line instead of a run that would take hours per step on the CPU."""
+    from models.qwen3_vl import Qwen3VL
+    from models.qwen3_vl.hf import read_config
+
+    if jax.default_backend() != "cpu":
+        return
+    abstract = nnx.eval_shape(lambda: Qwen3VL(read_config(path), rngs=nnx.Rngs(0)))
+    count = sum(math.prod(v.shape) for v in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    if count > CPU_MAX_PARAMETERS:
+        raise RunError(
+            f"model.path={path!r} has {count / 1e9:.1f}B parameters and JAX runs on the CPU "
+            "(no GPU or TPU visible): on an accelerator host run `make setup ACCEL=cuda12` or "
+            "`make setup ACCEL=tpu` so JAX finds it; the *_tiny configs run on a CPU"
+        )
+
+
 def sharding_rules(config: MeshConfig) -> dict | None:
     """The config's rules table, or None for the model's default table."""
     return {name: tuple(axes) or None for name, axes in config.rules} if config.rules else None
@@ -80,6 +112,7 @@ def load_model(config: ModelConfig, *, seed: int, mesh: Mesh | None, rules: dict
             shard_model(model, mesh, rules)
         return model, ChatEncoder.tiny()
     try:
+        refuse_paper_scale_on_cpu(config.path)
         model = load_hf(
             config.path,
             dtype=params,

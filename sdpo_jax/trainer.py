@@ -46,6 +46,7 @@ from sdpo_jax.rewards import RECORDS
 from sdpo_jax.rollouts import References, Rollouts, decode, render_requests, score, train_batch
 from sdpo_jax.runtime import (
     RunError,
+    describe_devices,
     heldout_prompts,
     load_model,
     load_records,
@@ -122,6 +123,7 @@ class Run:
     def __init__(self, config: Config, argv: list[str] | None, stack: contextlib.ExitStack):
         self.config = config
         self.run_dir, reopened = rundir.prepare(config, argv)
+        print(describe_devices(), flush=True)
         self.mesh, self.rules = make_mesh(config.mesh), sharding_rules(config.mesh)
         model, self.encoder = load_model(
             config.model, seed=config.train.seed, mesh=self.mesh, rules=self.rules
