@@ -25,7 +25,14 @@ class ClipScorer:
                 f"no CLIP model at {model_dir!r} (no config.json): point clip_model_dir at a "
                 "local Hugging Face CLIP folder, or leave it unset to report CLIP as not computed"
             )
-        import torch
+        try:
+            import cv2  # noqa: F401  (inpainting, below)
+            import torch
+        except ImportError as err:
+            raise ImportError(
+                f"CLIP scoring needs torch and OpenCV ({err.name} is missing): install the "
+                "references with `pip install -e '.[test]'` (make test does)"
+            ) from None
         from transformers import CLIPImageProcessor, CLIPModel
 
         self._torch = torch
