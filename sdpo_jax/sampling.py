@@ -123,6 +123,22 @@ def _place_rows(tree, mesh: Mesh | None):
     return jax.tree.map(place, tree)
 
 
+class _Decoding(NamedTuple):
+    """The decode loop's state: step `t`, the last logits [rows, vocab], the KV cache, and per
+    row the tokens, their sampling and model log-probs so far [rows, max_new], whether it has
+    finished, its length and why it finished."""
+
+    t: jax.Array
+    logits: jax.Array
+    cache: Any
+    tokens: jax.Array
+    logprobs: jax.Array
+    model_logprobs: jax.Array
+    done: jax.Array
+    length: jax.Array
+    reason: jax.Array
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
     """The whole prefill + decode loop, jitted once per (model structure, settings, mesh); jax
@@ -141,49 +157,51 @@ def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
         rows = last.shape[0]
         eos = jnp.asarray(eos_ids, jnp.int32)
 
-        def step(carry):
-            t, last, cache, out, logp, model_logp, done, length, reason = carry
+        def step(state: _Decoding) -> _Decoding:
             sample_lp = sampling_logprobs(
-                last, temperature=temperature, top_k=top_k, top_p=top_p, suppress=suppress
+                state.logits, temperature=temperature, top_k=top_k, top_p=top_p, suppress=suppress
             )
-            token = choose(jax.random.fold_in(rng, t), sample_lp, temperature)
-            model_lp = jax.nn.log_softmax(last.astype(jnp.float32), axis=-1)
+            token = choose(jax.random.fold_in(rng, state.t), sample_lp, temperature)
+            model_lp = jax.nn.log_softmax(state.logits.astype(jnp.float32), axis=-1)
             pick = lambda lp: jnp.take_along_axis(lp, token[:, None], axis=-1)[:, 0]
-            live = ~done
+            live = ~state.done
             token = jnp.where(live, token, pad_id)
-            out = out.at[:, t].set(token)
-            logp = logp.at[:, t].set(jnp.where(live, pick(sample_lp), 0.0))
-            model_logp = model_logp.at[:, t].set(jnp.where(live, pick(model_lp), 0.0))
-            length = length + live
+            tokens = state.tokens.at[:, state.t].set(token)
+            length = state.length + live
             at_eos = live & jnp.isin(token, eos)
-            at_stop = live & ~at_eos & _ends_with(out, length, stops)
-            reason = jnp.where(at_eos, FINISH_EOS, jnp.where(at_stop, FINISH_STOP, reason))
-            done = done | at_eos | at_stop
-            last, cache = model.decode(token, cache)
-            return t + 1, *_place_rows(
-                (last, cache, out, logp, model_logp, done, length, reason), mesh
+            at_stop = live & ~at_eos & _ends_with(tokens, length, stops)
+            logits, cache = model.decode(token, state.cache)
+            moved = _Decoding(
+                t=state.t + 1,
+                logits=logits,
+                cache=cache,
+                tokens=tokens,
+                logprobs=state.logprobs.at[:, state.t].set(jnp.where(live, pick(sample_lp), 0.0)),
+                model_logprobs=state.model_logprobs.at[:, state.t].set(
+                    jnp.where(live, pick(model_lp), 0.0)
+                ),
+                done=state.done | at_eos | at_stop,
+                length=length,
+                reason=jnp.where(at_eos, FINISH_EOS, jnp.where(at_stop, FINISH_STOP, state.reason)),
             )
+            return _place_rows(moved, mesh)
 
-        def more(carry):
-            t, *_, done, _, _ = carry
-            return (t < max_new) & ~jnp.all(done)
+        def more(state: _Decoding):
+            return (state.t < max_new) & ~jnp.all(state.done)
 
-        init = _place_rows(
-            (
-                jnp.zeros((), jnp.int32),
-                last,
-                cache,
-                jnp.full((rows, max_new), pad_id, jnp.int32),
-                jnp.zeros((rows, max_new), jnp.float32),
-                jnp.zeros((rows, max_new), jnp.float32),
-                jnp.zeros(rows, bool),
-                jnp.zeros(rows, jnp.int32),
-                jnp.full(rows, FINISH_LENGTH, jnp.int32),
-            ),
-            mesh,
+        init = _Decoding(
+            t=jnp.zeros((), jnp.int32),
+            logits=last,
+            cache=cache,
+            tokens=jnp.full((rows, max_new), pad_id, jnp.int32),
+            logprobs=jnp.zeros((rows, max_new), jnp.float32),
+            model_logprobs=jnp.zeros((rows, max_new), jnp.float32),
+            done=jnp.zeros(rows, bool),
+            length=jnp.zeros(rows, jnp.int32),
+            reason=jnp.full(rows, FINISH_LENGTH, jnp.int32),
         )
-        _, _, _, out, logp, model_logp, _, length, reason = jax.lax.while_loop(more, step, init)
-        return SampleOutput(out, logp, model_logp, length, reason)
+        end = jax.lax.while_loop(more, step, _place_rows(init, mesh))
+        return SampleOutput(end.tokens, end.logprobs, end.model_logprobs, end.length, end.reason)
 
     return jax.jit(run)
 
