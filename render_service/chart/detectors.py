@@ -15,8 +15,10 @@ from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from render_service import geometry
 from render_service.chart import tracing
 from render_service.chart.scene import Item, Scene
+from render_service.contrast import contrast_ratio, over
 from render_service.types import BBox, Defect
 
 # Texts that matplotlib positions from their axes: they move when the axes are placed.
@@ -73,7 +75,7 @@ def _small_figures(scene: Scene) -> dict[int, tuple[int, ...]]:
     """Figures too small for their texts, by index, with the lines that sized them."""
     text: dict[int, float] = defaultdict(float)
     for item in scene.texts:
-        text[item.figure] += _area(item.bbox)
+        text[item.figure] += geometry.area(item.bbox)
     return {
         index: tracing.responsible_lines(placed.figure)
         for index, placed in enumerate(scene.figures)
@@ -121,7 +123,7 @@ def text_overlap(scene: Scene) -> list[Defect]:
                 Defect(
                     "text_overlap",
                     len(hit) / len(labels),
-                    _union(c.bbox for c in crowded),
+                    geometry.union(c.bbox for c in crowded),
                     f"{group[0]} tick labels overlap ({len(hit)} of {len(labels)})"
                     + _at(_lines(crowded)),
                     _lines(crowded),
@@ -141,7 +143,8 @@ def text_overlap(scene: Scene) -> list[Defect]:
         involved = list({id(t): t for pair in pairs for t in pair}.values())
         lines = _lines(involved)
         shares = [
-            _area(_intersection(p.bbox, q.bbox)) / max(min(_area(p.bbox), _area(q.bbox)), 1)
+            geometry.area(geometry.intersection(p.bbox, q.bbox))
+            / max(min(geometry.area(p.bbox), geometry.area(q.bbox)), 1)
             for p, q in pairs
         ]
         what = f"{_describe(a)} overlaps {_describe(b)}"
@@ -151,7 +154,7 @@ def text_overlap(scene: Scene) -> list[Defect]:
             Defect(
                 "text_overlap",
                 min(1.0, max(shares)),
-                _union(_intersection(p.bbox, q.bbox) for p, q in pairs),
+                geometry.union(geometry.intersection(p.bbox, q.bbox) for p, q in pairs),
                 what + _at(lines),
                 lines,
             )
@@ -176,9 +179,12 @@ def text_into_axes(scene: Scene) -> list[Defect]:
             continue
         own_box = _axes_box(scene, text)
         for host in hosts:
-            if host.figure != text.figure or _area(_intersection(host.bbox, own_box)) > 0:
+            if (
+                host.figure != text.figure
+                or geometry.area(geometry.intersection(host.bbox, own_box)) > 0
+            ):
                 continue  # the text's own axes, or one stacked on it
-            inside = _intersection(_shrink(text.bbox, INTO_AXES_PX), host.bbox)
+            inside = geometry.intersection(geometry.shrink(text.bbox, INTO_AXES_PX), host.bbox)
             if inside[2] > inside[0] and inside[3] > inside[1]:
                 texts, into = hits[_source(text)]
                 texts[id(text)], into[id(host)] = text, host
@@ -186,8 +192,8 @@ def text_into_axes(scene: Scene) -> list[Defect]:
     for found, into in hits.values():
         texts, hosts_hit = list(found.values()), list(into.values())
         lines = _merge(_lines(texts), _lines(hosts_hit))
-        pairs = [(t, _intersection(t.bbox, h.bbox)) for t in texts for h in hosts_hit]
-        worst = max(_area(box) / max(_area(t.bbox), 1) for t, box in pairs)
+        pairs = [(t, geometry.intersection(t.bbox, h.bbox)) for t in texts for h in hosts_hit]
+        worst = max(geometry.area(box) / max(geometry.area(t.bbox), 1) for t, box in pairs)
         if len(texts) == 1:
             what = f"{_describe(texts[0])} runs"
         elif texts[0].role == "tick_label":
@@ -198,7 +204,7 @@ def text_into_axes(scene: Scene) -> list[Defect]:
             Defect(
                 "text_overlap",
                 min(1.0, worst),
-                _union(box for _, box in pairs if _area(box) > 0),
+                geometry.union(box for _, box in pairs if geometry.area(box) > 0),
                 f"{what} into another axes' plot" + _at(lines),
                 lines,
             )
@@ -258,7 +264,7 @@ def clipped_text(scene: Scene, spilled: set[int]) -> list[Defect]:
             Defect(
                 kind,
                 share,
-                _union(item.bbox for item in items),
+                geometry.union(item.bbox for item in items),
                 f"{name} {'are' if len(items) > 1 else 'is'} {where} ({share:.0%} outside)"
                 + _at(lines),
                 lines,
@@ -306,8 +312,8 @@ def _outside_share(scene: Scene, item: Item) -> float:
     bx0, by0, bx1, by1 = item.bbox
     if max(x0 - bx0, y0 - by0, bx1 - x1, by1 - y1) <= TOUCH_PX:
         return 0.0
-    inside = _area(_intersection(item.bbox, (x0, y0, x1, y1)))
-    return 1.0 - inside / max(_area(item.bbox), 1e-9)
+    inside = geometry.area(geometry.intersection(item.bbox, (x0, y0, x1, y1)))
+    return 1.0 - inside / max(geometry.area(item.bbox), 1e-9)
 
 
 def _figure_box(scene: Scene, item: Item) -> BBox:
@@ -342,7 +348,7 @@ def unclipped_data(scene: Scene) -> list[Defect]:
         samples = _samples(scene, data)
         if not len(samples):
             continue
-        box = _shrink(_axes_box(scene, data), -TOUCH_PX)
+        box = geometry.shrink(_axes_box(scene, data), -TOUCH_PX)
         outside = 1.0 - float(np.mean(_inside(samples, box)))
         if outside > UNCLIPPED_SHARE:
             lines = _merge(data.lines, tracing.limit_lines(data.axes))
@@ -384,7 +390,7 @@ def legend_occlusion(scene: Scene) -> list[Defect]:
     """A legend box drawn over data marks of its figure (each mark clipped to its own axes)."""
     defects = []
     for legend in scene.legends:
-        box = _shrink(legend.bbox, TOUCH_PX)
+        box = geometry.shrink(legend.bbox, TOUCH_PX)
         worst, hidden_labels, summary = 0.0, [], ""
         for data in scene.data:
             if data.figure != legend.figure:
@@ -435,9 +441,11 @@ def _hidden(scene: Scene, data: Item, box: BBox) -> tuple[float, str]:
             return hidden / max(len(points), 1), f"{hidden} points"
         return 0.0, ""
     if data.role == "bar":
-        covered = _area(_intersection(_intersection(data.bbox, axes_box), box))
+        covered = geometry.area(
+            geometry.intersection(geometry.intersection(data.bbox, axes_box), box)
+        )
         if covered >= HIDDEN_AREA_PX:
-            return covered / max(_area(data.bbox), 1), f"{covered:.0f} px² of {_kind(data)}"
+            return covered / max(geometry.area(data.bbox), 1), f"{covered:.0f} px² of {_kind(data)}"
     return 0.0, ""
 
 
@@ -464,7 +472,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
         behind = _behind_text(scene, item)
         if behind is None:
             continue
-        ratio = contrast(_rgba(item.artist.get_color(), item.artist.get_alpha()), behind)
+        ratio = contrast_ratio(_rgba(item.artist.get_color(), item.artist.get_alpha()), behind)
         if ratio < TEXT_CONTRAST:
             groups[_source(item)].append((item, ratio, TEXT_CONTRAST))
     for found in groups.values():
@@ -482,7 +490,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
             Defect(
                 "low_contrast",
                 1 - ratio / needed,
-                _union(i.bbox for i in items),
+                geometry.union(i.bbox for i in items),
                 what + _at(lines),
                 lines,
             )
@@ -493,7 +501,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
         if not colors or item.axes is None:
             continue
         background = _axes_background(item.axes)
-        ratio = max(contrast(color, background) for color in colors)
+        ratio = max(contrast_ratio(color, background) for color in colors)
         if ratio < MARK_CONTRAST:
             marks[(id(item.axes), tuple(np.round(colors[0], 3)))].append((item, ratio))
     for found in marks.values():
@@ -504,7 +512,7 @@ def low_contrast(scene: Scene) -> list[Defect]:
             Defect(
                 "low_contrast",
                 1 - ratio / MARK_CONTRAST,
-                _union(i.bbox for i in items),
+                geometry.union(i.bbox for i in items),
                 f"{_label(items[0])} barely differs from the background "
                 f"({ratio:.2f}:1)" + _at(lines),
                 lines,
@@ -522,23 +530,6 @@ def _color_blame(item: Item) -> tuple[int, ...]:
     return _merge(own, behind)
 
 
-def contrast(foreground: tuple, background: tuple) -> float:
-    """WCAG contrast ratio of `foreground` (alpha-blended over `background`) and background."""
-    fg = _blend(foreground, background)
-    light, dark = sorted((_luminance(fg), _luminance(background)), reverse=True)
-    return (light + 0.05) / (dark + 0.05)
-
-
-def _luminance(rgb) -> float:
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
-    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
-
-
-def _blend(rgba, background) -> tuple:
-    alpha = rgba[3] if len(rgba) > 3 else 1.0
-    return tuple(alpha * f + (1 - alpha) * b for f, b in zip(rgba[:3], background[:3]))
-
-
 def _rgba(color, alpha=None) -> tuple:
     return to_rgba(color, alpha) if alpha is not None else to_rgba(color)
 
@@ -546,8 +537,8 @@ def _rgba(color, alpha=None) -> tuple:
 def _axes_background(ax) -> tuple:
     """What marks are drawn on: the axes face over the figure face, over white."""
     fig = ax.get_figure(root=True)
-    behind = _blend(_rgba(fig.get_facecolor()), (1.0, 1.0, 1.0))  # composited on white
-    return _blend(_rgba(ax.patch.get_facecolor()), behind) if ax.patch.get_visible() else behind
+    behind = over(_rgba(fig.get_facecolor()), (1.0, 1.0, 1.0))  # composited on white
+    return over(_rgba(ax.patch.get_facecolor()), behind) if ax.patch.get_visible() else behind
 
 
 def _behind_text(scene: Scene, item: Item) -> tuple | None:
@@ -592,7 +583,9 @@ def misalignment(scene: Scene) -> list[Defect]:
     axes = [
         item for item in scene.axes if item.role == "axes" and item.artist.get_aspect() == "auto"
     ]
-    axes = [a for a in axes if not any(b is not a and _contains(b.bbox, a.bbox) for b in axes)]
+    axes = [
+        a for a in axes if not any(b is not a and geometry.contains(b.bbox, a.bbox) for b in axes)
+    ]
     edges: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
     for item in axes:
         spec = item.artist.get_subplotspec()
@@ -619,7 +612,7 @@ def misalignment(scene: Scene) -> list[Defect]:
             Defect(
                 "misalignment",
                 min(1.0, spread / 50),
-                _union(item.bbox for item, _ in found),
+                geometry.union(item.bbox for item, _ in found),
                 f"axes in {where} have {side} edges {spread:.0f} px apart" + _at(lines, "moved"),
                 lines,
             )
@@ -647,7 +640,7 @@ def misalignment(scene: Scene) -> list[Defect]:
                         Defect(
                             "misalignment",
                             gap / (NEAR_ALIGN_SHARE * size),
-                            _union((a.bbox, b.bbox)),
+                            geometry.union((a.bbox, b.bbox)),
                             f"axes {side} edges nearly line up ({gap:.0f} px apart)"
                             + _at(lines, "placed"),
                             lines,
@@ -655,15 +648,6 @@ def misalignment(scene: Scene) -> list[Defect]:
                     )
                     break
     return defects
-
-
-def _contains(outer: BBox, inner: BBox) -> bool:
-    return (
-        outer[0] <= inner[0]
-        and outer[1] <= inner[1]
-        and outer[2] >= inner[2]
-        and outer[3] >= inner[3]
-    )
 
 
 # --- layout warnings -----------------------------------------------------------------------
@@ -722,28 +706,6 @@ def _lines(items) -> tuple[int, ...]:
 
 def _merge(*groups) -> tuple[int, ...]:
     return tuple(sorted({line for group in groups for line in group}))
-
-
-def _intersection(a: BBox, b: BBox) -> BBox:
-    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-
-
-def _area(box: BBox) -> float:
-    return max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0)
-
-
-def _union(boxes) -> BBox:
-    boxes = list(boxes)
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-
-
-def _shrink(box: BBox, by: float) -> BBox:
-    return (box[0] + by, box[1] + by, box[2] - by, box[3] - by)
 
 
 def _inside(points: np.ndarray, box: BBox) -> np.ndarray:
