@@ -68,6 +68,9 @@
       backgroundImage: cs.backgroundImage !== "none",
       fontSize: parseFloat(cs.fontSize),
       fontWeight: Number(cs.fontWeight) || 400,
+      lineHeight: parseFloat(cs.lineHeight) || 0, // 0: "normal"
+      margins: [cs.marginTop, cs.marginRight, cs.marginBottom, cs.marginLeft].map(parseFloat),
+      transformed: cs.transform !== "none",
       textRects: text.rects,
       chars: text.chars,
       replaced: ["img", "svg", "canvas", "video", "iframe", "input", "button", "select", "textarea"].includes(

@@ -144,6 +144,7 @@ class WebRenderer:
                 layout, (0.0, 0.0, float(width), float("inf")), whole_canvas=False
             ),
             *detectors.text_overlaps(layout),
+            *detectors.overprinted_lines(layout),
             *detectors.low_contrast(layout),
             *detectors.misalignment(layout),
         ]
@@ -201,6 +202,7 @@ class SlideHtmlRenderer(WebRenderer):
                 layout, (0.0, 0.0, float(width), float(height)), whole_canvas=True
             ),
             *detectors.text_overlaps(layout),
+            *detectors.overprinted_lines(layout),
             *detectors.low_contrast(layout),
             *detectors.misalignment(layout),
         ]
