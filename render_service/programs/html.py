@@ -145,7 +145,7 @@ def table_page(rng: random.Random) -> str:
         for _ in range(rng.randint(4, 7))
     )
     kpis = "\n".join(
-        f'<div class="card"><h3>{rng.randint(10, 990)}</h3><p>{rng.choice(_NOUNS)} this {rng.choice(("week", "month", "year"))}</p></div>'
+        f'<div class="card"><h3>{rng.randint(10, 990)}</h3><p>{rng.choice(_NOUNS).capitalize()} this {rng.choice(("week", "month", "year"))}, {rng.choice(("up", "down"))} {rng.randint(2, 40)}% on the last one</p></div>'
         for _ in range(rng.randint(2, 4))
     )
     notes = "\n".join(f"<li>{_sentence(rng, rng.randint(14, 24))}</li>" for _ in range(3))
