@@ -409,7 +409,8 @@ def _stretched(layout: Layout, e: dict, axis: int) -> bool:
 def misalignment(layout: Layout) -> list[Finding]:
     """Siblings laid out as a row whose tops, centers, bottoms and baselines all disagree, or as
     a column whose lefts, centers and rights all disagree. The items off the most common line
-    are reported, and only where an author declaration places them (not browser defaults)."""
+    are reported when they nearly meet it (off by less than half the smallest item's size), and
+    only where an author declaration places them (not browser defaults)."""
     findings = []
     for siblings in layout.children.values():
         items = [
@@ -501,11 +502,14 @@ def _misaligned(layout: Layout, items: list[dict]) -> list[Finding]:
                 continue
             values = [round(a[best]) for a in anchors]
             common, count = Counter(values).most_common(1)[0]
+            smallest = min(max(e["box"][3 - axis] - e["box"][1 - axis], 1.0) for e in group)
             for e, value in zip(group, values):
                 if count > 1 and abs(value - common) <= EPS:
                     continue
                 off = abs(value - common) if count > 1 else spreads[best]
                 size = max(e["box"][3 - axis] - e["box"][1 - axis], 1.0)
+                if off > 0.5 * smallest:
+                    continue  # not a near miss: a box this far off the line sits elsewhere
                 findings.append(
                     Finding(
                         "misalignment",

@@ -126,3 +126,33 @@ button { padding: 12px 28px; background: #1f77b4; color: #ffffff; border: none; 
     (defect,) = render(web_renderer, html).defects
     assert defect.kind == "clipped_text"
     assert set(defect.source_lines) & {3, 4, 5, 6} == {3}
+
+
+def test_a_word_over_a_heading_is_found_where_another_line_only_touches_it(web_renderer):
+    """The paragraph's first line grazes the heading's top for its whole length; its short
+    second line sits on the heading's first word. The overlap judged is the second one."""
+    html = """<html><head><style>
+body { font-family: sans-serif; margin: 0; }
+.box { position: relative; width: 800px; margin: 40px; }
+h1 { font-size: 40px; margin: 0; line-height: 46px; }
+p { position: absolute; top: -14px; width: 600px; margin: 0; font-size: 16px; line-height: 18px; }
+</style></head><body>
+<div class="box"><h1>A heading</h1><p>A first line that runs along the whole width of the box, on and on, word after word, until it reaches the far end. Yes</p></div>
+</body></html>"""
+    assert defects(render(web_renderer, html)) == [("text_overlap", (5, 7))]
+
+
+def test_a_box_in_another_column_under_a_wide_title_is_not_misaligned(slide_renderer):
+    """A title spanning both columns links them into one column of lefts; the box of the
+    second column is far off that line by design, not a near miss."""
+    html = """<html><head><style>
+body { margin: 0; width: 1280px; height: 720px; position: relative; font-family: sans-serif; }
+h1 { position: absolute; left: 80px; top: 60px; margin: 0; font-size: 46px; }
+ul { position: absolute; left: 80px; top: 190px; width: 620px; margin: 0; font-size: 26px; }
+.stat { position: absolute; left: 800px; top: 190px; width: 320px; padding: 32px; background: #1e6b3a; color: #ffffff; }
+</style></head><body>
+<h1>Where ocean temperatures matter most of all</h1>
+<ul><li>One point</li><li>Another point</li></ul>
+<div class="stat">49% of teams</div>
+</body></html>"""
+    assert render(slide_renderer, html, "slide_html").defects == ()
