@@ -434,11 +434,13 @@ _OFF_START = frozenset({"center", "end", "flex-end", "self-end", "safe center", 
 def _staggered(layout: Layout, items: list[dict]) -> list[Finding]:
     """Cards (text in a painted box) of different heights side by side in a flex or grid row
     that places them by their centers or bottoms: their tops, the edge a row of cards is read
-    by, are staggered. Traced to the container's align-items and the cards' align-self."""
+    by, are staggered. Traced to the container's align-items and the cards' align-self. Boxes
+    under 2.5 lines of their text tall are chips and badges, which are centered by design."""
     cards = [
         e
         for e in items
         if layout.paints_box(e) and not e["replaced"] and layout.has_text(e["i"])
+        and e["box"][3] - e["box"][1] >= 2.5 * e["fontSize"]
         and (parent := layout.elements.get(e["parent"])) is not None
         and (parent["display"] in ("grid", "inline-grid")
              or (parent["display"] in ("flex", "inline-flex")

@@ -88,6 +88,18 @@ header { display: flex; align-items: center; gap: 24px; font-family: sans-serif;
     assert render(web_renderer, html).defects == ()
 
 
+def test_centered_chips_of_different_sizes_are_a_design_not_a_defect(web_renderer):
+    html = """<html><head><style>
+body { margin: 24px; font-family: sans-serif; }
+.tags { display: flex; gap: 8px; align-items: center; }
+.tag { background: #e0e7ff; padding: 2px 8px; font-size: 12px; }
+.big { font-size: 16px; padding: 4px 10px; }
+</style></head><body>
+<div class="tags"><span class="tag">new</span><span class="tag big">popular</span></div>
+</body></html>"""
+    assert render(web_renderer, html).defects == ()
+
+
 def test_an_overlap_is_traced_to_the_negative_margin_not_to_every_margin(web_renderer):
     html = """<html><head><style>
 body { font-family: sans-serif; margin: 20px; }
