@@ -339,9 +339,11 @@ def tight_line_height(code: str, rng: random.Random):
 
 def negative_margin(code: str, rng: random.Random):
     """A negative bottom margin on a heading pulls the text after it up over the heading.
-    (Pulling the heading up instead mostly sent it off the page top or over a dark header.)"""
-    shift = rng.choice((40, 50, 60))
-    return _declare(code, ("h1",), rng, f"margin-bottom: -{shift}px;")
+    (Pulling the heading up instead mostly sent it off the page top or over a dark header.)
+    The pull is in ems, about the heading's height: a fixed one lifted text clean over small
+    headings, which only swaps them."""
+    shift = rng.choice((0.9, 1.0, 1.1))
+    return _declare(code, ("h1",), rng, f"margin-bottom: -{shift}em;")
 
 
 def low_contrast_text(code: str, rng: random.Random):
