@@ -34,6 +34,22 @@ def test_wrapped_lines_overprint_below_line_height_one(web_renderer, line_height
     assert defects(result) == ([("text_overlap", (4, 6))] if found else [])
 
 
+@pytest.mark.parametrize(
+    "font,line_height,found",
+    [("Noto Sans", "1", False), ("Noto Sans", "0.6", True), ("Carlito", "0.75", True)],
+)
+def test_overprinting_does_not_depend_on_the_font_s_ascent_and_descent(
+    web_renderer, font, line_height, found
+):
+    """Noto Sans's line rectangles are 1.36 font sizes tall, Carlito's about 1.05: at
+    line-height 1 Noto's share a third of a line though nothing touches, at 0.75 Carlito's
+    share little though descenders run into capitals."""
+    html = TIGHT.replace("font-size: 16px;", f"font-size: 22px; font-family: '{font}';")
+    assert defects(render(web_renderer, html % line_height)) == (
+        [("text_overlap", (4, 6))] if found else []
+    )
+
+
 def test_overprinted_lines_trace_an_inherited_line_height(slide_renderer):
     html = """<html><head><style>
 body { margin: 0; width: 1280px; height: 720px; font-family: sans-serif; }
