@@ -25,7 +25,8 @@ TEXT_WIDTH = ("font-size", "white-space", "letter-spacing")
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """A defect before tracing: `causes` pairs tag indices with the CSS properties to trace."""
+    """A defect before tracing: `causes` pairs tag indices with the CSS properties to trace
+    (none: the element is named, its markup line blamed, but no declaration of it)."""
 
     kind: str
     severity: float

@@ -157,7 +157,8 @@ class WebRenderer:
         for finding in findings:
             declared = set()
             for index, properties in finding.causes:
-                declared.update(tracer.lines(index, properties))
+                if properties:  # an element named only as a party: no declaration to look up
+                    declared.update(tracer.lines(index, properties))
             if finding.needs_author_css and not declared:
                 continue
             elements = {tags[index].tag for index, _ in finding.causes}
