@@ -365,18 +365,23 @@ def fixed_height_clip(code: str, rng: random.Random):
 def wide_overflow(code: str, rng: random.Random):
     """A fixed width wider than the page: content runs past its right edge."""
     width = rng.choice((1500, 1700, 1900))
-    return _declare(code, (".cards", "header", ".hero"), rng, f"width: {width}px;")
+    return _declare(code, (".cards", "header", ".hero", "table"), rng, f"width: {width}px;")
 
 
 def tight_line_height(code: str, rng: random.Random):
-    """line-height below 1 in a narrow box: wrapped lines print over each other."""
-    return _declare(code, (".card", "ul"), rng, f"line-height: {rng.choice((0.4, 0.5, 0.6))};")
+    """line-height below 1 in a narrow box: wrapped lines print over each other. The box is
+    narrowed too, so its text wraps (short texts in wide cards did not, and showed nothing)."""
+    height, width = rng.choice((0.4, 0.5, 0.6)), rng.choice((180, 200, 220))
+    return _declare(code, (".card", "ul"), rng, f"line-height: {height}; max-width: {width}px;")
 
 
 def negative_margin(code: str, rng: random.Random):
-    """A negative margin pulls a heading up over the content above it."""
-    shift = rng.choice((110, 130, 150))
-    return _declare(code, ("h1",), rng, f"margin-top: -{shift}px;")
+    """A negative bottom margin on a heading pulls the text after it up over the heading.
+    (Pulling the heading up instead mostly sent it off the page top or over a dark header.)
+    The pull is in ems, about the heading's height: a fixed one lifted text clean over small
+    headings, which only swaps them."""
+    shift = rng.choice((0.9, 1.0, 1.1))
+    return _declare(code, ("h1",), rng, f"margin-bottom: -{shift}em;")
 
 
 def low_contrast_text(code: str, rng: random.Random):
@@ -395,9 +400,29 @@ def text_overflows_box(code: str, rng: random.Random):
 
 
 def off_canvas_shape(code: str, rng: random.Random):
-    """The slide's accent box pushed past the slide's right edge."""
+    """The slide's accent box pushed past the slide's right edge (a transform moves it in
+    flow and absolutely placed alike)."""
     shift = rng.choice((500, 700, 900))
-    return _declare(code, (".stat",), rng, f"position: relative; left: {shift}px;")
+    return _declare(code, (".stat",), rng, f"transform: translateX({shift}px);")
+
+
+def staggered_cards(code: str, rng: random.Random):
+    """A flex or grid row of cards centred across the row while its first card is taller:
+    the cards' tops no longer line up. The extra height is a rule on the same line, so the
+    labeled line holds both."""
+    rules = css_rules(code)
+    number = rules.get(".cards")
+    if number is None:
+        return None
+    line = code.split("\n")[number - 1]
+    if not re.search(r"display:\s*(flex|grid)\b", line):
+        return None
+    extra = rng.choice((60, 80, 100))
+    edited = (
+        line.rstrip()[:-1].rstrip()
+        + f" align-items: center; }} .cards > :first-child {{ padding-bottom: {extra}px; }}"
+    )
+    return _replace_line(code, number, edited), (number,)
 
 
 PYTHON = ("chart",)
@@ -426,6 +451,7 @@ INJECTIONS: dict[str, Injection] = {
         Injection("low_contrast_text", HTML, "low_contrast", low_contrast_text.__doc__, low_contrast_text),
         Injection("text_overflows_box", ("slide_html",), "clipped_text", text_overflows_box.__doc__, text_overflows_box),
         Injection("off_canvas_shape", ("slide_html",), "off_canvas", off_canvas_shape.__doc__, off_canvas_shape),
+        Injection("staggered_cards", ("web",), "misalignment", staggered_cards.__doc__, staggered_cards),
     )
 }  # fmt: skip
 

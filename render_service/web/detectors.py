@@ -8,6 +8,7 @@ are in CSS pixels and stand for sub-pixel rounding, not for tuning.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -17,13 +18,15 @@ from render_service.web.layout import Layout, area, intersection, parse_color, u
 EPS = 2.0  # px; less than this is rounding, not a visible defect
 MOVES_X = ("left", "right", "margin-left", "margin-right", "transform", "width", "min-width")
 MOVES_Y = ("top", "bottom", "margin-top", "margin-bottom", "transform", "height", "min-height")
-CLIP_BOX = ("overflow-x", "overflow-y", "width", "max-width", "height", "max-height")
-TEXT_SIZE = ("font-size", "white-space", "line-height", "letter-spacing")
+CLIP_X = ("overflow-x", "width", "max-width")
+CLIP_Y = ("overflow-y", "height", "max-height")
+TEXT_WIDTH = ("font-size", "white-space", "letter-spacing")
 
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """A defect before tracing: `causes` pairs tag indices with the CSS properties to trace."""
+    """A defect before tracing: `causes` pairs tag indices with the CSS properties to trace
+    (none: the element is named, its markup line blamed, but no declaration of it)."""
 
     kind: str
     severity: float
@@ -66,12 +69,26 @@ def clipped_content(layout: Layout) -> list[Finding]:
                     break
     findings = []
     for (kind, clip_index), cut in groups.items():
+        if kind == "overflow":
+            # A cut button or badge whose text is cut too is one defect: clipped text.
+            text_cut = {e["i"] for e, _ in groups.get(("clipped_text", clip_index), ())}
+            cut = [(e, box) for e, box in cut if e["i"] not in text_cut]
+            if not cut:
+                continue
         clip = layout.elements[clip_index]
         painted = union(box for _, box in cut)
         hidden = area(painted) - area(intersection(painted, clip["box"]) or (0, 0, 0, 0))
         what = "text" if kind == "clipped_text" else "content"
-        causes = [(clip_index, CLIP_BOX)] + [
-            (e["i"], TEXT_SIZE if kind == "clipped_text" else MOVES_X + MOVES_Y) for e, _ in cut
+        left, top, right, bottom = _outside(painted, clip["box"])
+        across, down = max(left, right) > EPS, max(top, bottom) > EPS
+        # The box's size on the axis it cuts decides; a text's size only when it is cut
+        # sideways (a line that does not wrap), a box's placement when it is cut at all.
+        causes = [(clip_index, (CLIP_X if across else ()) + (CLIP_Y if down else ()))] + [
+            (
+                e["i"],
+                (TEXT_WIDTH if across else ()) if kind == "clipped_text" else MOVES_X + MOVES_Y,
+            )
+            for e, _ in cut
         ]
         findings.append(
             Finding(
@@ -119,10 +136,22 @@ def page_overflow(layout: Layout, width: float) -> list[Finding]:
             reach[e["i"]],
             f"{_describe(e)} reaches {reach[e['i']][2] - width:.0f}px past the {width:.0f}px "
             "viewport and makes the page scroll sideways; narrow it or let it wrap",
-            ((e["i"], (*MOVES_X, "white-space", "font-size")),),
+            ((e["i"], _overflow_causes(e, width)),),
         )
         for e in _outermost(layout, offenders)
     ]
+
+
+def _overflow_causes(e: dict, width: float) -> tuple[str, ...]:
+    """What makes an element reach past the viewport: its own size when the box alone is
+    wider than the page, a line of its text that runs past its box, or else where it is put."""
+    box = e["box"]
+    causes: tuple[str, ...] = ()
+    if box[2] - box[0] > width + EPS:
+        causes += ("width", "min-width")
+    if any(r[2] > box[2] + EPS for r in e["textRects"]):
+        causes += TEXT_WIDTH
+    return causes or MOVES_X
 
 
 def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding]:
@@ -184,7 +213,10 @@ def text_overlaps(layout: Layout) -> list[Finding]:
             continue
         if a["i"] not in pair["stack"] or b["i"] not in pair["stack"]:
             continue
-        moves = ("position", *MOVES_X, *MOVES_Y, "line-height")
+        causes = _displacements(layout, a, b)
+        if not any(props for _, props in causes):
+            moves = ("position", *MOVES_X, *MOVES_Y, "line-height")
+            causes = ((a["i"], moves), (b["i"], moves))
         findings.append(
             Finding(
                 "text_overlap",
@@ -192,7 +224,63 @@ def text_overlaps(layout: Layout) -> list[Finding]:
                 (x0, y0, x1, y1),
                 f"text of {_describe(a)} and {_describe(b)} is drawn on top of each other; "
                 "separate them",
-                ((a["i"], moves), (b["i"], moves)),
+                ((a["i"], ()), (b["i"], ()), *causes),
+            )
+        )
+    return findings
+
+
+_SIDES = ("top", "right", "bottom", "left")
+
+
+def _displacements(layout: Layout, a: dict, b: dict) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The unusual placements that can put two texts on each other: line-heights below the
+    font size, negative margins, offsets of positioned boxes and transforms, on the two
+    elements and their ancestors below the one they share."""
+    shared = {x["i"] for x in layout.ancestors(a["i"])} & {x["i"] for x in layout.ancestors(b["i"])}
+    found = []
+    for e in (a, b):
+        chain = [e, *(x for x in layout.ancestors(e["i"]) if x["i"] not in shared)]
+        for x in chain:
+            props: tuple[str, ...] = ()
+            if x is e and 0 < x["lineHeight"] < x["fontSize"]:
+                props += ("line-height",)
+            props += tuple(f"margin-{side}" for side, m in zip(_SIDES, x["margins"]) if m < -EPS)
+            if x["position"] != "static":
+                props += _SIDES
+            if x["transformed"]:
+                props += ("transform",)
+            if props:
+                found.append((x["i"], props))
+    return tuple(found)
+
+
+def overprinted_lines(layout: Layout) -> list[Finding]:
+    """Wrapped lines of one text printed over each other: consecutive lines whose tops are
+    less than 0.8 of the font size apart (a line-height well below 1), so one line's
+    descenders run into the next one's capitals. Measured by the lines' pitch, not by how much
+    their rectangles share: those are as tall as the font's ascent plus descent, which ranges
+    from about 1.05 to 1.4 font sizes, so at `line-height: 1` some fonts' rectangles share a
+    third of a line while nothing touches."""
+    findings = []
+    for e in layout.text_elements():
+        rects, size = e["textRects"], e["fontSize"]
+        pitches = [
+            abs(b[1] - a[1])
+            for a, b in itertools.pairwise(rects)
+            if min(a[2], b[2]) - max(a[0], b[0]) >= 0.5 * size
+        ]
+        pitch = min(pitches, default=size)
+        if pitch >= 0.8 * size:
+            continue
+        findings.append(
+            Finding(
+                "text_overlap",
+                min(1.0, (size - pitch) / size),
+                layout.text_box(e),
+                f"the wrapped lines of {_describe(e)} are printed over each other (lines "
+                f"{pitch:.0f}px apart for {size:.0f}px text); raise its line-height",
+                ((e["i"], ("line-height",)),),
             )
         )
     return findings
@@ -324,7 +412,8 @@ def _stretched(layout: Layout, e: dict, axis: int) -> bool:
 def misalignment(layout: Layout) -> list[Finding]:
     """Siblings laid out as a row whose tops, centers, bottoms and baselines all disagree, or as
     a column whose lefts, centers and rights all disagree. The items off the most common line
-    are reported, and only where an author declaration places them (not browser defaults)."""
+    are reported when they nearly meet it (off by less than half the smallest item's size), and
+    only where an author declaration places them (not browser defaults)."""
     findings = []
     for siblings in layout.children.values():
         items = [
@@ -338,6 +427,55 @@ def misalignment(layout: Layout) -> list[Finding]:
         placed = [e for e in items if e["position"] in ("absolute", "fixed")]
         flowing = [e for e in items if e["position"] not in ("absolute", "fixed")]
         findings += _misaligned(layout, placed) + _misaligned(layout, flowing)
+        findings += _staggered(layout, flowing)
+    return findings
+
+
+_OFF_START = frozenset({"center", "end", "flex-end", "self-end", "safe center", "unsafe center"})
+
+
+def _staggered(layout: Layout, items: list[dict]) -> list[Finding]:
+    """Cards (text in a painted box) of different heights side by side in a flex or grid row
+    that places them by their centers or bottoms: their tops, the edge a row of cards is read
+    by, are staggered. Traced to the container's align-items and the cards' align-self. Boxes
+    under 2.5 lines of their text tall are chips and badges, which are centered by design."""
+    cards = [
+        e
+        for e in items
+        if layout.paints_box(e) and not e["replaced"] and layout.has_text(e["i"])
+        and e["box"][3] - e["box"][1] >= 2.5 * e["fontSize"]
+        and (parent := layout.elements.get(e["parent"])) is not None
+        and (parent["display"] in ("grid", "inline-grid")
+             or (parent["display"] in ("flex", "inline-flex")
+                 and parent["flexDirection"].startswith("row")))
+    ]  # fmt: skip
+    findings = []
+    for row in _groups(cards, 0):
+        aligns = {
+            e["alignSelf"]
+            if e["alignSelf"] != "auto"
+            else layout.elements[e["parent"]]["alignItems"]
+            for e in row
+        }
+        if not aligns & _OFF_START:
+            continue
+        tops = [e["box"][1] for e in row]
+        spread = max(tops) - min(tops)
+        if spread <= EPS:
+            continue
+        tallest = max(row, key=lambda e: e["box"][3] - e["box"][1])
+        findings.append(
+            Finding(
+                "misalignment",
+                min(1.0, spread / max(tallest["box"][3] - tallest["box"][1], 1.0)),
+                union(e["box"] for e in row),
+                f"the tops of {len(row)} {_describe(row[0])} cards in a row differ by up to "
+                f"{spread:.0f}px: they are aligned by their {'/'.join(sorted(aligns & _OFF_START))}"
+                " while their heights differ; align them to the start (or stretch them)",
+                ((row[0]["parent"], ("align-items",)), *((e["i"], ("align-self",)) for e in row)),
+                needs_author_css=True,
+            )
+        )
     return findings
 
 
@@ -369,11 +507,14 @@ def _misaligned(layout: Layout, items: list[dict]) -> list[Finding]:
                 continue
             values = [round(a[best]) for a in anchors]
             common, count = Counter(values).most_common(1)[0]
+            smallest = min(max(e["box"][3 - axis] - e["box"][1 - axis], 1.0) for e in group)
             for e, value in zip(group, values):
                 if count > 1 and abs(value - common) <= EPS:
                     continue
                 off = abs(value - common) if count > 1 else spreads[best]
                 size = max(e["box"][3 - axis] - e["box"][1 - axis], 1.0)
+                if off > 0.5 * smallest:
+                    continue  # not a near miss: a box this far off the line sits elsewhere
                 findings.append(
                     Finding(
                         "misalignment",

@@ -111,6 +111,11 @@ class Layout:
             if any(self.clips(e)):
                 yield e
 
+    def has_text(self, index: int) -> bool:
+        """Whether the element or one of its descendants shows text."""
+        e = self.elements[index]
+        return bool(e["textRects"]) or any(self.has_text(i) for i in self.children.get(index, ()))
+
     def canvas_color(self) -> tuple[float, float, float, float]:
         return parse_color(self.snapshot["canvasColor"]) or (255.0, 255.0, 255.0, 1.0)
 

@@ -68,6 +68,9 @@
       backgroundImage: cs.backgroundImage !== "none",
       fontSize: parseFloat(cs.fontSize),
       fontWeight: Number(cs.fontWeight) || 400,
+      lineHeight: parseFloat(cs.lineHeight) || 0, // 0: "normal"
+      margins: [cs.marginTop, cs.marginRight, cs.marginBottom, cs.marginLeft].map(parseFloat),
+      transformed: cs.transform !== "none",
       textRects: text.rects,
       chars: text.chars,
       replaced: ["img", "svg", "canvas", "video", "iframe", "input", "button", "select", "textarea"].includes(
@@ -106,14 +109,18 @@
     for (let n = m + 1; n < texts.length; n++) {
       const a = texts[m], b = texts[n];
       if (isAncestor(a.i, b.i) || isAncestor(b.i, a.i)) continue;
+      // The shared region of two of their lines that is thickest both ways: a long sliver where
+      // two lines touch must not hide a word printed right over another.
+      const thickness = (r) => Math.min(r[2] - r[0], r[3] - r[1]);
+      let rect = null;
       for (const ra of a.textRects) {
-        const hit = b.textRects.find((rb) => Math.min(ra[2], rb[2]) - Math.max(ra[0], rb[0]) > 1 &&
-          Math.min(ra[3], rb[3]) - Math.max(ra[1], rb[1]) > 1);
-        if (!hit) continue;
-        const rect = [Math.max(ra[0], hit[0]), Math.max(ra[1], hit[1]), Math.min(ra[2], hit[2]), Math.min(ra[3], hit[3])];
-        overlaps.push({ a: a.i, b: b.i, rect, stack: stackAt((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2) });
-        break;
+        for (const rb of b.textRects) {
+          const r = [Math.max(ra[0], rb[0]), Math.max(ra[1], rb[1]), Math.min(ra[2], rb[2]), Math.min(ra[3], rb[3])];
+          if (r[2] - r[0] <= 1 || r[3] - r[1] <= 1) continue;
+          if (!rect || thickness(r) > thickness(rect)) rect = r;
+        }
       }
+      if (rect) overlaps.push({ a: a.i, b: b.i, rect, stack: stackAt((rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2) });
     }
   }
   scrollTo(0, 0);

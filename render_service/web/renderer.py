@@ -144,6 +144,7 @@ class WebRenderer:
                 layout, (0.0, 0.0, float(width), float("inf")), whole_canvas=False
             ),
             *detectors.text_overlaps(layout),
+            *detectors.overprinted_lines(layout),
             *detectors.low_contrast(layout),
             *detectors.misalignment(layout),
         ]
@@ -156,7 +157,8 @@ class WebRenderer:
         for finding in findings:
             declared = set()
             for index, properties in finding.causes:
-                declared.update(tracer.lines(index, properties))
+                if properties:  # an element named only as a party: no declaration to look up
+                    declared.update(tracer.lines(index, properties))
             if finding.needs_author_css and not declared:
                 continue
             elements = {tags[index].tag for index, _ in finding.causes}
@@ -201,6 +203,7 @@ class SlideHtmlRenderer(WebRenderer):
                 layout, (0.0, 0.0, float(width), float(height)), whole_canvas=True
             ),
             *detectors.text_overlaps(layout),
+            *detectors.overprinted_lines(layout),
             *detectors.low_contrast(layout),
             *detectors.misalignment(layout),
         ]
