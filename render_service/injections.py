@@ -371,7 +371,7 @@ def wide_overflow(code: str, rng: random.Random):
 def tight_line_height(code: str, rng: random.Random):
     """line-height below 1 in a narrow box: wrapped lines print over each other. The box is
     narrowed too, so its text wraps (short texts in wide cards did not, and showed nothing)."""
-    height, width = rng.choice((0.4, 0.5, 0.6)), rng.choice((180, 200, 220))
+    height, width = rng.choice((0.4, 0.5, 0.6)), rng.choice((120, 140, 160))
     return _declare(code, (".card", "ul"), rng, f"line-height: {height}; max-width: {width}px;")
 
 

@@ -96,8 +96,8 @@ _ATTEMPTS = 50  # programs tried per case for one that an injection applies to
 def injected_cases(domain: str, count: int, seed: int = 0) -> list[Case]:
     """`count` cases of `domain`, the same for the same seed: a quarter are clean programs
     (`render_service.programs`) as written, the rest take the domain's injections in turn,
-    each applied to the first program (of programs seed, i + k * count) that has the
-    statement it changes, so every kind gets its share."""
+    each applied to the first program (attempts 0, 1, ... of program i: the next style each
+    time) that has the statement it changes, so every kind gets its share."""
     from render_service import injections, programs
 
     rng = random.Random(f"injected:{domain}:{seed}")
@@ -110,7 +110,7 @@ def injected_cases(domain: str, count: int, seed: int = 0) -> list[Case]:
             continue
         injection = kinds[index % len(kinds)]
         for attempt in range(_ATTEMPTS):
-            program = programs.clean_program(domain, seed, index + attempt * count)
+            program = programs.clean_program(domain, seed, index, attempt)
             injected = injection.apply(program, rng)
             if injected is not None:
                 name = f"{domain}-{seed}-{index}-{injection.name}"

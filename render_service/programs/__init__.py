@@ -23,9 +23,11 @@ STYLES: dict[str, tuple[Style, ...]] = {
 DOMAINS = tuple(domain for domain, styles in STYLES.items() if styles)
 
 
-def clean_program(domain: str, seed: int, index: int) -> str:
+def clean_program(domain: str, seed: int, index: int, attempt: int = 0) -> str:
     """Program `index` of `domain` for `seed`: the styles in turn, each drawing its content
-    from its own seeded generator, so the same arguments always give the same program."""
+    from its own seeded generator, so the same arguments always give the same program. Each
+    further `attempt` moves to the next style, with new content."""
     styles = STYLES[domain]
-    style = styles[index % len(styles)]
-    return style(random.Random(f"{domain}:{seed}:{index}"))
+    style = styles[(index + attempt) % len(styles)]
+    key = f"{domain}:{seed}:{index}" + (f":{attempt}" if attempt else "")
+    return style(random.Random(key))

@@ -30,7 +30,7 @@ def test_the_labeled_lines_are_the_changed_ones(domain):
     at its labeled lines (inserted lines count as changed)."""
     for case in injected_cases(domain, 60, seed=1):
         index = int(case.name.split("-")[2])
-        programs = [clean_program(domain, 1, index + k * 60) for k in range(50)]
+        programs = [clean_program(domain, 1, index, attempt) for attempt in range(50)]
         if not case.defects:
             assert case.code == programs[0]
             continue
