@@ -72,11 +72,15 @@ def _header(*imports: str, wide: bool = False) -> list[str]:
 
 
 def placeholder_bullets(rng: random.Random) -> str:
-    """Title and Content layout: the title placeholder and bulleted body paragraphs, colors
-    and sizes set per paragraph or per run; or the Title Slide layout with a subtitle."""
-    lines = _header()
+    """Title and Content layout: bulleted body paragraphs (sizes and colors set per paragraph
+    or per run) in a narrowed body placeholder beside a filled callout, a source line below;
+    or the Title Slide layout with a subtitle, a badge shape and a footer text box."""
+    lines = _header("from pptx.enum.shapes import MSO_SHAPE")
     dark = rng.choice(DARK_TEXT)
+    fill = rng.choice(DARK_FILLS + LIGHT_FILLS)
+    ink = rng.choice(LIGHT_TEXT if fill in DARK_FILLS else DARK_TEXT)
     if rng.random() < 0.3:
+        badge_w = rng.choice((2.4, 2.6, 2.8))
         lines += [
             "slide = prs.slides.add_slide(prs.slide_layouts[0])",
             f"slide.shapes.title.text = {rng.choice(TOPICS)!r}",
@@ -85,9 +89,25 @@ def placeholder_bullets(rng: random.Random) -> str:
             "sub_run = subtitle.text_frame.paragraphs[0].runs[0]",
             f"sub_run.font.size = Pt({rng.choice((20, 24))})",
             f"sub_run.font.color.rgb = {_rgb(rng.choice(DARK_TEXT))}",
+            f"badge = slide.shapes.add_shape(MSO_SHAPE.ROUNDED_RECTANGLE, {_inches(0.5)}, "
+            f"{_inches(0.5)}, {_inches(badge_w)}, {_inches(0.7)})",
+            "badge.fill.solid()",
+            f"badge.fill.fore_color.rgb = {_rgb(fill)}",
+            f"badge.text = {rng.choice(('Team update', 'Draft', 'Internal', 'For review'))!r}",
+            "badge_run = badge.text_frame.paragraphs[0].runs[0]",
+            f"badge_run.font.size = Pt({rng.choice((14, 16, 18))})",
+            f"badge_run.font.color.rgb = {_rgb(ink)}",
+            f"footer = slide.shapes.add_textbox({_inches(0.5)}, {_inches(6.6)}, "
+            f"{_inches(rng.choice((3.5, 4.0, 4.5)))}, {_inches(0.5)})",
+            "footer.text_frame.word_wrap = True",
+            f"footer.text_frame.text = {rng.choice(REGIONS) + ' office, ' + rng.choice(WHEN)!r}",
+            "footer_run = footer.text_frame.paragraphs[0].runs[0]",
+            "footer_run.font.size = Pt(12)",
+            f"footer_run.font.color.rgb = {_rgb(dark)}",
             'prs.save("deck.pptx")',
         ]
         return "\n".join(lines) + "\n"
+    body_w = rng.choice((5.2, 5.6))
     lines += [
         "slide = prs.slides.add_slide(prs.slide_layouts[1])",
         "title = slide.shapes.title",
@@ -98,10 +118,14 @@ def placeholder_bullets(rng: random.Random) -> str:
             "title_run = title.text_frame.paragraphs[0].runs[0]",
             f"title_run.font.color.rgb = {_rgb(dark)}",
         ]
-    lines += ["body = slide.placeholders[1].text_frame"]
-    size = rng.choice((20, 24, 28))
+    lines += [
+        "body_shape = slide.placeholders[1]",
+        f"body_shape.width = {_inches(body_w)}",
+        "body = body_shape.text_frame",
+    ]
+    size = rng.choice((18, 20, 24))
     per_paragraph = rng.random() < 0.5
-    for index in range(rng.randint(3, 5)):
+    for index in range(rng.randint(3, 4)):
         if index == 0:
             lines += [f"body.text = {_sentence(rng)!r}", "para = body.paragraphs[0]"]
         else:
@@ -110,7 +134,31 @@ def placeholder_bullets(rng: random.Random) -> str:
                 lines += ["para.level = 1"]
         target = "para" if per_paragraph else "para.runs[0]"
         lines += [f"{target}.font.size = Pt({size})", f"{target}.font.color.rgb = {_rgb(dark)}"]
-    lines += ['prs.save("deck.pptx")']
+    left = 0.5 + body_w + 0.4
+    callout_w = 9.5 - left
+    text = f"{rng.randint(12, 96)}% {rng.choice(NOUNS)} {rng.choice(WHEN)}"
+    callout_size = rng.choice((18, 20, 24))
+    height = _text_height(text, callout_size, callout_w - 0.2) * 1.5 + 0.6
+    lines += [
+        f"callout = slide.shapes.add_shape(MSO_SHAPE.ROUNDED_RECTANGLE, {_inches(left)}, "
+        f"{_inches(rng.choice((1.9, 2.2, 2.5)))}, {_inches(callout_w)}, {_inches(height)})",
+        "callout.fill.solid()",
+        f"callout.fill.fore_color.rgb = {_rgb(fill)}",
+        "callout.text_frame.word_wrap = True",
+        f"callout.text = {text!r}",
+        "callout_run = callout.text_frame.paragraphs[0].runs[0]",
+        f"callout_run.font.size = Pt({callout_size})",
+        "callout_run.font.bold = True",
+        f"callout_run.font.color.rgb = {_rgb(ink)}",
+        f"source = slide.shapes.add_textbox({_inches(left)}, {_inches(6.0)}, "
+        f"{_inches(callout_w)}, {_inches(0.5)})",
+        "source.text_frame.word_wrap = True",
+        f"source.text_frame.text = {'Source: ' + rng.choice(TOPICS).lower()!r}",
+        "source_run = source.text_frame.paragraphs[0].runs[0]",
+        "source_run.font.size = Pt(12)",
+        f"source_run.font.color.rgb = {_rgb(rng.choice(DARK_TEXT))}",
+        'prs.save("deck.pptx")',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -230,9 +278,9 @@ def filled_cards(rng: random.Random) -> str:
 
 
 def table_slide(rng: random.Random) -> str:
-    """Title Only layout: a table of regions by quarter under the title placeholder, and a
-    caption text box under the table."""
-    lines = _header()
+    """Title Only layout: a table of regions by quarter under the title placeholder, a fixed
+    caption text box and a note under the table."""
+    lines = _header("from pptx.enum.text import MSO_AUTO_SIZE")
     rows, cols = rng.randint(3, 5), rng.randint(3, 4)
     left, top = rng.choice((0.5, 0.75, 1.0)), rng.choice((1.8, 2.0))
     table_w = 10 - 2 * left
@@ -252,14 +300,26 @@ def table_slide(rng: random.Random) -> str:
         for c in range(1, cols):
             lines += [f"table.cell({r}, {c}).text = {f'{rng.randint(5, 95)}%'!r}"]
     caption_top = top + rows * row_h + 0.5
+    caption_w = rng.choice((4.0, 4.5, 5.0))
+    caption = _sentence(rng)
+    caption_size = rng.choice((14, 16))
+    caption_h = _text_height(caption, caption_size, caption_w) * 1.5 + 0.3
     lines += [
         f"caption = slide.shapes.add_textbox({_inches(left)}, {_inches(caption_top)}, "
-        f"{_inches(table_w)}, {_inches(0.6)})",
+        f"{_inches(caption_w)}, {_inches(caption_h)})",
         "caption.text_frame.word_wrap = True",
-        f"caption.text_frame.text = {_sentence(rng)!r}",
+        "caption.text_frame.auto_size = MSO_AUTO_SIZE.NONE",
+        f"caption.text_frame.text = {caption!r}",
         "caption_run = caption.text_frame.paragraphs[0].runs[0]",
-        f"caption_run.font.size = Pt({rng.choice((14, 16))})",
+        f"caption_run.font.size = Pt({caption_size})",
         f"caption_run.font.color.rgb = {_rgb(rng.choice(DARK_TEXT))}",
+        f"note = slide.shapes.add_textbox({_inches(10 - left - 3.0)}, {_inches(caption_top)}, "
+        f"{_inches(3.0)}, {_inches(0.5)})",
+        "note.text_frame.word_wrap = True",
+        f"note.text_frame.text = {'Figures: ' + rng.choice(REGIONS).lower() + ' team'!r}",
+        "note_run = note.text_frame.paragraphs[0].runs[0]",
+        "note_run.font.size = Pt(12)",
+        f"note_run.font.color.rgb = {_rgb(rng.choice(DARK_TEXT))}",
         'prs.save("deck.pptx")',
     ]
     return "\n".join(lines) + "\n"
