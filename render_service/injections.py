@@ -547,16 +547,18 @@ def _movable(shapes: dict[str, _Shape]) -> list[_Shape]:
 
 
 def pptx_font_too_large(code: str, rng: random.Random):
-    """A font size in a box that does not grow with its text made three to four times as
-    large: the text runs out of its box."""
+    """The font sizes of a text shape whose box does not grow with its text made three to
+    four times as large: the text runs out of its box (all of them, as a short bold lead-in
+    grown alone may still fit)."""
     deck = _deck(code)
     if deck is None:
         return None
     _, shapes, owner, assigns = deck
-    candidates = []
+    sizes: dict[str, list[ast.Assign]] = {}
     for node in assigns:
         target, value = node.targets[0], node.value
-        shape = shapes.get(owner.get(_root(target) or "", ""))
+        name = owner.get(_root(target) or "", "")
+        shape = shapes.get(name)
         if (
             shape is not None
             and shape.fixed
@@ -568,12 +570,14 @@ def pptx_font_too_large(code: str, rng: random.Random):
             and node.lineno == node.end_lineno
             and _length(value, (10.0, 7.5)) is not None
         ):
-            candidates.append(node)
-    node = _pick(rng, candidates)
-    if node is None:
+            sizes.setdefault(name, []).append(node)
+    nodes = sizes[_pick(rng, sorted(sizes))] if sizes else None
+    if nodes is None:
         return None
-    size = round(node.value.args[0].value * rng.choice((3, 3.5, 4)))
-    return _replace_segment(code, node.value, f"Pt({size})"), (node.lineno,)
+    scale = rng.choice((3, 3.5, 4))
+    for node in nodes:
+        code = _replace_segment(code, node.value, f"Pt({round(node.value.args[0].value * scale)})")
+    return code, tuple(node.lineno for node in nodes)
 
 
 def pptx_box_too_small(code: str, rng: random.Random):
@@ -591,8 +595,8 @@ def pptx_box_too_small(code: str, rng: random.Random):
 
 
 def pptx_off_slide(code: str, rng: random.Random):
-    """A shape moved so that most of it lies past an edge of the slide, clear of every other
-    shape (so it overlaps nothing on its way)."""
+    """A shape that touches no other moved so that most of it lies past an edge of the slide,
+    still clear of every other shape (so it overlaps nothing on its way)."""
     deck = _deck(code)
     if deck is None:
         return None
@@ -602,6 +606,8 @@ def pptx_off_slide(code: str, rng: random.Random):
         x0, y0, x1, y1 = shape.box
         w, h = x1 - x0, y1 - y0
         others = [s.box for s in shapes.values() if s is not shape and s.box]
+        if any(_overlap(shape.box, other) for other in others):
+            continue  # a panel with text laid on it, or such text: moving it bares the text
         share = rng.choice((0.5, 0.6, 0.7))  # of the shape past the edge
         for left, top in (
             (width - (1 - share) * w, y0),

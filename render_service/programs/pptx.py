@@ -73,7 +73,8 @@ def _header(*imports: str, wide: bool = False) -> list[str]:
 
 def placeholder_bullets(rng: random.Random) -> str:
     """Title and Content layout: bulleted body paragraphs (sizes and colors set per paragraph
-    or per run) in a narrowed body placeholder beside a filled callout, a source line below;
+    or per run) in a narrowed body placeholder beside a filled callout, a source line below
+    (all four sides are set: a placeholder given only a width gets a zero height);
     or the Title Slide layout with a subtitle, a badge shape and a footer text box."""
     lines = _header("from pptx.enum.shapes import MSO_SHAPE")
     dark = rng.choice(DARK_TEXT)
@@ -120,7 +121,10 @@ def placeholder_bullets(rng: random.Random) -> str:
         ]
     lines += [
         "body_shape = slide.placeholders[1]",
+        "body_shape.left = Inches(0.5)",
+        "body_shape.top = Inches(1.75)",
         f"body_shape.width = {_inches(body_w)}",
+        "body_shape.height = Inches(4.95)",
         "body = body_shape.text_frame",
     ]
     size = rng.choice((18, 20, 24))
