@@ -8,6 +8,7 @@ never parses the untrusted package.
 
 from __future__ import annotations
 
+import colorsys
 import io
 from typing import Any
 
@@ -78,7 +79,6 @@ def _plain(value):
 def describe(prs: Presentation, record) -> dict[str, Any]:
     theme = _theme(prs)
     master_bg = _background(prs.slide_master.element, theme) or theme.get("lt1", (255, 255, 255))
-    title_size, body_size = _master_sizes(prs.slide_master.element)
     slides = []
     for slide in prs.slides:
         background = (
@@ -90,7 +90,7 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
         for shape in slide.shapes:
             key = shape_key(shape.element)
             lines = {aspect: sorted(v) for aspect, v in record.get(key, {}).items()} if key else {}
-            shapes.append(_shape(shape, theme, lines, title_size, body_size))
+            shapes.append(_shape(shape, theme, lines, prs.slide_master.element))
         slides.append({"background": background, "shapes": shapes})
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
 
@@ -121,17 +121,44 @@ def _hex(value: str) -> tuple[int, int, int]:
 
 
 def _color(holder, theme) -> tuple[int, int, int] | None:
-    """The color of an `a:srgbClr`/`a:schemeClr` child of `holder` (lum/tint ignored)."""
+    """The color of an `a:srgbClr`/`a:schemeClr`/`a:sysClr` child of `holder`, with the
+    luminance and tint/shade changes LibreOffice applies (python-pptx's `brightness` writes
+    lumMod/lumOff)."""
     if holder is None:
         return None
-    rgb = holder.find(f"{A}srgbClr")
-    if rgb is not None:
-        return _hex(rgb.get("val"))
-    scheme = holder.find(f"{A}schemeClr")
-    if scheme is not None:
-        name = scheme.get("val")
-        return theme.get(_SCHEME_ALIAS.get(name, name))
+    for node in holder:
+        name = etree.QName(node).localname
+        if name == "srgbClr":
+            base = _hex(node.get("val"))
+        elif name == "schemeClr":
+            base = theme.get(_SCHEME_ALIAS.get(node.get("val"), node.get("val")))
+        elif name == "sysClr" and node.get("lastClr"):
+            base = _hex(node.get("lastClr"))
+        else:
+            continue
+        return _modified(base, node) if base is not None else None
     return None
+
+
+def _modified(rgb: tuple[int, int, int], node) -> tuple[int, int, int]:
+    hue, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    for change in node:
+        name, value = etree.QName(change).localname, int(change.get("val", "100000")) / 100000
+        if name == "lumMod":
+            light *= value
+        elif name == "lumOff":
+            light += value
+        else:
+            channels = colorsys.hls_to_rgb(hue, min(1.0, max(0.0, light)), sat)
+            if name == "tint":  # toward white
+                channels = [1 - (1 - c) * value for c in channels]
+            elif name == "shade":  # toward black
+                channels = [c * value for c in channels]
+            else:
+                continue
+            hue, light, sat = colorsys.rgb_to_hls(*channels)
+    red, green, blue = colorsys.hls_to_rgb(hue, min(1.0, max(0.0, light)), sat)
+    return round(red * 255), round(green * 255), round(blue * 255)
 
 
 def _background(element, theme) -> tuple[int, int, int] | None:
@@ -142,15 +169,32 @@ def _background(element, theme) -> tuple[int, int, int] | None:
     return _color(fill, theme) if fill is not None else _color(bg.find(f"{P}bgRef"), theme)
 
 
-def _master_sizes(master) -> tuple[float, float]:
-    sizes = []
-    for style in ("titleStyle", "bodyStyle"):
-        rpr = master.find(f"{P}txStyles/{P}{style}/{A}lvl1pPr/{A}defRPr")
-        sizes.append(int(rpr.get("sz")) / 100 if rpr is not None and rpr.get("sz") else 18.0)
-    return sizes[0], sizes[1]
+def _level_props(container, level: int) -> list:
+    """`a:defRPr` of paragraph level `level` (0-based) in a list style (`a:lstStyle`,
+    `p:titleStyle`, ...), if it has one."""
+    if container is None:
+        return []
+    found = container.find(f"{A}lvl{level + 1}pPr/{A}defRPr")
+    return [found] if found is not None else []
 
 
-def _shape(shape, theme, lines, title_size, body_size) -> dict[str, Any]:
+def _style_chain(shape, master) -> list:
+    """List styles a paragraph of `shape` inherits from, nearest first: its own text body's,
+    then for a placeholder its layout's and master's placeholders' and the master's title or
+    body text style."""
+    chain = []
+    node = shape
+    while node is not None:
+        chain.append(node.element.find(f"{P}txBody/{A}lstStyle"))
+        node = getattr(node, "_base_placeholder", None) if node.is_placeholder else None
+    if shape.is_placeholder:
+        kind = str(shape.placeholder_format.type)
+        style = "titleStyle" if "TITLE" in kind and "SUB" not in kind else "bodyStyle"
+        chain.append(master.find(f"{P}txStyles/{P}{style}"))
+    return chain
+
+
+def _shape(shape, theme, lines, master) -> dict[str, Any]:
     element = shape.element
     sp_pr = element.find(f"{P}spPr")
     style = element.find(f"{P}style")
@@ -159,17 +203,22 @@ def _shape(shape, theme, lines, title_size, body_size) -> dict[str, Any]:
         fill = _color(sp_pr.find(f"{A}solidFill"), theme)
     elif (sp_pr is None or sp_pr.find(f"{A}noFill") is None) and style is not None:
         fill = _color(style.find(f"{A}fillRef"), theme)  # autoshapes default to accent1
+    kind = type(shape).__name__
+    if shape.shape_type == 13:
+        kind = "picture"
+    elif getattr(shape, "has_table", False):
+        kind = "table"  # drawn with the table style's fills and text: visible like a shape
     info: dict[str, Any] = {
         "id": shape.shape_id,
         "name": shape.name,
-        "kind": "picture" if shape.shape_type == 13 else type(shape).__name__,
+        "kind": kind,
         "box": _box(shape),
         "fill": fill,
         "lines": lines,
         "text": None,
     }
     if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
-        info["text"] = _text(shape, theme, style, title_size, body_size)
+        info["text"] = _text(shape, theme, style, master)
     return info
 
 
@@ -179,33 +228,44 @@ def _box(shape) -> tuple[int, int, int, int] | None:
     return shape.left, shape.top, shape.left + shape.width, shape.top + shape.height
 
 
-def _text(shape, theme, style, title_size, body_size) -> dict[str, Any]:
+def _text(shape, theme, style, master) -> dict[str, Any]:
+    """Each run's size, font, weight and color as drawn: set on the run, else on its
+    paragraph, else inherited through the list styles (`_style_chain`), else the shape
+    style's font color and the theme's fonts."""
     body = shape.text_frame._txBody.find(f"{A}bodyPr")
-    is_title = shape.is_placeholder and "TITLE" in str(shape.placeholder_format.type)
-    default_size = (title_size if is_title else body_size) if shape.is_placeholder else 18.0
+    kind = str(shape.placeholder_format.type) if shape.is_placeholder else ""
+    is_title = "TITLE" in kind and "SUB" not in kind
     default_font = theme["major_font" if is_title else "minor_font"]
     default_color = _color(style.find(f"{A}fontRef"), theme) if style is not None else None
     default_color = default_color or theme.get("dk1", (0, 0, 0))
+    styles = _style_chain(shape, master)
     paragraphs = []
     for paragraph in shape.text_frame.paragraphs:
+        inherited = [paragraph._p.find(f"{A}pPr/{A}defRPr")]
+        for container in styles:
+            inherited += _level_props(container, paragraph.level)
         runs = []
         for run in paragraph.runs:
-            font = run.font
-            rpr = run._r.find(f"{A}rPr")
-            color = (
-                _color(rpr.find(f"{A}solidFill"), theme)
-                if rpr is not None and rpr.find(f"{A}solidFill") is not None
-                else None
+            chain = [p for p in (run._r.find(f"{A}rPr"), *inherited) if p is not None]
+            fill = next(
+                (p.find(f"{A}solidFill") for p in chain if p.find(f"{A}solidFill") is not None),
+                None,
             )
+            size = next((int(p.get("sz")) / 100 for p in chain if p.get("sz")), 18.0)
+            bold = next((p.get("b") in ("1", "true") for p in chain if p.get("b")), False)
+            latin = next(
+                (p.find(f"{A}latin") for p in chain if p.find(f"{A}latin") is not None), None
+            )
+            font = latin.get("typeface") if latin is not None else default_font
+            if font.startswith("+"):  # +mj-lt / +mn-lt: the theme's major or minor font
+                font = theme["major_font" if font.startswith("+mj") else "minor_font"]
             runs.append(
                 {
                     "text": run.text,
-                    "size": font.size.pt
-                    if font.size
-                    else (paragraph.font.size.pt if paragraph.font.size else default_size),
-                    "font": font.name or paragraph.font.name or default_font,
-                    "bold": bool(font.bold if font.bold is not None else paragraph.font.bold),
-                    "color": color or default_color,
+                    "size": size,
+                    "font": font,
+                    "bold": bold,
+                    "color": _color(fill, theme) or default_color,
                 }
             )
         paragraphs.append(runs)

@@ -23,6 +23,7 @@ logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
 
 EMU_PER_PT = 12700
 MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
+_DRAWN = ("picture", "table")  # visible without a fill or text frame of their own
 OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
 
 
@@ -121,8 +122,12 @@ def _intersection(a, b):
 
 def _visible(shape: dict[str, Any]) -> bool:
     return shape["box"] is not None and (
-        shape["text"] is not None or shape["fill"] is not None or shape["kind"] == "picture"
+        shape["text"] is not None or shape["fill"] is not None or shape["kind"] in _DRAWN
     )
+
+
+def _has_text(shape: dict[str, Any]) -> bool:
+    return shape["text"] is not None or shape["kind"] == "table"
 
 
 def off_slide(shapes, width: int, height: int) -> list[Finding]:
@@ -160,7 +165,7 @@ def overlaps(shapes) -> list[Finding]:
                 continue
             if _area(shared) < OVERLAP_SHARE * min(_area(box_a), _area(box_b)):
                 continue
-            both_text = a["text"] is not None and b["text"] is not None
+            both_text = _has_text(a) and _has_text(b)
             findings.append(
                 Finding(
                     "text_overlap" if both_text else "layout_warning",
