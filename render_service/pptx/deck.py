@@ -17,7 +17,7 @@ from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.presentation import Presentation
 
 from render_service.generated import GeneratedCodeError, exec_generated
-from render_service.pptx.trace import ShapeTracer, shape_key
+from render_service.pptx.trace import ShapeTracer, element_path, shape_key
 
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -89,8 +89,7 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
         shapes = []
         for shape in slide.shapes:
             key = shape_key(shape.element)
-            lines = {aspect: sorted(v) for aspect, v in record.get(key, {}).items()} if key else {}
-            shapes.append(_shape(shape, theme, lines, prs.slide_master.element))
+            shapes.append(_shape(shape, theme, record.get(key, {}) if key else {}, prs))
         slides.append({"background": background, "shapes": shapes})
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
 
@@ -194,7 +193,8 @@ def _style_chain(shape, master) -> list:
     return chain
 
 
-def _shape(shape, theme, lines, master) -> dict[str, Any]:
+def _shape(shape, theme, written, prs) -> dict[str, Any]:
+    """`written`: the tracer's aspect -> element path -> line for this shape."""
     element = shape.element
     sp_pr = element.find(f"{P}spPr")
     style = element.find(f"{P}style")
@@ -214,11 +214,11 @@ def _shape(shape, theme, lines, master) -> dict[str, Any]:
         "kind": kind,
         "box": _box(shape),
         "fill": fill,
-        "lines": lines,
+        "lines": {aspect: sorted(set(by_path.values())) for aspect, by_path in written.items()},
         "text": None,
     }
     if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
-        info["text"] = _text(shape, theme, style, master)
+        info["text"] = _text(shape, theme, style, prs.slide_master.element, written)
     return info
 
 
@@ -228,10 +228,11 @@ def _box(shape) -> tuple[int, int, int, int] | None:
     return shape.left, shape.top, shape.left + shape.width, shape.top + shape.height
 
 
-def _text(shape, theme, style, master) -> dict[str, Any]:
+def _text(shape, theme, style, master, written) -> dict[str, Any]:
     """Each run's size, font, weight and color as drawn: set on the run, else on its
     paragraph, else inherited through the list styles (`_style_chain`), else the shape
-    style's font color and the theme's fonts."""
+    style's font color and the theme's fonts; with the lines that set the run's color and
+    size (on the element the value comes from)."""
     body = shape.text_frame._txBody.find(f"{A}bodyPr")
     kind = str(shape.placeholder_format.type) if shape.is_placeholder else ""
     is_title = "TITLE" in kind and "SUB" not in kind
@@ -241,17 +242,16 @@ def _text(shape, theme, style, master) -> dict[str, Any]:
     styles = _style_chain(shape, master)
     paragraphs = []
     for paragraph in shape.text_frame.paragraphs:
-        inherited = [paragraph._p.find(f"{A}pPr/{A}defRPr")]
+        p_pr = paragraph._p.find(f"{A}pPr")  # not `paragraph.level`: it adds a pPr
+        level = int(p_pr.get("lvl", "0")) if p_pr is not None else 0
+        inherited = [p_pr.find(f"{A}defRPr") if p_pr is not None else None]
         for container in styles:
-            inherited += _level_props(container, paragraph.level)
+            inherited += _level_props(container, level)
         runs = []
         for run in paragraph.runs:
             chain = [p for p in (run._r.find(f"{A}rPr"), *inherited) if p is not None]
-            fill = next(
-                (p.find(f"{A}solidFill") for p in chain if p.find(f"{A}solidFill") is not None),
-                None,
-            )
-            size = next((int(p.get("sz")) / 100 for p in chain if p.get("sz")), 18.0)
+            colored = next((p for p in chain if p.find(f"{A}solidFill") is not None), None)
+            sized = next((p for p in chain if p.get("sz")), None)
             bold = next((p.get("b") in ("1", "true") for p in chain if p.get("b")), False)
             latin = next(
                 (p.find(f"{A}latin") for p in chain if p.find(f"{A}latin") is not None), None
@@ -259,13 +259,16 @@ def _text(shape, theme, style, master) -> dict[str, Any]:
             font = latin.get("typeface") if latin is not None else default_font
             if font.startswith("+"):  # +mj-lt / +mn-lt: the theme's major or minor font
                 font = theme["major_font" if font.startswith("+mj") else "minor_font"]
+            color = _color(colored.find(f"{A}solidFill"), theme) if colored is not None else None
             runs.append(
                 {
                     "text": run.text,
-                    "size": size,
+                    "size": int(sized.get("sz")) / 100 if sized is not None else 18.0,
                     "font": font,
                     "bold": bold,
-                    "color": _color(fill, theme) or default_color,
+                    "color": color or default_color,
+                    "color_lines": _written(written, "text_color", colored),
+                    "size_lines": _written(written, "font_size", sized),
                 }
             )
         paragraphs.append(runs)
@@ -281,6 +284,15 @@ def _text(shape, theme, style, master) -> dict[str, Any]:
         "shrinks": fit == "normAutofit",
         "insets": insets,
     }
+
+
+def _written(written, aspect: str, element) -> list[int]:
+    """The line that set `aspect` on `element` (none for an element of a layout or master,
+    whose paths are not the slide's)."""
+    if element is None:
+        return []
+    line = written.get(aspect, {}).get(element_path(element))
+    return [line] if line is not None else []
 
 
 def _inherited_autofit(shape) -> str | None:

@@ -23,6 +23,7 @@ logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
 
 EMU_PER_PT = 12700
 MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
+_GEOMETRY = ("left", "top", "width", "height")
 _DRAWN = ("picture", "table")  # visible without a fill or text frame of their own
 OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
 
@@ -105,10 +106,24 @@ def drawn_box(shape: dict[str, Any]) -> tuple[int, int, int, int]:
 
 
 def _lines(shape: dict[str, Any], *aspects: str) -> set[int]:
-    lines = set(shape["lines"].get("create", ()))
-    for aspect in aspects:
-        lines.update(shape["lines"].get(aspect, ()))
-    return lines
+    """The lines that last set these aspects of the shape (see `trace`)."""
+    return {line for aspect in aspects for line in shape["lines"].get(aspect, ())}
+
+
+def _run_lines(shape: dict[str, Any], key: str, runs=None) -> set[int]:
+    """Lines that set the color (`color_lines`) or size (`size_lines`) of these runs (all of
+    the shape's by default)."""
+    if runs is None:
+        runs = [run for paragraph in shape["text"]["paragraphs"] for run in paragraph]
+    return {line for run in runs for line in run[key]}
+
+
+def _grown_lines(shape: dict[str, Any]) -> set[int]:
+    """For a shape drawn larger than its box because it fits itself to its text: the lines
+    that set that text and its sizes."""
+    if shape["text"] is None or not shape["text"]["grows"]:
+        return set()
+    return _lines(shape, "text") | _run_lines(shape, "size_lines")
 
 
 def _area(box) -> float:
@@ -146,10 +161,37 @@ def off_slide(shapes, width: int, height: int) -> list[Finding]:
                     box,
                     f"shape '{shape['name']}' lies {100 * outside:.0f}% off the slide; "
                     "move or shrink it",
-                    tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+                    tuple(sorted(_edge_lines(shape, box, width, height))),
                 )
             )
     return findings
+
+
+def _crossed(box, width: int, height: int) -> set[str]:
+    """The aspects that place the edges of `box` that lie past the slide's: its left edge
+    (left), top (top), right (left and width), bottom (top and height)."""
+    aspects = set()
+    if box[0] < 0:
+        aspects.add("left")
+    if box[1] < 0:
+        aspects.add("top")
+    if box[2] > width:
+        aspects |= {"left", "width"}
+    if box[3] > height:
+        aspects |= {"top", "height"}
+    return aspects
+
+
+def _edge_lines(shape, box, width: int, height: int) -> set[int]:
+    """The statement that put the shape past the slide's edges: of those that set the
+    aspects placing the crossing edges, the last one (a shape made inside the slide and then
+    moved or resized was pushed out by the later statement); and the text and its sizes where
+    the shape only crosses because it grows to fit them."""
+    placed = _lines(shape, *_crossed(box, width, height))
+    lines = {max(placed)} if placed else set()
+    if _crossed(box, width, height) - _crossed(shape["box"], width, height):
+        lines |= _grown_lines(shape)
+    return lines
 
 
 def overlaps(shapes) -> list[Finding]:
@@ -172,10 +214,20 @@ def overlaps(shapes) -> list[Finding]:
                     _area(shared) / min(_area(box_a), _area(box_b)),
                     shared,
                     f"shapes '{a['name']}' and '{b['name']}' overlap; move one so they do not",
-                    tuple(sorted(_lines(a, "geometry", "text") | _lines(b, "geometry", "text"))),
+                    tuple(sorted(_overlap_lines(a, b))),
                 )
             )
     return findings
+
+
+def _overlap_lines(a, b) -> set[int]:
+    """The statements that place and size both shapes; and their text and its sizes where
+    only the boxes they grow to (not the ones they were given) overlap."""
+    lines = _lines(a, *_GEOMETRY) | _lines(b, *_GEOMETRY)
+    given = _intersection(a["box"], b["box"])
+    if given is None or _area(given) < OVERLAP_SHARE * min(_area(a["box"]), _area(b["box"])):
+        lines |= _grown_lines(a) | _grown_lines(b)
+    return lines
 
 
 def text_overflow(shapes) -> list[Finding]:
@@ -201,10 +253,15 @@ def text_overflow(shapes) -> list[Finding]:
                 f"{width / EMU_PER_PT:.0f}pt of width but its box gives {room_h / EMU_PER_PT:.0f}"
                 f"x{room_w / EMU_PER_PT:.0f}pt; enlarge the box, shorten the text or use a "
                 "smaller font",
-                tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+                tuple(sorted(_lines(shape, "width", "height") | _overflow_lines(shape))),
             )
         )
     return findings
+
+
+def _overflow_lines(shape) -> set[int]:
+    """The font sizes that make the text too large, or where none was set, the text."""
+    return _run_lines(shape, "size_lines") or _lines(shape, "text")
 
 
 def low_contrast(shapes, background) -> list[Finding]:
@@ -226,7 +283,7 @@ def low_contrast(shapes, background) -> list[Finding]:
                 ):
                     under, under_shape = below["fill"], below
                     break
-        worst = None
+        worst, faint = None, []
         for runs in shape["text"]["paragraphs"]:
             for run in runs:
                 if not run["text"].strip():
@@ -234,13 +291,17 @@ def low_contrast(shapes, background) -> list[Finding]:
                 ratio = contrast_ratio((*run["color"], 1), (*under, 1))
                 large = run["size"] >= 18 or (run["size"] >= 14 and run["bold"])
                 need = 3.0 if large else 4.5
-                if ratio < need and (worst is None or ratio / need < worst[0] / worst[1]):
-                    worst = (ratio, need)
+                if ratio < need:
+                    faint.append(run)
+                    if worst is None or ratio / need < worst[0] / worst[1]:
+                        worst = (ratio, need)
         if worst is None:
             continue
-        lines = _lines(shape, "text_color")
+        # the faint runs' colors and the fill under them; where neither was set, the shape
+        lines = _run_lines(shape, "color_lines", faint)
         if under_shape is not None:
             lines |= _lines(under_shape, "fill")
+        lines = lines or _lines(shape, "create")
         findings.append(
             Finding(
                 "low_contrast",
