@@ -276,13 +276,14 @@ def _text(shape, theme, style, master, written) -> dict[str, Any]:
         int(body.get(name, default)) if body is not None else default
         for name, default in zip(("lIns", "tIns", "rIns", "bIns"), DEFAULT_INSETS)
     )
-    fit = _inherited_autofit(shape)
+    fit = _inherited_body(shape, _autofit)
     return {
         "paragraphs": paragraphs,
         "wrap": body is None or body.get("wrap") != "none",
         "grows": fit == "spAutoFit",
         "shrinks": fit == "normAutofit",
         "insets": insets,
+        "anchor": _inherited_body(shape, lambda body: body.get("anchor")) or "t",
     }
 
 
@@ -295,16 +296,23 @@ def _written(written, aspect: str, element) -> list[int]:
     return [line] if line is not None else []
 
 
-def _inherited_autofit(shape) -> str | None:
-    """`spAutoFit`, `normAutofit` or `noAutofit` as set on the shape or, for a placeholder,
-    inherited from its layout and master placeholders (the default template's masters shrink
-    text to fit)."""
+def _autofit(body) -> str | None:
+    for child in body:
+        name = etree.QName(child).localname
+        if name in ("spAutoFit", "normAutofit", "noAutofit"):
+            return name
+    return None
+
+
+def _inherited_body(shape, read):
+    """`read(bodyPr)` of the shape or, for a placeholder, inherited from its layout's and
+    master's placeholders: the autofit (the default template's masters shrink text to fit) or
+    the vertical anchor."""
     node = shape
     while node is not None:
         body = node.element.find(f"{P}txBody/{A}bodyPr")
-        for child in body if body is not None else ():
-            name = etree.QName(child).localname
-            if name in ("spAutoFit", "normAutofit", "noAutofit"):
-                return name
+        value = read(body) if body is not None else None
+        if value is not None:
+            return value
         node = getattr(node, "_base_placeholder", None) if node.is_placeholder else None
     return None

@@ -105,6 +105,18 @@ def drawn_box(shape: dict[str, Any]) -> tuple[int, int, int, int]:
     return x0, y0, x1, round(y0 + height + top + bottom)
 
 
+def text_area(shape: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Where the shape's text is drawn: the drawn box less its insets, as tall as the text and
+    placed by the vertical anchor (across the whole width: alignment is not read)."""
+    x0, y0, x1, y1 = drawn_box(shape)
+    text = shape["text"]
+    left, top, right, bottom = text["insets"]
+    x0, y0, x1, y1 = x0 + left, y0 + top, x1 - right, y1 - bottom
+    height = min(text_extent(text, x1 - x0 if text["wrap"] else None)[1], y1 - y0)
+    start = {"ctr": (y0 + y1 - height) / 2, "b": y1 - height}.get(text["anchor"], y0)
+    return x0, start, x1, start + height
+
+
 def _lines(shape: dict[str, Any], *aspects: str) -> set[int]:
     """The lines that last set these aspects of the shape (see `trace`)."""
     return {line for aspect in aspects for line in shape["lines"].get(aspect, ())}
@@ -266,8 +278,9 @@ def _overflow_lines(shape) -> set[int]:
 
 def low_contrast(shapes, background) -> list[Finding]:
     """WCAG AA (4.5:1; 3:1 from 18pt, or 14pt bold) between each run's color and what is
-    under it: the shape's own fill, else the topmost filled shape below that covers it, else
-    the slide background."""
+    under it: the shape's own fill, else the topmost filled shape below that covers most of
+    where the text is drawn (`text_area`: a text box may reach past the panel its text sits
+    on), else the slide background."""
     findings = []
     for index, shape in enumerate(shapes):
         if shape["box"] is None or shape["text"] is None:
@@ -275,12 +288,10 @@ def low_contrast(shapes, background) -> list[Finding]:
         under, under_shape = shape["fill"], shape
         if under is None:
             under, under_shape = background, None
+            area = text_area(shape)
             for below in reversed(shapes[:index]):
-                if (
-                    below["fill"] is not None
-                    and below["box"] is not None
-                    and _intersection(below["box"], shape["box"]) == shape["box"]
-                ):
+                shared = below["box"] and _intersection(below["box"], area)
+                if below["fill"] is not None and shared and _area(shared) >= 0.5 * _area(area):
                     under, under_shape = below["fill"], below
                     break
         worst, faint = None, []
