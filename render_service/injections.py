@@ -418,10 +418,14 @@ def _length(node: ast.AST, slide: tuple[float, float]) -> float | None:
 
 @dataclasses.dataclass
 class _Shape:
+    """What a program does to one shape, as far as its literal arguments tell."""
+
     method: str  # add_textbox, add_shape, add_table or placeholder
     box: tuple[float, float, float, float] | None  # left, top, right, bottom in inches
     call: ast.Call | None = None  # the statement that made it (None: a layout placeholder)
     text: bool = False  # text is written into it
+    chars: int = 0  # characters of its longest text written at once
+    size: float = 18.0  # its largest font size set, in points
     fixed: bool = False  # its box does not grow with its text
     wraps: bool = False  # its text wraps at the box's width
     moved: bool = False  # a later statement sets its position or size
@@ -498,6 +502,10 @@ def _deck(code: str):
             continue
         if target.attr == "text" and shape.method != "add_table":
             shape.text = True
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                shape.chars = max(shape.chars, len(value.value))
+        elif _chain(target)[:2] == ["size", "font"] and _length(value, (10.0, 7.5)):
+            shape.size = max(shape.size, _length(value, (10.0, 7.5)) * 72)
         elif target.attr == "auto_size" and _chain(value)[:1] == ["NONE"]:
             shape.fixed = True
         elif target.attr == "word_wrap" and isinstance(value, ast.Constant):
@@ -625,10 +633,17 @@ def pptx_off_slide(code: str, rng: random.Random):
     return _move(code, shape, left, top), (shape.call.lineno,)
 
 
+def _text_width(shape: _Shape) -> float:
+    """Inches its longest text's first line spans: a rough guess (Carlito averages about
+    0.42 em a character)."""
+    return min(shape.box[2] - shape.box[0] - 0.2, shape.chars * shape.size * 0.42 / 72)
+
+
 def pptx_text_over_text(code: str, rng: random.Random):
-    """A text shape moved onto another one's text: half of the narrower one's width over the
-    other's side, a tenth of an inch below its top, neither inside the other, clear of the
-    rest."""
+    """A text shape moved onto another one's text, a tenth of an inch below its top, neither
+    inside the other: hanging off the other's left side with its own text running into the
+    start of the other's, or, where the other's text fills its width, with its left edge
+    halfway into the other. Clear of every other shape."""
     deck = _deck(code)
     if deck is None:
         return None
@@ -647,14 +662,19 @@ def pptx_text_over_text(code: str, rng: random.Random):
             if other is shape:
                 continue
             ox0, oy0, ox1, _ = other.box
-            shift = 0.5 * min(w, ox1 - ox0)
+            lefts = []
+            if _text_width(shape) > 0.6:
+                lefts.append(ox0 - 0.5 * _text_width(shape))
+            if other.method == "placeholder" or _text_width(other) >= 0.9 * (ox1 - ox0 - 0.2):
+                lefts.append(ox1 - 0.5 * min(w, ox1 - ox0))
             rest = [b for b in boxes if b not in (shape.box, other.box)]
-            for left in (ox1 - shift, ox0 - w + shift):
+            for left in lefts:
                 moved = (left, oy0 + 0.1, left + w, oy0 + 0.1 + h)
                 if (
                     min(moved[:2]) >= 0
                     and moved[2] <= width
                     and moved[3] <= height
+                    and not _inside(moved, other.box)
                     and all(_overlap(moved, b) == 0 for b in rest)
                 ):
                     options.append((shape, left, oy0 + 0.1))
