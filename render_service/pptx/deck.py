@@ -23,6 +23,7 @@ A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _SCHEME_ALIAS = {"bg1": "lt1", "tx1": "dk1", "bg2": "lt2", "tx2": "dk2"}
 DEFAULT_INSETS = (91440, 45720, 91440, 45720)  # left, top, right, bottom in EMU (ECMA-376)
+_GROUP_XFRM = ("off", "ext", "chOff", "chExt")
 
 
 def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
@@ -87,11 +88,42 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
             or master_bg
         )
         shapes = []
-        for shape in slide.shapes:
+        for shape, place in _flattened(slide.shapes, lambda box: box):
             key = shape_key(shape.element)
-            shapes.append(_shape(shape, theme, record.get(key, {}) if key else {}, prs))
+            shapes.append(_shape(shape, theme, record.get(key, {}) if key else {}, prs, place))
         slides.append({"background": background, "shapes": shapes})
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
+
+
+def _flattened(shapes, place):
+    """(shape, its box mapping to slide coordinates) for each shape, the members of groups in
+    place of the groups: a group draws its members scaled from its child extents to its own."""
+    for shape in shapes:
+        if shape.shape_type != 6:  # MSO_SHAPE_TYPE.GROUP
+            yield shape, place
+            continue
+        xfrm = shape.element.find(f"{P}grpSpPr/{A}xfrm")
+        parts = [xfrm.find(f"{A}{name}") if xfrm is not None else None for name in _GROUP_XFRM]
+        if any(part is None for part in parts):
+            yield from _flattened(shape.shapes, place)
+            continue
+        off, ext, ch_off, ch_ext = parts
+        scale_x = int(ext.get("cx")) / max(int(ch_ext.get("cx")), 1)
+        scale_y = int(ext.get("cy")) / max(int(ch_ext.get("cy")), 1)
+
+        def inner(box, off=off, ch_off=ch_off, scale_x=scale_x, scale_y=scale_y, outer=place):
+            x, y = int(off.get("x")), int(off.get("y"))
+            cx, cy = int(ch_off.get("x")), int(ch_off.get("y"))
+            return outer(
+                (
+                    round(x + (box[0] - cx) * scale_x),
+                    round(y + (box[1] - cy) * scale_y),
+                    round(x + (box[2] - cx) * scale_x),
+                    round(y + (box[3] - cy) * scale_y),
+                )
+            )
+
+        yield from _flattened(shape.shapes, inner)
 
 
 def _theme(prs: Presentation) -> dict[str, Any]:
@@ -193,8 +225,9 @@ def _style_chain(shape, master) -> list:
     return chain
 
 
-def _shape(shape, theme, written, prs) -> dict[str, Any]:
-    """`written`: the tracer's aspect -> element path -> line for this shape."""
+def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
+    """`written`: the tracer's aspect -> element path -> line for this shape; `place` maps its
+    box to slide coordinates (see `_flattened`)."""
     element = shape.element
     sp_pr = element.find(f"{P}spPr")
     style = element.find(f"{P}style")
@@ -212,7 +245,7 @@ def _shape(shape, theme, written, prs) -> dict[str, Any]:
         "id": shape.shape_id,
         "name": shape.name,
         "kind": kind,
-        "box": _box(shape),
+        "box": place(_box(shape)) if _box(shape) else None,
         "fill": fill,
         "lines": {aspect: sorted(set(by_path.values())) for aspect, by_path in written.items()},
         "text": None,
@@ -276,14 +309,17 @@ def _text(shape, theme, style, master, written) -> dict[str, Any]:
         int(body.get(name, default)) if body is not None else default
         for name, default in zip(("lIns", "tIns", "rIns", "bIns"), DEFAULT_INSETS)
     )
+    # LibreOffice 7.4 shrinks text whose own body says normAutofit, but not text that only
+    # inherits it from its layout (the default template's body placeholders): that overflows
     fit = _inherited_body(shape, _autofit)
     return {
         "paragraphs": paragraphs,
         "wrap": body is None or body.get("wrap") != "none",
         "grows": fit == "spAutoFit",
-        "shrinks": fit == "normAutofit",
+        "shrinks": body is not None and _autofit(body) == "normAutofit",
         "insets": insets,
         "anchor": _inherited_body(shape, lambda body: body.get("anchor")) or "t",
+        "vertical": (_inherited_body(shape, lambda body: body.get("vert")) or "horz") != "horz",
     }
 
 

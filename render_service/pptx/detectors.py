@@ -252,6 +252,8 @@ def text_overflow(shapes) -> list[Finding]:
         x0, y0, x1, y1 = shape["box"]
         left, top, right, bottom = text["insets"]
         room_w, room_h = x1 - x0 - left - right, y1 - y0 - top - bottom
+        if text["vertical"]:  # lines run top to bottom: the box's height is their length
+            room_w, room_h = room_h, room_w
         width, height = text_extent(text, room_w if text["wrap"] else None)
         over_h, over_w = height - room_h, width - room_w  # a word wider than the box
         if max(over_h, over_w) <= EMU_PER_PT:  # within a point: rounding

@@ -1,6 +1,7 @@
 """Detectors on small decks rendered by real LibreOffice: colors as drawn (paragraph-level,
-brightness, what lies under the drawn text), tables, and tracing to the statement that set the
-offending position, size, font size or color rather than every statement touching the shape."""
+brightness, what lies under the drawn text), tables, groups, placeholders, and tracing to the
+statement that set the offending position, size, font size or color rather than every
+statement touching the shape."""
 
 import pytest
 
@@ -118,12 +119,50 @@ label.text_frame.paragraphs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
 """,
         {},
     ),
+    "grouped_box_past_the_edge": (
+        """group = slide.shapes.add_group_shape()
+box = group.shapes.add_textbox(Inches(8), Inches(3), Inches(4), Inches(1))
+box.text_frame.text = "Grouped text past the edge"
+""",
+        {"off_canvas": {8}},
+    ),
     "accent_darkened": (
         """card = slide.shapes.add_shape(1, Inches(1), Inches(2), Inches(5), Inches(1.5))
 card.fill.solid()
 card.fill.fore_color.theme_color = MSO_THEME_COLOR.ACCENT_1
 card.fill.fore_color.brightness = -0.5
 card.text = "White on a darkened accent"
+""",
+        {},
+    ),
+}
+# Whole programs on other layouts: name -> (code, {kind: exact lines})
+LAYOUT_DECKS = {
+    # the body placeholder only inherits normAutofit: LibreOffice lets the text run out
+    "crowded_body_placeholder": (
+        """from pptx import Presentation
+from pptx.util import Pt
+prs = Presentation()
+slide = prs.slides.add_slide(prs.slide_layouts[1])
+slide.shapes.title.text = "Many points"
+body = slide.placeholders[1].text_frame
+body.text = "First point of many in this list"
+for n in range(11):
+    para = body.add_paragraph()
+    para.text = "Another fairly long point number " + str(n)
+    para.font.size = Pt(32)
+prs.save("deck.pptx")
+""",
+        {"text_overflow": {4, 11}},
+    ),
+    # vertical text: its lines run along the box's height
+    "vertical_title_layout": (
+        """from pptx import Presentation
+prs = Presentation()
+slide = prs.slides.add_slide(prs.slide_layouts[10])
+for shape in slide.placeholders:
+    shape.text_frame.text = "Placeholder " + str(shape.placeholder_format.idx)
+prs.save("deck.pptx")
 """,
         {},
     ),
@@ -147,6 +186,7 @@ prs.save("deck.pptx")
 @pytest.fixture(scope="module")
 def rendered(pptx_renderer):
     codes = {name: HEAD + body + 'prs.save("deck.pptx")\n' for name, (body, _) in DECKS.items()}
+    codes.update({name: code for name, (code, _) in LAYOUT_DECKS.items()})
     codes["placeholder_paragraph_colors"] = PLACEHOLDERS
     return {
         name: pptx_renderer.render(RenderRequest(id=name, domain="slide_pptx", code=code))
@@ -154,14 +194,17 @@ def rendered(pptx_renderer):
     }
 
 
-@pytest.mark.parametrize("name", sorted(DECKS))
+EXPECTED = {name: expected for name, (_, expected) in {**DECKS, **LAYOUT_DECKS}.items()}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_defects_and_the_exact_lines_they_name(rendered, name):
     result = rendered[name]
     assert result.ok, result.error
     found = {}
     for defect in result.defects:
         found.setdefault(defect.kind, set()).update(defect.source_lines)
-    assert found == DECKS[name][1]
+    assert found == EXPECTED[name]
 
 
 def test_dark_paragraph_colors_at_two_levels_of_a_placeholder_are_clean(rendered):
