@@ -241,6 +241,8 @@ def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
         kind = "picture"
     elif getattr(shape, "has_table", False):
         kind = "table"  # drawn with the table style's fills and text: visible like a shape
+    elif getattr(shape, "has_chart", False):
+        kind = "chart"
     info: dict[str, Any] = {
         "id": shape.shape_id,
         "name": shape.name,

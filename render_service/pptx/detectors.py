@@ -24,7 +24,7 @@ logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
 EMU_PER_PT = 12700
 MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
 _GEOMETRY = ("left", "top", "width", "height")
-_DRAWN = ("picture", "table")  # visible without a fill or text frame of their own
+_DRAWN = ("picture", "table", "chart")  # visible without a fill or text frame of their own
 OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
 
 

@@ -155,6 +155,22 @@ prs.save("deck.pptx")
 """,
         {"text_overflow": {4, 11}},
     ),
+    "chart_past_the_edge": (
+        """from pptx import Presentation
+from pptx.util import Inches
+from pptx.chart.data import CategoryChartData
+from pptx.enum.chart import XL_CHART_TYPE
+prs = Presentation()
+slide = prs.slides.add_slide(prs.slide_layouts[6])
+data = CategoryChartData()
+data.categories = ["North", "South", "East"]
+data.add_series("Sales", (12, 30, 21))
+chart = slide.shapes.add_chart(XL_CHART_TYPE.COLUMN_CLUSTERED, 0, 0, Inches(6), Inches(4), data)
+chart.left = Inches(6)
+prs.save("deck.pptx")
+""",
+        {"off_canvas": {11}},
+    ),
     # vertical text: its lines run along the box's height
     "vertical_title_layout": (
         """from pptx import Presentation
