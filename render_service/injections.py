@@ -424,7 +424,7 @@ class _Shape:
     box: tuple[float, float, float, float] | None  # left, top, right, bottom in inches
     call: ast.Call | None = None  # the statement that made it (None: a layout placeholder)
     text: bool = False  # text is written into it
-    chars: int = 0  # characters of its longest text written at once
+    texts: list[str] = dataclasses.field(default_factory=list)  # literal texts written
     size: float = 18.0  # its largest font size set, in points
     fixed: bool = False  # its box does not grow with its text
     wraps: bool = False  # its text wraps at the box's width
@@ -503,7 +503,7 @@ def _deck(code: str):
         if target.attr == "text" and shape.method != "add_table":
             shape.text = True
             if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                shape.chars = max(shape.chars, len(value.value))
+                shape.texts.append(value.value)
         elif _chain(target)[:2] == ["size", "font"] and _length(value, (10.0, 7.5)):
             shape.size = max(shape.size, _length(value, (10.0, 7.5)) * 72)
         elif target.attr == "auto_size" and _chain(value)[:1] == ["NONE"]:
@@ -612,10 +612,10 @@ def pptx_off_slide(code: str, rng: random.Random):
     options = []
     for shape in _movable(shapes):
         x0, y0, x1, y1 = shape.box
-        w, h = x1 - x0, y1 - y0
         others = [s.box for s in shapes.values() if s is not shape and s.box]
-        if any(_overlap(shape.box, other) for other in others):
+        if _drawn_size(shape) is None or any(_overlap(shape.box, other) for other in others):
             continue  # a panel with text laid on it, or such text: moving it bares the text
+        w, h = _drawn_size(shape)  # what is drawn goes past the edge, not an empty box
         share = rng.choice((0.5, 0.6, 0.7))  # of the shape past the edge
         for left, top in (
             (width - (1 - share) * w, y0),
@@ -623,7 +623,7 @@ def pptx_off_slide(code: str, rng: random.Random):
             (-share * w, y0),
             (x0, -share * h),
         ):
-            moved = (left, top, left + w, top + h)
+            moved = (left, top, left + x1 - x0, top + y1 - y0)
             if all(_overlap(moved, other) == 0 for other in others):
                 options.append((shape, left, top))
     choice = _pick(rng, options)
@@ -636,7 +636,22 @@ def pptx_off_slide(code: str, rng: random.Random):
 def _text_width(shape: _Shape) -> float:
     """Inches its longest text's first line spans: a rough guess (Carlito averages about
     0.42 em a character)."""
-    return min(shape.box[2] - shape.box[0] - 0.2, shape.chars * shape.size * 0.42 / 72)
+    longest = max(map(len, shape.texts), default=0)
+    return min(shape.box[2] - shape.box[0] - 0.2, longest * shape.size * 0.42 / 72)
+
+
+def _drawn_size(shape: _Shape) -> tuple[float, float] | None:
+    """(width, height) in inches the shape is drawn at: its box, except for a text box that
+    fits itself to its text: as tall as a rough guess of its wrapped text (None where it does
+    not wrap either, so its width follows the text too)."""
+    w, h = shape.box[2] - shape.box[0], shape.box[3] - shape.box[1]
+    if shape.method != "add_textbox" or shape.fixed:
+        return w, h
+    if not shape.wraps:
+        return None
+    line = shape.size * 1.2 / 72
+    length = sum(map(len, shape.texts)) * shape.size * 0.42 / 72
+    return w, min(h, (int(length / max(w - 0.2, 0.1)) + 1) * line + 0.1)
 
 
 def pptx_text_over_text(code: str, rng: random.Random):

@@ -1,9 +1,10 @@
 """Run generated python-pptx code in the sandboxed child and describe the deck it made.
 
 The child returns plain data only: the .pptx bytes and, per slide, each shape's box, fill,
-text runs (size, font, bold, color) and the lines that created and changed it. Colors are
-resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`), so the parent
-never parses the untrusted package.
+text runs (size, font, bold, color, and the lines that set the color and size) and, per
+aspect, the lines that last set it (`trace`); group members are listed in place of groups.
+Colors are resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`),
+so the parent never parses the untrusted package.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 from typing import Any
 
 from lxml import etree
+from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.presentation import Presentation
 
@@ -99,7 +101,7 @@ def _flattened(shapes, place):
     """(shape, its box mapping to slide coordinates) for each shape, the members of groups in
     place of the groups: a group draws its members scaled from its child extents to its own."""
     for shape in shapes:
-        if shape.shape_type != 6:  # MSO_SHAPE_TYPE.GROUP
+        if shape.shape_type != MSO_SHAPE_TYPE.GROUP:
             yield shape, place
             continue
         xfrm = shape.element.find(f"{P}grpSpPr/{A}xfrm")
@@ -172,6 +174,8 @@ def _color(holder, theme) -> tuple[int, int, int] | None:
 
 
 def _modified(rgb: tuple[int, int, int], node) -> tuple[int, int, int]:
+    """`rgb` changed by the color element's lumMod/lumOff (in HSL lightness) and tint/shade
+    children, in document order."""
     hue, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
     for change in node:
         name, value = etree.QName(change).localname, int(change.get("val", "100000")) / 100000
@@ -237,7 +241,7 @@ def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
     elif (sp_pr is None or sp_pr.find(f"{A}noFill") is None) and style is not None:
         fill = _color(style.find(f"{A}fillRef"), theme)  # autoshapes default to accent1
     kind = type(shape).__name__
-    if shape.shape_type == 13:
+    if shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
         kind = "picture"
     elif getattr(shape, "has_table", False):
         kind = "table"  # drawn with the table style's fills and text: visible like a shape

@@ -38,7 +38,8 @@ _FACTORIES = {
     SlideShapes: ("add_table", "add_movie"),
 }
 
-# (id of the slide's root XML element, shape id) -> aspect -> XPath of the element set -> line
+# (id of the slide's root XML element, shape id) -> aspect -> `element_path` of the element set
+# ("" for the shape as a whole) -> the last line that set it
 Record = dict[tuple[int, int], dict[str, dict[str, int]]]
 _GEOMETRY = ("left", "top", "width", "height")
 
@@ -108,10 +109,9 @@ class ShapeTracer:
             for name in ("create", *_GEOMETRY):
                 self.record[key][name][""] = line
             return
-        props = _text_props(element)
-        if aspect in (*_GEOMETRY, "fill", "line"):
-            target = ""
-        else:
+        target = ""
+        if aspect not in (*_GEOMETRY, "fill", "line"):
+            props = _text_props(element)
             target = element_path(element if props is None else props)
         self.record[key][aspect][target] = line
 
