@@ -196,12 +196,40 @@ def _modified(rgb: tuple[int, int, int], node) -> tuple[int, int, int]:
     return round(red * 255), round(green * 255), round(blue * 255)
 
 
-def _background(element, theme) -> tuple[int, int, int] | None:
+UNKNOWN = "unknown"  # a picture fill: its colors are not known here
+
+
+def _fill(props, theme):
+    """The fill set in a shape's or background's properties element: a color (a gradient's or
+    pattern's as the mean of its colors), "none" (noFill), UNKNOWN (a picture), or None where
+    it sets none (the shape's style or the layout decides)."""
+    for node in props if props is not None else ():
+        name = etree.QName(node).localname
+        if name == "solidFill":
+            return _color(node, theme)
+        if name in ("gradFill", "pattFill"):
+            holders = node.findall(f"{A}gsLst/{A}gs") or [
+                node.find(f"{A}{part}") for part in ("fgClr", "bgClr")
+            ]
+            colors = [_color(h, theme) for h in holders if h is not None]
+            colors = [c for c in colors if c is not None]
+            if not colors:
+                return None
+            return tuple(round(sum(c[i] for c in colors) / len(colors)) for i in range(3))
+        if name == "noFill":
+            return "none"
+        if name == "blipFill":
+            return UNKNOWN
+    return None
+
+
+def _background(element, theme):
+    """The slide, layout or master background: a color, UNKNOWN, or None (not set here)."""
     bg = element.find(f"{P}cSld/{P}bg")
     if bg is None:
         return None
-    fill = bg.find(f"{P}bgPr/{A}solidFill")
-    return _color(fill, theme) if fill is not None else _color(bg.find(f"{P}bgRef"), theme)
+    fill = _fill(bg.find(f"{P}bgPr"), theme)
+    return fill if fill not in (None, "none") else _color(bg.find(f"{P}bgRef"), theme)
 
 
 def _level_props(container, level: int) -> list:
@@ -235,14 +263,13 @@ def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
     element = shape.element
     sp_pr = element.find(f"{P}spPr")
     style = element.find(f"{P}style")
-    fill = None
-    if sp_pr is not None and sp_pr.find(f"{A}solidFill") is not None:
-        fill = _color(sp_pr.find(f"{A}solidFill"), theme)
-    elif (sp_pr is None or sp_pr.find(f"{A}noFill") is None) and style is not None:
+    fill = _fill(sp_pr, theme)
+    if fill is None and style is not None:
         fill = _color(style.find(f"{A}fillRef"), theme)  # autoshapes default to accent1
+    fill = None if fill == "none" else fill
     kind = type(shape).__name__
     if shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
-        kind = "picture"
+        kind, fill = "picture", UNKNOWN
     elif getattr(shape, "has_table", False):
         kind = "table"  # drawn with the table style's fills and text: visible like a shape
     elif getattr(shape, "has_chart", False):

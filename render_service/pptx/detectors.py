@@ -16,6 +16,7 @@ from typing import Any
 from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
+from render_service.pptx.deck import UNKNOWN
 from render_service.web.detectors import contrast_ratio
 
 # Carlito's head table has a zero creation date; fontTools warns on every load.
@@ -296,6 +297,8 @@ def low_contrast(shapes, background) -> list[Finding]:
                 if below["fill"] is not None and shared and _area(shared) >= 0.5 * _area(area):
                     under, under_shape = below["fill"], below
                     break
+        if under == UNKNOWN:  # text on a picture: its colors are not known
+            continue
         worst, faint = None, []
         for runs in shape["text"]["paragraphs"]:
             for run in runs:

@@ -138,8 +138,8 @@ class ShapeTracer:
             self._wrap_setter(Font, prop, "font")
         for prop in ("rgb", "theme_color", "brightness"):
             self._wrap_setter(ColorFormat, prop, "color")
-        self._wrap_method(FillFormat, "solid", "fill")
-        self._wrap_method(FillFormat, "background", "fill")
+        for method in ("solid", "gradient", "patterned", "background"):
+            self._wrap_method(FillFormat, method, "fill")
 
     def _aspect(self, proxy, aspect: str) -> tuple[object, str]:
         """A color or fill belongs to the text (under run or paragraph properties), to the

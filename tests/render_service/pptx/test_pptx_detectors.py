@@ -1,7 +1,7 @@
 """Detectors on small decks rendered by real LibreOffice: colors as drawn (paragraph-level,
-brightness, what lies under the drawn text), tables, groups, placeholders, and tracing to the
-statement that set the offending position, size, font size or color rather than every
-statement touching the shape."""
+brightness, gradients, what lies under the drawn text), tables, charts, groups, placeholders,
+pictures, and tracing to the statement that set the offending position, size, font size or
+color rather than every statement touching the shape."""
 
 import pytest
 
@@ -119,6 +119,27 @@ label.text_frame.paragraphs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
 """,
         {},
     ),
+    "white_on_pale_gradient": (
+        """card = slide.shapes.add_shape(1, Inches(1), Inches(2), Inches(5), Inches(2))
+card.fill.gradient()
+card.fill.gradient_stops[0].color.rgb = RGBColor(0xF8, 0xF4, 0xE8)
+card.fill.gradient_stops[1].color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+card.text = "White on a pale gradient"
+card.text_frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+""",
+        {"low_contrast": {10, 12}},
+    ),
+    "white_on_dark_gradient_background": (
+        """fill = slide.background.fill
+fill.gradient()
+fill.gradient_stops[0].color.rgb = RGBColor(0x10, 0x18, 0x30)
+fill.gradient_stops[1].color.rgb = RGBColor(0x20, 0x30, 0x50)
+note = slide.shapes.add_textbox(Inches(1), Inches(3), Inches(8), Inches(1))
+note.text_frame.text = "White words on a dark gradient"
+note.text_frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+""",
+        {},
+    ),
     "grouped_box_past_the_edge": (
         """group = slide.shapes.add_group_shape()
 box = group.shapes.add_textbox(Inches(8), Inches(3), Inches(4), Inches(1))
@@ -170,6 +191,23 @@ chart.left = Inches(6)
 prs.save("deck.pptx")
 """,
         {"off_canvas": {11}},
+    ),
+    # a picture's colors are not known: text on it is not judged
+    "white_caption_on_a_photo": (
+        """from pptx import Presentation
+from pptx.util import Inches
+from pptx.dml.color import RGBColor
+from PIL import Image
+Image.new("RGB", (400, 300), (20, 20, 40)).save("dark.png")
+prs = Presentation()
+slide = prs.slides.add_slide(prs.slide_layouts[6])
+photo = slide.shapes.add_picture("dark.png", Inches(1), Inches(1), Inches(8), Inches(5))
+label = slide.shapes.add_textbox(Inches(2), Inches(3), Inches(6), Inches(1))
+label.text_frame.text = "White caption on a dark photo"
+label.text_frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(0xFF, 0xFF, 0xFF)
+prs.save("deck.pptx")
+""",
+        {},
     ),
     # vertical text: its lines run along the box's height
     "vertical_title_layout": (
