@@ -280,7 +280,10 @@ def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
         "kind": kind,
         "box": place(_box(shape)) if _box(shape) else None,
         "fill": fill,
-        "lines": {aspect: sorted(set(by_path.values())) for aspect, by_path in written.items()},
+        "lines": {
+            aspect: sorted({line for lines in by_path.values() for line in lines})
+            for aspect, by_path in written.items()
+        },
         "text": None,
     }
     if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
@@ -357,12 +360,11 @@ def _text(shape, theme, style, master, written) -> dict[str, Any]:
 
 
 def _written(written, aspect: str, element) -> list[int]:
-    """The line that set `aspect` on `element` (none for an element of a layout or master,
-    whose paths are not the slide's)."""
+    """The lines of the statement that set `aspect` on `element` (none for an element of a
+    layout or master, whose paths are not the slide's)."""
     if element is None:
         return []
-    line = written.get(aspect, {}).get(element_path(element))
-    return [line] if line is not None else []
+    return list(written.get(aspect, {}).get(element_path(element), ()))
 
 
 def _autofit(body) -> str | None:

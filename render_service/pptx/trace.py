@@ -13,6 +13,7 @@ shape. The wrappers die with the child process.
 from __future__ import annotations
 
 import functools
+import sys
 from collections import defaultdict
 
 from pptx.dml.color import ColorFormat
@@ -22,7 +23,7 @@ from pptx.shapes.shapetree import SlideShapes, _BaseGroupShapes
 from pptx.slide import Slides
 from pptx.text.text import Font, TextFrame, _Paragraph, _Run
 
-from render_service.generated import current_generated_line
+from render_service.generated import GENERATED
 
 _SHAPE_TAGS = frozenset({"sp", "pic", "graphicFrame", "cxnSp", "grpSp"})
 _TEXT_PROPS = frozenset({"rPr", "defRPr", "endParaRPr"})
@@ -39,8 +40,8 @@ _FACTORIES = {
 }
 
 # (id of the slide's root XML element, shape id) -> aspect -> `element_path` of the element set
-# ("" for the shape as a whole) -> the last line that set it
-Record = dict[tuple[int, int], dict[str, dict[str, int]]]
+# ("" for the shape as a whole) -> the last statement that set it (`_generated_lines`)
+Record = dict[tuple[int, int], dict[str, dict[str, tuple[int, ...]]]]
 _GEOMETRY = ("left", "top", "width", "height")
 
 
@@ -53,6 +54,18 @@ def _element_of(proxy):
         if hasattr(value, "getparent"):
             return value
     return None
+
+
+def _generated_lines() -> tuple[int, ...]:
+    """The generated code's lines on the stack, innermost first: a shape made or changed in a
+    helper function is traced to the helper's line and to the calls that passed it the values."""
+    lines = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == GENERATED:
+            lines.append(frame.f_lineno)
+        frame = frame.f_back
+    return tuple(lines)
 
 
 def _text_props(element):
@@ -99,21 +112,22 @@ class ShapeTracer:
         self.record: Record = defaultdict(lambda: defaultdict(dict))
 
     def note(self, element, aspect: str) -> None:
-        """`aspect` of the shape holding `element` was set by the current line: of the shape
-        as a whole (geometry, fill, line, create) or of `element` (text and its properties)."""
-        line = current_generated_line()
+        """`aspect` of the shape holding `element` was set by the current statement: of the
+        shape as a whole (geometry, fill, line, create) or of `element` (text and its
+        properties)."""
+        lines = _generated_lines()
         key = shape_key(element) if element is not None else None
-        if line is None or key is None:
+        if not lines or key is None:
             return
         if aspect == "create":  # a factory places and sizes the shape too
             for name in ("create", *_GEOMETRY):
-                self.record[key][name][""] = line
+                self.record[key][name][""] = lines
             return
         target = ""
         if aspect not in (*_GEOMETRY, "fill", "line"):
             props = _text_props(element)
             target = element_path(element if props is None else props)
-        self.record[key][aspect][target] = line
+        self.record[key][aspect][target] = lines
 
     def install(self) -> None:
         for cls, names in _FACTORIES.items():

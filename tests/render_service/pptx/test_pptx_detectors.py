@@ -209,6 +209,28 @@ prs.save("deck.pptx")
 """,
         {},
     ),
+    # made in a helper: the call that passed the offending value is named too
+    "helper_calls": (
+        """from pptx import Presentation
+from pptx.util import Inches
+from pptx.dml.color import RGBColor
+prs = Presentation()
+slide = prs.slides.add_slide(prs.slide_layouts[6])
+
+
+def add_note(left, top, text, color):
+    note = slide.shapes.add_textbox(Inches(left), Inches(top), Inches(4), Inches(0.6))
+    note.text_frame.text = text
+    note.text_frame.paragraphs[0].runs[0].font.color.rgb = color
+
+
+add_note(1, 1, "Dark words", RGBColor(0x22, 0x22, 0x22))
+add_note(1, 3, "Pale words", RGBColor(0xDD, 0xDD, 0xDD))
+add_note(8, 5, "Words past the edge", RGBColor(0x22, 0x22, 0x22))
+prs.save("deck.pptx")
+""",
+        {"low_contrast": {11, 15}, "off_canvas": {16}},
+    ),
     # vertical text: its lines run along the box's height
     "vertical_title_layout": (
         """from pptx import Presentation
