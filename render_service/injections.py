@@ -452,8 +452,8 @@ def _placeholder(node: ast.AST) -> int | None:
 
 
 def _deck(code: str):
-    """(slide width and height in inches, shapes by name, assignment statements of the
-    program, the name each variable's value derives from) of a python-pptx program with one
+    """(slide width and height in inches, shapes by name, the shape each variable's value
+    derives from, the program's assignment statements) of a python-pptx program with one
     slide's worth of shapes, or None when it does not parse. Layout placeholders are named
     `#<idx>`."""
     try:
