@@ -425,8 +425,365 @@ def staggered_cards(code: str, rng: random.Random):
     return _replace_line(code, number, edited), (number,)
 
 
+# --------------------------------------------------------------------------- python-pptx
+# Edits find the statements that make shapes (`add_textbox`, `add_shape`, `add_table`) and
+# follow plain assignments (`frame = box.text_frame`, `run = para.add_run()`) from each name
+# back to the shape it came from, so a font or color statement is known to belong to a shape.
+
+_ADD = ("add_textbox", "add_shape", "add_table")
+_EMU_PER_INCH = 914400
+# The default template's placeholders (left, top, width, height in inches) by layout index,
+# in placeholder order: moved shapes stay clear of them, or land on their text.
+_PLACEHOLDERS = {
+    0: ((0.75, 2.33, 8.5, 1.61), (1.5, 4.25, 7.0, 1.92)),
+    1: ((0.5, 0.3, 9.0, 1.25), (0.5, 1.75, 9.0, 4.95)),
+    5: ((0.5, 0.3, 9.0, 1.25),),
+}
+LIGHT_GREYS = (0xC8, 0xD0, 0xD9, 0xE0)
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name an expression chain starts from: `run` in `run.font.color.rgb`."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _chain(node: ast.AST) -> list[str]:
+    """Attribute names along an expression chain, outermost first."""
+    names = []
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        if isinstance(node, ast.Attribute):
+            names.append(node.attr)
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return names
+
+
+def _length(node: ast.AST, slide: tuple[float, float]) -> float | None:
+    """Inches of a literal length: Inches/Pt/Cm/Emu(constant), a bare EMU count or the
+    presentation's slide width or height."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return node.value / _EMU_PER_INCH
+    if isinstance(node, ast.Attribute) and node.attr in ("slide_width", "slide_height"):
+        return slide[node.attr == "slide_height"]
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, int | float)
+    ):
+        scale = {"Inches": 1, "Pt": 1 / 72, "Cm": 1 / 2.54, "Emu": 1 / _EMU_PER_INCH}
+        if node.func.id in scale:
+            return node.args[0].value * scale[node.func.id]
+    return None
+
+
+@dataclasses.dataclass
+class _Shape:
+    """What a program does to one shape, as far as its literal arguments tell."""
+
+    method: str  # add_textbox, add_shape, add_table or placeholder
+    box: tuple[float, float, float, float] | None  # left, top, right, bottom in inches
+    call: ast.Call | None = None  # the statement that made it (None: a layout placeholder)
+    text: bool = False  # text is written into it
+    texts: list[str] = dataclasses.field(default_factory=list)  # literal texts written
+    size: float = 18.0  # its largest font size set, in points
+    fixed: bool = False  # its box does not grow with its text
+    wraps: bool = False  # its text wraps at the box's width
+    moved: bool = False  # a later statement sets its position or size
+
+
+def _placeholder(node: ast.AST) -> int | None:
+    """The placeholder index an expression goes through: `slide.shapes.title` (0) or
+    `slide.placeholders[1]`."""
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Call):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "title"
+            and _chain(node.value)[:1] == ["shapes"]
+        ):
+            return 0
+        if (
+            isinstance(node, ast.Subscript)
+            and _chain(node.value)[:1] == ["placeholders"]
+            and isinstance(node.slice, ast.Constant)
+        ):
+            return node.slice.value
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return None
+
+
+def _deck(code: str):
+    """(slide width and height in inches, shapes by name, the shape each variable's value
+    derives from, the program's assignment statements) of a python-pptx program with one
+    slide's worth of shapes, or None when it does not parse. Layout placeholders are named
+    `#<idx>`."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    assigns = [n for n in ast.walk(tree) if isinstance(n, ast.Assign) and len(n.targets) == 1]
+    assigns.sort(key=lambda n: n.lineno)
+    slide = [10.0, 7.5]
+    for node in assigns:
+        target = node.targets[0]
+        if isinstance(target, ast.Attribute) and target.attr in ("slide_width", "slide_height"):
+            value = _length(node.value, (10.0, 7.5))
+            if value is not None:
+                slide[target.attr == "slide_height"] = value
+    shapes: dict[str, _Shape] = {}
+    owner: dict[str, str] = {}  # variable -> the shape it was derived from
+    for node in assigns:
+        target, value = node.targets[0], node.value
+        if isinstance(value, ast.Call) and "add_slide" in _chain(value) and value.args:
+            layout = value.args[0]
+            if isinstance(layout, ast.Subscript) and isinstance(layout.slice, ast.Constant):
+                for idx, (x, y, w, h) in enumerate(_PLACEHOLDERS.get(layout.slice.value, ())):
+                    shapes[f"#{idx}"] = _Shape("placeholder", (x, y, x + w, y + h))
+        if isinstance(target, ast.Name):
+            is_call = isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            method = value.func.attr if is_call else None
+            if method in _ADD:
+                lengths = [_length(arg, tuple(slide)) for arg in value.args[-4:]]
+                box = None
+                if len(value.args) >= 4 and None not in lengths:
+                    x, y, w, h = lengths
+                    box = (x, y, x + w, y + h)
+                shapes[target.id] = _Shape(method, box, value, fixed=method == "add_shape")
+                owner[target.id] = target.id
+            elif _placeholder(value) is not None:
+                owner[target.id] = f"#{_placeholder(value)}"
+            elif _root(value) in owner:
+                owner[target.id] = owner[_root(value)]
+            continue
+        if not isinstance(target, ast.Attribute):
+            continue
+        index = _placeholder(target)
+        shape = shapes.get(f"#{index}" if index is not None else owner.get(_root(target), ""))
+        if shape is None:
+            continue
+        if target.attr == "text" and shape.method != "add_table":
+            shape.text = True
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                shape.texts.append(value.value)
+        elif _chain(target)[:2] == ["size", "font"] and _length(value, (10.0, 7.5)):
+            shape.size = max(shape.size, _length(value, (10.0, 7.5)) * 72)
+        elif target.attr == "auto_size" and _chain(value)[:1] == ["NONE"]:
+            shape.fixed = True
+        elif target.attr == "word_wrap" and isinstance(value, ast.Constant):
+            shape.wraps = bool(value.value)
+        elif target.attr in ("left", "top", "width", "height") and shape.box is not None:
+            length = _length(value, tuple(slide))
+            x0, y0, x1, y1 = shape.box
+            shape.moved = True
+            shape.box = (
+                None
+                if length is None
+                else {
+                    "left": (length, y0, length + x1 - x0, y1),
+                    "top": (x0, length, x1, length + y1 - y0),
+                    "width": (x0, y0, x0 + length, y1),
+                    "height": (x0, y0, x1, y0 + length),
+                }[target.attr]
+            )
+    for shape in shapes.values():  # autoshapes and placeholders wrap unless told not to
+        shape.wraps = shape.wraps or shape.method in ("add_shape", "placeholder")
+    return (slide[0], slide[1]), shapes, owner, assigns
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _inside(inner, outer) -> bool:
+    return all(inner[i] >= outer[i] for i in (0, 1)) and all(inner[i] <= outer[i] for i in (2, 3))
+
+
+def _move(code: str, shape: _Shape, left: float, top: float) -> str:
+    """The shape's creating call with its left and top replaced."""
+    edited = ast.parse(ast.unparse(shape.call), mode="eval").body
+    edited.args[-4] = ast.parse(f"Inches({round(left, 2):g})", mode="eval").body
+    edited.args[-3] = ast.parse(f"Inches({round(top, 2):g})", mode="eval").body
+    return _replace_segment(code, shape.call, ast.unparse(edited))
+
+
+def _movable(shapes: dict[str, _Shape]) -> list[_Shape]:
+    """Shapes made on one line with a literal box that no later statement changes."""
+    return [
+        s
+        for s in shapes.values()
+        if s.call is not None and s.box and not s.moved and s.call.lineno == s.call.end_lineno
+    ]
+
+
+def pptx_font_too_large(code: str, rng: random.Random):
+    """The font sizes of a text shape whose box does not grow with its text made three to
+    four times as large: the text runs out of its box (all of them, as a short bold lead-in
+    grown alone may still fit)."""
+    deck = _deck(code)
+    if deck is None:
+        return None
+    _, shapes, owner, assigns = deck
+    sizes: dict[str, list[ast.Assign]] = {}
+    for node in assigns:
+        target, value = node.targets[0], node.value
+        name = owner.get(_root(target) or "", "")
+        shape = shapes.get(name)
+        if (
+            shape is not None
+            and shape.fixed
+            and shape.text
+            and isinstance(target, ast.Attribute)
+            and _chain(target)[:2] == ["size", "font"]
+            and isinstance(value, ast.Call)
+            and getattr(value.func, "id", None) == "Pt"
+            and node.lineno == node.end_lineno
+            and _length(value, (10.0, 7.5)) is not None
+        ):
+            sizes.setdefault(name, []).append(node)
+    nodes = sizes[_pick(rng, sorted(sizes))] if sizes else None
+    if nodes is None:
+        return None
+    scale = rng.choice((3, 3.5, 4))
+    for node in nodes:
+        code = _replace_segment(code, node.value, f"Pt({round(node.value.args[0].value * scale)})")
+    return code, tuple(node.lineno for node in nodes)
+
+
+def pptx_box_too_small(code: str, rng: random.Random):
+    """A text shape that does not grow with its text made a fraction of a line tall: the
+    text spills out of it."""
+    deck = _deck(code)
+    if deck is None:
+        return None
+    call = _pick(rng, [s.call for s in _movable(deck[1]) if s.fixed and s.text])
+    if call is None:
+        return None
+    edited = ast.parse(ast.unparse(call), mode="eval").body
+    edited.args[-1] = ast.parse(f"Inches({rng.choice((0.12, 0.15, 0.18))})", mode="eval").body
+    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+
+
+def pptx_off_slide(code: str, rng: random.Random):
+    """A shape that touches no other moved so that most of it lies past an edge of the slide,
+    still clear of every other shape (so it overlaps nothing on its way)."""
+    deck = _deck(code)
+    if deck is None:
+        return None
+    (width, height), shapes, _, _ = deck
+    options = []
+    for shape in _movable(shapes):
+        x0, y0, x1, y1 = shape.box
+        others = [s.box for s in shapes.values() if s is not shape and s.box]
+        if _drawn_size(shape) is None or any(_overlap(shape.box, other) for other in others):
+            continue  # a panel with text laid on it, or such text: moving it bares the text
+        w, h = _drawn_size(shape)  # what is drawn goes past the edge, not an empty box
+        share = rng.choice((0.5, 0.6, 0.7))  # of the shape past the edge
+        for left, top in (
+            (width - (1 - share) * w, y0),
+            (x0, height - (1 - share) * h),
+            (-share * w, y0),
+            (x0, -share * h),
+        ):
+            moved = (left, top, left + x1 - x0, top + y1 - y0)
+            if all(_overlap(moved, other) == 0 for other in others):
+                options.append((shape, left, top))
+    choice = _pick(rng, options)
+    if choice is None:
+        return None
+    shape, left, top = choice
+    return _move(code, shape, left, top), (shape.call.lineno,)
+
+
+def _text_width(shape: _Shape) -> float:
+    """Inches its longest text's first line spans: a rough guess (Carlito averages about
+    0.42 em a character)."""
+    longest = max(map(len, shape.texts), default=0)
+    return min(shape.box[2] - shape.box[0] - 0.2, longest * shape.size * 0.42 / 72)
+
+
+def _drawn_size(shape: _Shape) -> tuple[float, float] | None:
+    """(width, height) in inches the shape is drawn at: its box, except for a text box that
+    fits itself to its text: as tall as a rough guess of its wrapped text (None where it does
+    not wrap either, so its width follows the text too)."""
+    w, h = shape.box[2] - shape.box[0], shape.box[3] - shape.box[1]
+    if shape.method != "add_textbox" or shape.fixed:
+        return w, h
+    if not shape.wraps:
+        return None
+    line = shape.size * 1.2 / 72
+    length = sum(map(len, shape.texts)) * shape.size * 0.42 / 72
+    return w, min(h, (int(length / max(w - 0.2, 0.1)) + 1) * line + 0.1)
+
+
+def pptx_text_over_text(code: str, rng: random.Random):
+    """A text shape moved onto another one's text, a tenth of an inch below its top, neither
+    inside the other: hanging off the other's left side with its own text running into the
+    start of the other's, or, where the other's text fills its width, with its left edge
+    halfway into the other. Clear of every other shape."""
+    deck = _deck(code)
+    if deck is None:
+        return None
+    (width, height), shapes, _, _ = deck
+    boxes = [s.box for s in shapes.values() if s.box]
+    targets = [s for s in shapes.values() if s.box and s.text and s.wraps]
+    options = []
+    for shape in _movable(shapes):
+        if not (shape.text and shape.wraps):
+            continue
+        if any(_inside(shape.box, b) and b != shape.box for b in boxes):
+            continue  # text laid on a panel: moving it off the panel changes its contrast too
+        x0, y0, x1, y1 = shape.box
+        w, h = x1 - x0, y1 - y0
+        for other in targets:
+            if other is shape:
+                continue
+            ox0, oy0, ox1, _ = other.box
+            lefts = []
+            if _text_width(shape) > 0.6:
+                lefts.append(ox0 - 0.5 * _text_width(shape))
+            if other.method == "placeholder" or _text_width(other) >= 0.9 * (ox1 - ox0 - 0.2):
+                lefts.append(ox1 - 0.5 * min(w, ox1 - ox0))
+            rest = [b for b in boxes if b not in (shape.box, other.box)]
+            for left in lefts:
+                moved = (left, oy0 + 0.1, left + w, oy0 + 0.1 + h)
+                if (
+                    min(moved[:2]) >= 0
+                    and moved[2] <= width
+                    and moved[3] <= height
+                    and not _inside(moved, other.box)
+                    and all(_overlap(moved, b) == 0 for b in rest)
+                ):
+                    options.append((shape, left, oy0 + 0.1))
+    choice = _pick(rng, options)
+    if choice is None:
+        return None
+    shape, left, top = choice
+    return _move(code, shape, left, top), (shape.call.lineno,)
+
+
+def pptx_light_grey_text(code: str, rng: random.Random):
+    """A dark text color (so one on a light background) turned light grey."""
+    candidates = []
+    for node in _calls(code, "RGBColor"):
+        values = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        if len(values) == 3 and node.lineno == node.end_lineno and sum(values) < 3 * 0x60:
+            candidates.append(node)
+    lines = code.split("\n")
+    candidates = [
+        c for c in candidates if re.search(r"\.font\.color\.rgb\s*=", lines[c.lineno - 1])
+    ]
+    node = _pick(rng, candidates)
+    if node is None:
+        return None
+    grey = f"0x{rng.choice(LIGHT_GREYS):02X}"
+    return _replace_segment(code, node, f"RGBColor({grey}, {grey}, {grey})"), (node.lineno,)
+
+
 PYTHON = ("chart",)
 HTML = ("web", "slide_html")
+PPTX = ("slide_pptx",)
 INJECTIONS: dict[str, Injection] = {
     i.name: i
     for i in (
@@ -452,6 +809,11 @@ INJECTIONS: dict[str, Injection] = {
         Injection("text_overflows_box", ("slide_html",), "clipped_text", text_overflows_box.__doc__, text_overflows_box),
         Injection("off_canvas_shape", ("slide_html",), "off_canvas", off_canvas_shape.__doc__, off_canvas_shape),
         Injection("staggered_cards", ("web",), "misalignment", staggered_cards.__doc__, staggered_cards),
+        Injection("pptx_font_too_large", PPTX, "text_overflow", pptx_font_too_large.__doc__, pptx_font_too_large),
+        Injection("pptx_box_too_small", PPTX, "text_overflow", pptx_box_too_small.__doc__, pptx_box_too_small),
+        Injection("pptx_off_slide", PPTX, "off_canvas", pptx_off_slide.__doc__, pptx_off_slide),
+        Injection("pptx_text_over_text", PPTX, "text_overlap", pptx_text_over_text.__doc__, pptx_text_over_text),
+        Injection("pptx_light_grey_text", PPTX, "low_contrast", pptx_light_grey_text.__doc__, pptx_light_grey_text),
     )
 }  # fmt: skip
 

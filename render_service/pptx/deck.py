@@ -1,27 +1,31 @@
 """Run generated python-pptx code in the sandboxed child and describe the deck it made.
 
 The child returns plain data only: the .pptx bytes and, per slide, each shape's box, fill,
-text runs (size, font, bold, color) and the lines that created and changed it. Colors are
-resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`), so the parent
-never parses the untrusted package.
+text runs (size, font, bold, color, and the lines that set the color and size) and, per
+aspect, the lines that last set it (`trace`); group members are listed in place of groups.
+Colors are resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`),
+so the parent never parses the untrusted package.
 """
 
 from __future__ import annotations
 
+import colorsys
 import io
 from typing import Any
 
 from lxml import etree
+from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.presentation import Presentation
 
 from render_service.generated import GeneratedCodeError, exec_generated
-from render_service.pptx.trace import ShapeTracer, shape_key
+from render_service.pptx.trace import ShapeTracer, element_path, shape_key
 
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
 _SCHEME_ALIAS = {"bg1": "lt1", "tx1": "dk1", "bg2": "lt2", "tx2": "dk2"}
 DEFAULT_INSETS = (91440, 45720, 91440, 45720)  # left, top, right, bottom in EMU (ECMA-376)
+_GROUP_XFRM = ("off", "ext", "chOff", "chExt")
 
 
 def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
@@ -78,7 +82,6 @@ def _plain(value):
 def describe(prs: Presentation, record) -> dict[str, Any]:
     theme = _theme(prs)
     master_bg = _background(prs.slide_master.element, theme) or theme.get("lt1", (255, 255, 255))
-    title_size, body_size = _master_sizes(prs.slide_master.element)
     slides = []
     for slide in prs.slides:
         background = (
@@ -87,12 +90,42 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
             or master_bg
         )
         shapes = []
-        for shape in slide.shapes:
+        for shape, place in _flattened(slide.shapes, lambda box: box):
             key = shape_key(shape.element)
-            lines = {aspect: sorted(v) for aspect, v in record.get(key, {}).items()} if key else {}
-            shapes.append(_shape(shape, theme, lines, title_size, body_size))
+            shapes.append(_shape(shape, theme, record.get(key, {}) if key else {}, prs, place))
         slides.append({"background": background, "shapes": shapes})
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
+
+
+def _flattened(shapes, place):
+    """(shape, its box mapping to slide coordinates) for each shape, the members of groups in
+    place of the groups: a group draws its members scaled from its child extents to its own."""
+    for shape in shapes:
+        if shape.shape_type != MSO_SHAPE_TYPE.GROUP:
+            yield shape, place
+            continue
+        xfrm = shape.element.find(f"{P}grpSpPr/{A}xfrm")
+        parts = [xfrm.find(f"{A}{name}") if xfrm is not None else None for name in _GROUP_XFRM]
+        if any(part is None for part in parts):
+            yield from _flattened(shape.shapes, place)
+            continue
+        off, ext, ch_off, ch_ext = parts
+        scale_x = int(ext.get("cx")) / max(int(ch_ext.get("cx")), 1)
+        scale_y = int(ext.get("cy")) / max(int(ch_ext.get("cy")), 1)
+
+        def inner(box, off=off, ch_off=ch_off, scale_x=scale_x, scale_y=scale_y, outer=place):
+            x, y = int(off.get("x")), int(off.get("y"))
+            cx, cy = int(ch_off.get("x")), int(ch_off.get("y"))
+            return outer(
+                (
+                    round(x + (box[0] - cx) * scale_x),
+                    round(y + (box[1] - cy) * scale_y),
+                    round(x + (box[2] - cx) * scale_x),
+                    round(y + (box[3] - cy) * scale_y),
+                )
+            )
+
+        yield from _flattened(shape.shapes, inner)
 
 
 def _theme(prs: Presentation) -> dict[str, Any]:
@@ -121,55 +154,140 @@ def _hex(value: str) -> tuple[int, int, int]:
 
 
 def _color(holder, theme) -> tuple[int, int, int] | None:
-    """The color of an `a:srgbClr`/`a:schemeClr` child of `holder` (lum/tint ignored)."""
+    """The color of an `a:srgbClr`/`a:schemeClr`/`a:sysClr` child of `holder`, with the
+    luminance and tint/shade changes LibreOffice applies (python-pptx's `brightness` writes
+    lumMod/lumOff)."""
     if holder is None:
         return None
-    rgb = holder.find(f"{A}srgbClr")
-    if rgb is not None:
-        return _hex(rgb.get("val"))
-    scheme = holder.find(f"{A}schemeClr")
-    if scheme is not None:
-        name = scheme.get("val")
-        return theme.get(_SCHEME_ALIAS.get(name, name))
+    for node in holder:
+        name = etree.QName(node).localname
+        if name == "srgbClr":
+            base = _hex(node.get("val"))
+        elif name == "schemeClr":
+            base = theme.get(_SCHEME_ALIAS.get(node.get("val"), node.get("val")))
+        elif name == "sysClr" and node.get("lastClr"):
+            base = _hex(node.get("lastClr"))
+        else:
+            continue
+        return _modified(base, node) if base is not None else None
     return None
 
 
-def _background(element, theme) -> tuple[int, int, int] | None:
+def _modified(rgb: tuple[int, int, int], node) -> tuple[int, int, int]:
+    """`rgb` changed by the color element's lumMod/lumOff (in HSL lightness) and tint/shade
+    children, in document order."""
+    hue, light, sat = colorsys.rgb_to_hls(*(c / 255 for c in rgb))
+    for change in node:
+        name, value = etree.QName(change).localname, int(change.get("val", "100000")) / 100000
+        if name == "lumMod":
+            light *= value
+        elif name == "lumOff":
+            light += value
+        else:
+            channels = colorsys.hls_to_rgb(hue, min(1.0, max(0.0, light)), sat)
+            if name == "tint":  # toward white
+                channels = [1 - (1 - c) * value for c in channels]
+            elif name == "shade":  # toward black
+                channels = [c * value for c in channels]
+            else:
+                continue
+            hue, light, sat = colorsys.rgb_to_hls(*channels)
+    red, green, blue = colorsys.hls_to_rgb(hue, min(1.0, max(0.0, light)), sat)
+    return round(red * 255), round(green * 255), round(blue * 255)
+
+
+UNKNOWN = "unknown"  # a picture fill: its colors are not known here
+
+
+def _fill(props, theme):
+    """The fill set in a shape's or background's properties element: a color (a gradient's or
+    pattern's as the mean of its colors), "none" (noFill), UNKNOWN (a picture), or None where
+    it sets none (the shape's style or the layout decides)."""
+    for node in props if props is not None else ():
+        name = etree.QName(node).localname
+        if name == "solidFill":
+            return _color(node, theme)
+        if name in ("gradFill", "pattFill"):
+            holders = node.findall(f"{A}gsLst/{A}gs") or [
+                node.find(f"{A}{part}") for part in ("fgClr", "bgClr")
+            ]
+            colors = [_color(h, theme) for h in holders if h is not None]
+            colors = [c for c in colors if c is not None]
+            if not colors:
+                return None
+            return tuple(round(sum(c[i] for c in colors) / len(colors)) for i in range(3))
+        if name == "noFill":
+            return "none"
+        if name == "blipFill":
+            return UNKNOWN
+    return None
+
+
+def _background(element, theme):
+    """The slide, layout or master background: a color, UNKNOWN, or None (not set here)."""
     bg = element.find(f"{P}cSld/{P}bg")
     if bg is None:
         return None
-    fill = bg.find(f"{P}bgPr/{A}solidFill")
-    return _color(fill, theme) if fill is not None else _color(bg.find(f"{P}bgRef"), theme)
+    fill = _fill(bg.find(f"{P}bgPr"), theme)
+    return fill if fill not in (None, "none") else _color(bg.find(f"{P}bgRef"), theme)
 
 
-def _master_sizes(master) -> tuple[float, float]:
-    sizes = []
-    for style in ("titleStyle", "bodyStyle"):
-        rpr = master.find(f"{P}txStyles/{P}{style}/{A}lvl1pPr/{A}defRPr")
-        sizes.append(int(rpr.get("sz")) / 100 if rpr is not None and rpr.get("sz") else 18.0)
-    return sizes[0], sizes[1]
+def _level_props(container, level: int) -> list:
+    """`a:defRPr` of paragraph level `level` (0-based) in a list style (`a:lstStyle`,
+    `p:titleStyle`, ...), if it has one."""
+    if container is None:
+        return []
+    found = container.find(f"{A}lvl{level + 1}pPr/{A}defRPr")
+    return [found] if found is not None else []
 
 
-def _shape(shape, theme, lines, title_size, body_size) -> dict[str, Any]:
+def _style_chain(shape, master) -> list:
+    """List styles a paragraph of `shape` inherits from, nearest first: its own text body's,
+    then for a placeholder its layout's and master's placeholders' and the master's title or
+    body text style."""
+    chain = []
+    node = shape
+    while node is not None:
+        chain.append(node.element.find(f"{P}txBody/{A}lstStyle"))
+        node = getattr(node, "_base_placeholder", None) if node.is_placeholder else None
+    if shape.is_placeholder:
+        kind = str(shape.placeholder_format.type)
+        style = "titleStyle" if "TITLE" in kind and "SUB" not in kind else "bodyStyle"
+        chain.append(master.find(f"{P}txStyles/{P}{style}"))
+    return chain
+
+
+def _shape(shape, theme, written, prs, place) -> dict[str, Any]:
+    """`written`: the tracer's aspect -> element path -> line for this shape; `place` maps its
+    box to slide coordinates (see `_flattened`)."""
     element = shape.element
     sp_pr = element.find(f"{P}spPr")
     style = element.find(f"{P}style")
-    fill = None
-    if sp_pr is not None and sp_pr.find(f"{A}solidFill") is not None:
-        fill = _color(sp_pr.find(f"{A}solidFill"), theme)
-    elif (sp_pr is None or sp_pr.find(f"{A}noFill") is None) and style is not None:
+    fill = _fill(sp_pr, theme)
+    if fill is None and style is not None:
         fill = _color(style.find(f"{A}fillRef"), theme)  # autoshapes default to accent1
+    fill = None if fill == "none" else fill
+    kind = type(shape).__name__
+    if shape.shape_type == MSO_SHAPE_TYPE.PICTURE:
+        kind, fill = "picture", UNKNOWN
+    elif getattr(shape, "has_table", False):
+        kind = "table"  # drawn with the table style's fills and text: visible like a shape
+    elif getattr(shape, "has_chart", False):
+        kind = "chart"
     info: dict[str, Any] = {
         "id": shape.shape_id,
         "name": shape.name,
-        "kind": "picture" if shape.shape_type == 13 else type(shape).__name__,
-        "box": _box(shape),
+        "kind": kind,
+        "box": place(_box(shape)) if _box(shape) else None,
         "fill": fill,
-        "lines": lines,
+        "lines": {
+            aspect: sorted({line for lines in by_path.values() for line in lines})
+            for aspect, by_path in written.items()
+        },
         "text": None,
     }
     if getattr(shape, "has_text_frame", False) and shape.text_frame.text.strip():
-        info["text"] = _text(shape, theme, style, title_size, body_size)
+        info["text"] = _text(shape, theme, style, prs.slide_master.element, written)
     return info
 
 
@@ -179,33 +297,47 @@ def _box(shape) -> tuple[int, int, int, int] | None:
     return shape.left, shape.top, shape.left + shape.width, shape.top + shape.height
 
 
-def _text(shape, theme, style, title_size, body_size) -> dict[str, Any]:
+def _text(shape, theme, style, master, written) -> dict[str, Any]:
+    """Each run's size, font, weight and color as drawn: set on the run, else on its
+    paragraph, else inherited through the list styles (`_style_chain`), else the shape
+    style's font color and the theme's fonts; with the lines that set the run's color and
+    size (on the element the value comes from)."""
     body = shape.text_frame._txBody.find(f"{A}bodyPr")
-    is_title = shape.is_placeholder and "TITLE" in str(shape.placeholder_format.type)
-    default_size = (title_size if is_title else body_size) if shape.is_placeholder else 18.0
+    kind = str(shape.placeholder_format.type) if shape.is_placeholder else ""
+    is_title = "TITLE" in kind and "SUB" not in kind
     default_font = theme["major_font" if is_title else "minor_font"]
     default_color = _color(style.find(f"{A}fontRef"), theme) if style is not None else None
     default_color = default_color or theme.get("dk1", (0, 0, 0))
+    styles = _style_chain(shape, master)
     paragraphs = []
     for paragraph in shape.text_frame.paragraphs:
+        p_pr = paragraph._p.find(f"{A}pPr")  # not `paragraph.level`: it adds a pPr
+        level = int(p_pr.get("lvl", "0")) if p_pr is not None else 0
+        inherited = [p_pr.find(f"{A}defRPr") if p_pr is not None else None]
+        for container in styles:
+            inherited += _level_props(container, level)
         runs = []
         for run in paragraph.runs:
-            font = run.font
-            rpr = run._r.find(f"{A}rPr")
-            color = (
-                _color(rpr.find(f"{A}solidFill"), theme)
-                if rpr is not None and rpr.find(f"{A}solidFill") is not None
-                else None
+            chain = [p for p in (run._r.find(f"{A}rPr"), *inherited) if p is not None]
+            colored = next((p for p in chain if p.find(f"{A}solidFill") is not None), None)
+            sized = next((p for p in chain if p.get("sz")), None)
+            bold = next((p.get("b") in ("1", "true") for p in chain if p.get("b")), False)
+            latin = next(
+                (p.find(f"{A}latin") for p in chain if p.find(f"{A}latin") is not None), None
             )
+            font = latin.get("typeface") if latin is not None else default_font
+            if font.startswith("+"):  # +mj-lt / +mn-lt: the theme's major or minor font
+                font = theme["major_font" if font.startswith("+mj") else "minor_font"]
+            color = _color(colored.find(f"{A}solidFill"), theme) if colored is not None else None
             runs.append(
                 {
                     "text": run.text,
-                    "size": font.size.pt
-                    if font.size
-                    else (paragraph.font.size.pt if paragraph.font.size else default_size),
-                    "font": font.name or paragraph.font.name or default_font,
-                    "bold": bool(font.bold if font.bold is not None else paragraph.font.bold),
+                    "size": int(sized.get("sz")) / 100 if sized is not None else 18.0,
+                    "font": font,
+                    "bold": bold,
                     "color": color or default_color,
+                    "color_lines": _written(written, "text_color", colored),
+                    "size_lines": _written(written, "font_size", sized),
                 }
             )
         paragraphs.append(runs)
@@ -213,26 +345,45 @@ def _text(shape, theme, style, title_size, body_size) -> dict[str, Any]:
         int(body.get(name, default)) if body is not None else default
         for name, default in zip(("lIns", "tIns", "rIns", "bIns"), DEFAULT_INSETS)
     )
-    fit = _inherited_autofit(shape)
+    # LibreOffice 7.4 shrinks text whose own body says normAutofit, but not text that only
+    # inherits it from its layout (the default template's body placeholders): that overflows
+    fit = _inherited_body(shape, _autofit)
     return {
         "paragraphs": paragraphs,
         "wrap": body is None or body.get("wrap") != "none",
         "grows": fit == "spAutoFit",
-        "shrinks": fit == "normAutofit",
+        "shrinks": body is not None and _autofit(body) == "normAutofit",
         "insets": insets,
+        "anchor": _inherited_body(shape, lambda body: body.get("anchor")) or "t",
+        "vertical": (_inherited_body(shape, lambda body: body.get("vert")) or "horz") != "horz",
     }
 
 
-def _inherited_autofit(shape) -> str | None:
-    """`spAutoFit`, `normAutofit` or `noAutofit` as set on the shape or, for a placeholder,
-    inherited from its layout and master placeholders (the default template's masters shrink
-    text to fit)."""
+def _written(written, aspect: str, element) -> list[int]:
+    """The lines of the statement that set `aspect` on `element` (none for an element of a
+    layout or master, whose paths are not the slide's)."""
+    if element is None:
+        return []
+    return list(written.get(aspect, {}).get(element_path(element), ()))
+
+
+def _autofit(body) -> str | None:
+    for child in body:
+        name = etree.QName(child).localname
+        if name in ("spAutoFit", "normAutofit", "noAutofit"):
+            return name
+    return None
+
+
+def _inherited_body(shape, read):
+    """`read(bodyPr)` of the shape or, for a placeholder, inherited from its layout's and
+    master's placeholders: the autofit (the default template's masters shrink text to fit) or
+    the vertical anchor."""
     node = shape
     while node is not None:
         body = node.element.find(f"{P}txBody/{A}bodyPr")
-        for child in body if body is not None else ():
-            name = etree.QName(child).localname
-            if name in ("spAutoFit", "normAutofit", "noAutofit"):
-                return name
+        value = read(body) if body is not None else None
+        if value is not None:
+            return value
         node = getattr(node, "_base_placeholder", None) if node.is_placeholder else None
     return None

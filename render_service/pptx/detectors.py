@@ -16,6 +16,7 @@ from typing import Any
 from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
+from render_service.pptx.deck import UNKNOWN
 from render_service.web.detectors import contrast_ratio
 
 # Carlito's head table has a zero creation date; fontTools warns on every load.
@@ -23,6 +24,8 @@ logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
 
 EMU_PER_PT = 12700
 MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accuracy
+_GEOMETRY = ("left", "top", "width", "height")
+_DRAWN = ("picture", "table", "chart")  # visible without a fill or text frame of their own
 OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
 
 
@@ -103,11 +106,37 @@ def drawn_box(shape: dict[str, Any]) -> tuple[int, int, int, int]:
     return x0, y0, x1, round(y0 + height + top + bottom)
 
 
+def text_area(shape: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Where the shape's text is drawn: the drawn box less its insets, as tall as the text and
+    placed by the vertical anchor (across the whole width: alignment is not read)."""
+    x0, y0, x1, y1 = drawn_box(shape)
+    text = shape["text"]
+    left, top, right, bottom = text["insets"]
+    x0, y0, x1, y1 = x0 + left, y0 + top, x1 - right, y1 - bottom
+    height = min(text_extent(text, x1 - x0 if text["wrap"] else None)[1], y1 - y0)
+    start = {"ctr": (y0 + y1 - height) / 2, "b": y1 - height}.get(text["anchor"], y0)
+    return x0, start, x1, start + height
+
+
 def _lines(shape: dict[str, Any], *aspects: str) -> set[int]:
-    lines = set(shape["lines"].get("create", ()))
-    for aspect in aspects:
-        lines.update(shape["lines"].get(aspect, ()))
-    return lines
+    """The lines that last set these aspects of the shape (see `trace`)."""
+    return {line for aspect in aspects for line in shape["lines"].get(aspect, ())}
+
+
+def _run_lines(shape: dict[str, Any], key: str, runs=None) -> set[int]:
+    """Lines that set the color (`color_lines`) or size (`size_lines`) of these runs (all of
+    the shape's by default)."""
+    if runs is None:
+        runs = [run for paragraph in shape["text"]["paragraphs"] for run in paragraph]
+    return {line for run in runs for line in run[key]}
+
+
+def _grown_lines(shape: dict[str, Any]) -> set[int]:
+    """For a shape drawn larger than its box because it fits itself to its text: the lines
+    that set that text and its sizes."""
+    if shape["text"] is None or not shape["text"]["grows"]:
+        return set()
+    return _lines(shape, "text") | _run_lines(shape, "size_lines")
 
 
 def _area(box) -> float:
@@ -121,8 +150,12 @@ def _intersection(a, b):
 
 def _visible(shape: dict[str, Any]) -> bool:
     return shape["box"] is not None and (
-        shape["text"] is not None or shape["fill"] is not None or shape["kind"] == "picture"
+        shape["text"] is not None or shape["fill"] is not None or shape["kind"] in _DRAWN
     )
+
+
+def _has_text(shape: dict[str, Any]) -> bool:
+    return shape["text"] is not None or shape["kind"] == "table"
 
 
 def off_slide(shapes, width: int, height: int) -> list[Finding]:
@@ -141,10 +174,37 @@ def off_slide(shapes, width: int, height: int) -> list[Finding]:
                     box,
                     f"shape '{shape['name']}' lies {100 * outside:.0f}% off the slide; "
                     "move or shrink it",
-                    tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+                    tuple(sorted(_edge_lines(shape, box, width, height))),
                 )
             )
     return findings
+
+
+def _crossed(box, width: int, height: int) -> set[str]:
+    """The aspects that place the edges of `box` that lie past the slide's: its left edge
+    (left), top (top), right (left and width), bottom (top and height)."""
+    aspects = set()
+    if box[0] < 0:
+        aspects.add("left")
+    if box[1] < 0:
+        aspects.add("top")
+    if box[2] > width:
+        aspects |= {"left", "width"}
+    if box[3] > height:
+        aspects |= {"top", "height"}
+    return aspects
+
+
+def _edge_lines(shape, box, width: int, height: int) -> set[int]:
+    """The statement that put the shape past the slide's edges: of those that set the
+    aspects placing the crossing edges, the last one (a shape made inside the slide and then
+    moved or resized was pushed out by the later statement); and the text and its sizes where
+    the shape only crosses because it grows to fit them."""
+    placed = _lines(shape, *_crossed(box, width, height))
+    lines = {max(placed)} if placed else set()
+    if _crossed(box, width, height) - _crossed(shape["box"], width, height):
+        lines |= _grown_lines(shape)
+    return lines
 
 
 def overlaps(shapes) -> list[Finding]:
@@ -160,17 +220,27 @@ def overlaps(shapes) -> list[Finding]:
                 continue
             if _area(shared) < OVERLAP_SHARE * min(_area(box_a), _area(box_b)):
                 continue
-            both_text = a["text"] is not None and b["text"] is not None
+            both_text = _has_text(a) and _has_text(b)
             findings.append(
                 Finding(
                     "text_overlap" if both_text else "layout_warning",
                     _area(shared) / min(_area(box_a), _area(box_b)),
                     shared,
                     f"shapes '{a['name']}' and '{b['name']}' overlap; move one so they do not",
-                    tuple(sorted(_lines(a, "geometry", "text") | _lines(b, "geometry", "text"))),
+                    tuple(sorted(_overlap_lines(a, b))),
                 )
             )
     return findings
+
+
+def _overlap_lines(a, b) -> set[int]:
+    """The statements that place and size both shapes; and their text and its sizes where
+    only the boxes they grow to (not the ones they were given) overlap."""
+    lines = _lines(a, *_GEOMETRY) | _lines(b, *_GEOMETRY)
+    given = _intersection(a["box"], b["box"])
+    if given is None or _area(given) < OVERLAP_SHARE * min(_area(a["box"]), _area(b["box"])):
+        lines |= _grown_lines(a) | _grown_lines(b)
+    return lines
 
 
 def text_overflow(shapes) -> list[Finding]:
@@ -183,6 +253,8 @@ def text_overflow(shapes) -> list[Finding]:
         x0, y0, x1, y1 = shape["box"]
         left, top, right, bottom = text["insets"]
         room_w, room_h = x1 - x0 - left - right, y1 - y0 - top - bottom
+        if text["vertical"]:  # lines run top to bottom: the box's height is their length
+            room_w, room_h = room_h, room_w
         width, height = text_extent(text, room_w if text["wrap"] else None)
         over_h, over_w = height - room_h, width - room_w  # a word wider than the box
         if max(over_h, over_w) <= EMU_PER_PT:  # within a point: rounding
@@ -196,16 +268,22 @@ def text_overflow(shapes) -> list[Finding]:
                 f"{width / EMU_PER_PT:.0f}pt of width but its box gives {room_h / EMU_PER_PT:.0f}"
                 f"x{room_w / EMU_PER_PT:.0f}pt; enlarge the box, shorten the text or use a "
                 "smaller font",
-                tuple(sorted(_lines(shape, "geometry", "text", "font"))),
+                tuple(sorted(_lines(shape, "width", "height") | _overflow_lines(shape))),
             )
         )
     return findings
 
 
+def _overflow_lines(shape) -> set[int]:
+    """The font sizes that make the text too large, or where none was set, the text."""
+    return _run_lines(shape, "size_lines") or _lines(shape, "text")
+
+
 def low_contrast(shapes, background) -> list[Finding]:
     """WCAG AA (4.5:1; 3:1 from 18pt, or 14pt bold) between each run's color and what is
-    under it: the shape's own fill, else the topmost filled shape below that covers it, else
-    the slide background."""
+    under it: the shape's own fill, else the topmost filled shape below that covers most of
+    where the text is drawn (`text_area`: a text box may reach past the panel its text sits
+    on), else the slide background."""
     findings = []
     for index, shape in enumerate(shapes):
         if shape["box"] is None or shape["text"] is None:
@@ -213,15 +291,15 @@ def low_contrast(shapes, background) -> list[Finding]:
         under, under_shape = shape["fill"], shape
         if under is None:
             under, under_shape = background, None
+            area = text_area(shape)
             for below in reversed(shapes[:index]):
-                if (
-                    below["fill"] is not None
-                    and below["box"] is not None
-                    and _intersection(below["box"], shape["box"]) == shape["box"]
-                ):
+                shared = below["box"] and _intersection(below["box"], area)
+                if below["fill"] is not None and shared and _area(shared) >= 0.5 * _area(area):
                     under, under_shape = below["fill"], below
                     break
-        worst = None
+        if under == UNKNOWN:  # text on a picture: its colors are not known
+            continue
+        worst, faint = None, []
         for runs in shape["text"]["paragraphs"]:
             for run in runs:
                 if not run["text"].strip():
@@ -229,13 +307,17 @@ def low_contrast(shapes, background) -> list[Finding]:
                 ratio = contrast_ratio((*run["color"], 1), (*under, 1))
                 large = run["size"] >= 18 or (run["size"] >= 14 and run["bold"])
                 need = 3.0 if large else 4.5
-                if ratio < need and (worst is None or ratio / need < worst[0] / worst[1]):
-                    worst = (ratio, need)
+                if ratio < need:
+                    faint.append(run)
+                    if worst is None or ratio / need < worst[0] / worst[1]:
+                        worst = (ratio, need)
         if worst is None:
             continue
-        lines = _lines(shape, "text_color")
+        # the faint runs' colors and the fill under them; where neither was set, the shape
+        lines = _run_lines(shape, "color_lines", faint)
         if under_shape is not None:
             lines |= _lines(under_shape, "fill")
+        lines = lines or _lines(shape, "create")
         findings.append(
             Finding(
                 "low_contrast",

@@ -3,13 +3,17 @@
 Runs inside the sandboxed child only: it wraps python-pptx's shape factories and the setters
 that move, resize, fill or write into a shape. Each call from generated code is attributed to
 the shape that owns the touched XML (found by walking up from the proxy's element), under an
-aspect: `create`, `geometry`, `text`, `font`, `text_color`, `fill`. The wrappers die with the
-child process.
+aspect: `create`; `left`, `top`, `width`, `height`; `text`, `font_size`, `font`; `text_color`,
+`fill`, `line`. Per aspect and touched element (a run's `a:rPr`, a paragraph's `a:defRPr`, or
+the shape itself) only the last line that set it is kept: a detector then names the statement
+that set the offending size, position, font size or color, not every one that touched the
+shape. The wrappers die with the child process.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections import defaultdict
 
 from pptx.dml.color import ColorFormat
@@ -19,7 +23,7 @@ from pptx.shapes.shapetree import SlideShapes, _BaseGroupShapes
 from pptx.slide import Slides
 from pptx.text.text import Font, TextFrame, _Paragraph, _Run
 
-from render_service.generated import current_generated_line
+from render_service.generated import GENERATED
 
 _SHAPE_TAGS = frozenset({"sp", "pic", "graphicFrame", "cxnSp", "grpSp"})
 _TEXT_PROPS = frozenset({"rPr", "defRPr", "endParaRPr"})
@@ -35,8 +39,10 @@ _FACTORIES = {
     SlideShapes: ("add_table", "add_movie"),
 }
 
-# (id of the slide's root XML element, shape id) -> aspect -> lines
-Record = dict[tuple[int, int], dict[str, set[int]]]
+# (id of the slide's root XML element, shape id) -> aspect -> `element_path` of the element set
+# ("" for the shape as a whole) -> the last statement that set it (`_generated_lines`)
+Record = dict[tuple[int, int], dict[str, dict[str, tuple[int, ...]]]]
+_GEOMETRY = ("left", "top", "width", "height")
 
 
 def _local(tag) -> str:
@@ -48,6 +54,42 @@ def _element_of(proxy):
         if hasattr(value, "getparent"):
             return value
     return None
+
+
+def _generated_lines() -> tuple[int, ...]:
+    """The generated code's lines on the stack, innermost first: a shape made or changed in a
+    helper function is traced to the helper's line and to the calls that passed it the values."""
+    lines = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == GENERATED:
+            lines.append(frame.f_lineno)
+        frame = frame.f_back
+    return tuple(lines)
+
+
+def _text_props(element):
+    """The run or paragraph properties element (`a:rPr`, `a:defRPr`) holding `element`."""
+    node = element
+    while node is not None and _local(node.tag) not in _SHAPE_TAGS:
+        if _local(node.tag) in _TEXT_PROPS:
+            return node
+        node = node.getparent()
+    return None
+
+
+def element_path(element) -> str:
+    """Tag and position among same-tag siblings from the shape holding `element` down to it:
+    unlike a plain XPath it stays the same when shapes, paragraphs or runs are appended, or a
+    paragraph gains its properties element, later."""
+    steps = []
+    node = element
+    while node is not None and _local(node.tag) not in _SHAPE_TAGS:
+        parent = node.getparent()
+        same = [n for n in parent if n.tag == node.tag] if parent is not None else [node]
+        steps.append(f"{_local(node.tag)}{same.index(node)}")
+        node = parent
+    return "/".join(reversed(steps))
 
 
 def shape_key(element) -> tuple[int, int] | None:
@@ -67,21 +109,33 @@ class ShapeTracer:
     """Installs the wrappers; `record` fills up while generated code runs."""
 
     def __init__(self):
-        self.record: Record = defaultdict(lambda: defaultdict(set))
+        self.record: Record = defaultdict(lambda: defaultdict(dict))
 
     def note(self, element, aspect: str) -> None:
-        line = current_generated_line()
+        """`aspect` of the shape holding `element` was set by the current statement: of the
+        shape as a whole (geometry, fill, line, create) or of `element` (text and its
+        properties)."""
+        lines = _generated_lines()
         key = shape_key(element) if element is not None else None
-        if line is not None and key is not None:
-            self.record[key][aspect].add(line)
+        if not lines or key is None:
+            return
+        if aspect == "create":  # a factory places and sizes the shape too
+            for name in ("create", *_GEOMETRY):
+                self.record[key][name][""] = lines
+            return
+        target = ""
+        if aspect not in (*_GEOMETRY, "fill", "line"):
+            props = _text_props(element)
+            target = element_path(element if props is None else props)
+        self.record[key][aspect][target] = lines
 
     def install(self) -> None:
         for cls, names in _FACTORIES.items():
             for name in names:
                 self._wrap_factory(cls, name)
         self._wrap_add_slide()
-        for prop in ("left", "top", "width", "height"):
-            self._wrap_setter(BaseShape, prop, "geometry")
+        for prop in _GEOMETRY:
+            self._wrap_setter(BaseShape, prop, prop)
         for cls, prop in (
             (TextFrame, "text"),
             (_Paragraph, "text"),
@@ -93,20 +147,26 @@ class ShapeTracer:
         for method in ("add_paragraph", "fit_text"):
             self._wrap_method(TextFrame, method, "text")
         self._wrap_method(_Paragraph, "add_run", "text")
-        for prop in ("size", "name", "bold", "italic"):
+        self._wrap_setter(Font, "size", "font_size")
+        for prop in ("name", "bold", "italic"):
             self._wrap_setter(Font, prop, "font")
         for prop in ("rgb", "theme_color", "brightness"):
             self._wrap_setter(ColorFormat, prop, "color")
-        self._wrap_method(FillFormat, "solid", "fill")
-        self._wrap_method(FillFormat, "background", "fill")
+        for method in ("solid", "gradient", "patterned", "background"):
+            self._wrap_method(FillFormat, method, "fill")
 
     def _aspect(self, proxy, aspect: str) -> tuple[object, str]:
+        """A color or fill belongs to the text (under run or paragraph properties), to the
+        outline (`a:ln`) or to the shape's fill: `font.color` fills the run's properties."""
         element = _element_of(proxy)
-        if aspect == "color" and element is not None:
-            node, aspect = element, "fill"
+        if aspect in ("color", "fill") and element is not None:
+            aspect = "fill"
+            node = element
             while node is not None and _local(node.tag) not in _SHAPE_TAGS:
                 if _local(node.tag) in _TEXT_PROPS:
                     aspect = "text_color"
+                elif _local(node.tag) == "ln" and aspect == "fill":
+                    aspect = "line"
                 node = node.getparent()
         return element, aspect
 

@@ -9,6 +9,7 @@ import pytest
 
 from render_service import RenderConfig, RenderPool, RenderRequest
 from render_service.injections import ERROR, INJECTIONS, css_rules, for_domain, inject
+from render_service.programs import clean_program
 
 CHART = """import matplotlib.pyplot as plt
 
@@ -82,7 +83,12 @@ ul { flex: 2; font-size: 28px; line-height: 1.6; margin: 0; }
 </html>
 """
 # Per injection: the clean program it applies to (each is a bundled generator's style).
-PROGRAMS = {"chart": (CHART, LINES, PANELS), "web": (PAGE,), "slide_html": (SLIDE,)}
+PROGRAMS = {
+    "chart": (CHART, LINES, PANELS),
+    "web": (PAGE,),
+    "slide_html": (SLIDE,),
+    "slide_pptx": tuple(clean_program("slide_pptx", 0, i) for i in range(4)),
+}
 
 
 def applied():
@@ -120,12 +126,13 @@ def test_an_injection_changes_only_the_lines_it_names(case):
 
 
 @pytest.mark.chromium
+@pytest.mark.libreoffice
 def test_rendered_injections_show_their_defect_at_their_lines():
     """Each visible-defect injection, rendered, shows a defect of its kind traced to one of
     its lines; each error injection fails."""
     cases = applied()
     requests = [RenderRequest(i.name, d, inj.code) for d, i, _, inj in cases]
-    with RenderPool(RenderConfig(workers=2), warm_domains=("chart", "web")) as pool:
+    with RenderPool(RenderConfig(workers=2), warm_domains=("chart", "web", "slide_pptx")) as pool:
         results = pool.render(requests)
     for (_, injection, _, injected), result in zip(cases, results, strict=True):
         if injection.kind == ERROR:
