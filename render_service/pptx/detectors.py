@@ -1,13 +1,13 @@
 """Defects of a python-pptx deck from its geometry, measured text and resolved colors.
 
-Works on `deck.describe` output in EMU; `Finding.bbox` is in pixels of the slide image.
+Works on `deck.describe` output in EMU: the defects' boxes are in EMU of their slide (the
+renderer moves them to pixels of the stacked image).
 Text is wrapped with the metrics of the font LibreOffice actually draws (fontconfig's match for
 the requested family, e.g. Carlito for Calibri), lines spaced by the font's hhea metrics.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import subprocess
@@ -16,8 +16,10 @@ from typing import Any
 from fontTools.ttLib import TTFont
 from PIL import ImageFont
 
+from render_service.contrast import contrast_ratio, from_255
+from render_service.geometry import area, intersection
 from render_service.pptx.deck import UNKNOWN
-from render_service.web.detectors import contrast_ratio
+from render_service.types import Defect
 
 # Carlito's head table has a zero creation date; fontTools warns on every load.
 logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
@@ -27,15 +29,6 @@ MEASURE_SCALE = 4  # fonts are loaded at 4x the point size for sub-point accurac
 _GEOMETRY = ("left", "top", "width", "height")
 _DRAWN = ("picture", "table", "chart")  # visible without a fill or text frame of their own
 OVERLAP_SHARE = 0.02  # of the smaller shape's area: less is a touching edge, not an overlap
-
-
-@dataclasses.dataclass(frozen=True)
-class Finding:
-    kind: str
-    severity: float
-    box_emu: tuple[int, int, int, int]
-    message: str
-    source_lines: tuple[int, ...]
 
 
 @functools.lru_cache(maxsize=64)
@@ -139,15 +132,6 @@ def _grown_lines(shape: dict[str, Any]) -> set[int]:
     return _lines(shape, "text") | _run_lines(shape, "size_lines")
 
 
-def _area(box) -> float:
-    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
-
-
-def _intersection(a, b):
-    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return box if box[2] > box[0] and box[3] > box[1] else None
-
-
 def _visible(shape: dict[str, Any]) -> bool:
     return shape["box"] is not None and (
         shape["text"] is not None or shape["fill"] is not None or shape["kind"] in _DRAWN
@@ -158,17 +142,17 @@ def _has_text(shape: dict[str, Any]) -> bool:
     return shape["text"] is not None or shape["kind"] == "table"
 
 
-def off_slide(shapes, width: int, height: int) -> list[Finding]:
+def off_slide(shapes, width: int, height: int) -> list[Defect]:
     findings = []
     for shape in shapes:
         if not _visible(shape):
             continue
         box = drawn_box(shape)
-        shown = _area(_intersection(box, (0, 0, width, height)) or (0, 0, 0, 0))
-        if shown < _area(box) - EMU_PER_PT * EMU_PER_PT:
-            outside = 1 - shown / max(_area(box), 1)
+        shown = area(intersection(box, (0, 0, width, height)))
+        if shown < area(box) - EMU_PER_PT * EMU_PER_PT:
+            outside = 1 - shown / max(area(box), 1)
             findings.append(
-                Finding(
+                Defect(
                     "off_canvas",
                     outside,
                     box,
@@ -207,7 +191,7 @@ def _edge_lines(shape, box, width: int, height: int) -> set[int]:
     return lines
 
 
-def overlaps(shapes) -> list[Finding]:
+def overlaps(shapes) -> list[Defect]:
     """Shapes drawn over each other. A shape wholly inside another is a panel or background
     by design and is left alone; partial overlaps are the defect."""
     findings = []
@@ -215,16 +199,16 @@ def overlaps(shapes) -> list[Finding]:
     for m, a in enumerate(visible):
         for b in visible[m + 1 :]:
             box_a, box_b = drawn_box(a), drawn_box(b)
-            shared = _intersection(box_a, box_b)
-            if shared is None or shared in (box_a, box_b):
+            shared = intersection(box_a, box_b)
+            if area(shared) == 0 or shared in (box_a, box_b):
                 continue
-            if _area(shared) < OVERLAP_SHARE * min(_area(box_a), _area(box_b)):
+            if area(shared) < OVERLAP_SHARE * min(area(box_a), area(box_b)):
                 continue
             both_text = _has_text(a) and _has_text(b)
             findings.append(
-                Finding(
+                Defect(
                     "text_overlap" if both_text else "layout_warning",
-                    _area(shared) / min(_area(box_a), _area(box_b)),
+                    area(shared) / min(area(box_a), area(box_b)),
                     shared,
                     f"shapes '{a['name']}' and '{b['name']}' overlap; move one so they do not",
                     tuple(sorted(_overlap_lines(a, b))),
@@ -237,13 +221,13 @@ def _overlap_lines(a, b) -> set[int]:
     """The statements that place and size both shapes; and their text and its sizes where
     only the boxes they grow to (not the ones they were given) overlap."""
     lines = _lines(a, *_GEOMETRY) | _lines(b, *_GEOMETRY)
-    given = _intersection(a["box"], b["box"])
-    if given is None or _area(given) < OVERLAP_SHARE * min(_area(a["box"]), _area(b["box"])):
+    given = intersection(a["box"], b["box"])
+    if area(given) < OVERLAP_SHARE * min(area(a["box"]), area(b["box"])):
         lines |= _grown_lines(a) | _grown_lines(b)
     return lines
 
 
-def text_overflow(shapes) -> list[Finding]:
+def text_overflow(shapes) -> list[Defect]:
     """Text needing more room than a box that does not grow or shrink to fit it."""
     findings = []
     for shape in shapes:
@@ -260,7 +244,7 @@ def text_overflow(shapes) -> list[Finding]:
         if max(over_h, over_w) <= EMU_PER_PT:  # within a point: rounding
             continue
         findings.append(
-            Finding(
+            Defect(
                 "text_overflow",
                 min(1.0, max(over_h / max(room_h, 1), over_w / max(room_w, 1))),
                 (x0, y0, max(x1, round(x0 + left + width)), max(y1, round(y0 + top + height))),
@@ -279,7 +263,7 @@ def _overflow_lines(shape) -> set[int]:
     return _run_lines(shape, "size_lines") or _lines(shape, "text")
 
 
-def low_contrast(shapes, background) -> list[Finding]:
+def low_contrast(shapes, background) -> list[Defect]:
     """WCAG AA (4.5:1; 3:1 from 18pt, or 14pt bold) between each run's color and what is
     under it: the shape's own fill, else the topmost filled shape below that covers most of
     where the text is drawn (`text_area`: a text box may reach past the panel its text sits
@@ -291,10 +275,10 @@ def low_contrast(shapes, background) -> list[Finding]:
         under, under_shape = shape["fill"], shape
         if under is None:
             under, under_shape = background, None
-            area = text_area(shape)
+            drawn = text_area(shape)
             for below in reversed(shapes[:index]):
-                shared = below["box"] and _intersection(below["box"], area)
-                if below["fill"] is not None and shared and _area(shared) >= 0.5 * _area(area):
+                shared = below["box"] and area(intersection(below["box"], drawn))
+                if below["fill"] is not None and shared and shared >= 0.5 * area(drawn):
                     under, under_shape = below["fill"], below
                     break
         if under == UNKNOWN:  # text on a picture: its colors are not known
@@ -304,7 +288,7 @@ def low_contrast(shapes, background) -> list[Finding]:
             for run in runs:
                 if not run["text"].strip():
                     continue
-                ratio = contrast_ratio((*run["color"], 1), (*under, 1))
+                ratio = contrast_ratio(from_255(run["color"]), from_255(under))
                 large = run["size"] >= 18 or (run["size"] >= 14 and run["bold"])
                 need = 3.0 if large else 4.5
                 if ratio < need:
@@ -319,7 +303,7 @@ def low_contrast(shapes, background) -> list[Finding]:
             lines |= _lines(under_shape, "fill")
         lines = lines or _lines(shape, "create")
         findings.append(
-            Finding(
+            Defect(
                 "low_contrast",
                 (worst[1] - worst[0]) / worst[1],
                 shape["box"],

@@ -8,6 +8,7 @@ the slides into one image top to bottom, and runs the detectors on the descripti
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 
@@ -70,17 +71,13 @@ class PptxRenderer:
         defects, elements = [], []
         for index, slide in enumerate(deck["slides"]):
             shapes = slide["shapes"]
-            findings = self.detect(shapes, slide["background"], deck["width"], deck["height"])
+            found = self.detect(shapes, slide["background"], deck["width"], deck["height"])
             offset = index * slide_h
             defects += [
-                Defect(
-                    f.kind,
-                    round(float(f.severity), 4),
-                    _to_px(f.box_emu, scale, offset),
-                    f.message,
-                    f.source_lines,
+                dataclasses.replace(
+                    d, severity=round(float(d.severity), 4), bbox=_to_px(d.bbox, scale, offset)
                 )
-                for f in findings
+                for d in found
             ]
             elements += [
                 Element(
@@ -107,7 +104,8 @@ class PptxRenderer:
         )
 
     @staticmethod
-    def detect(shapes, background, width: int, height: int) -> list[detectors.Finding]:
+    def detect(shapes, background, width: int, height: int) -> list[Defect]:
+        """Defects of one slide, boxes in its EMU."""
         return [
             *detectors.off_slide(shapes, width, height),
             *detectors.overlaps(shapes),

@@ -15,8 +15,9 @@ import math
 import numpy as np
 from PIL import Image, ImageChops
 
+from render_service.geometry import area, intersection
 from render_service.types import BBox
-from render_service.web.layout import Layout, area, intersection
+from render_service.web.layout import Layout
 
 BACKGROUND_TOLERANCE = 8  # 0-255 per channel: antialiasing and JPEG-free rendering noise
 
@@ -52,7 +53,7 @@ def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[s
     weights, xs, ys = [], [], []
     for _, box in items:
         seen = intersection(box, frame)
-        if seen:
+        if area(seen) > 0:
             weights.append(area(seen))
             xs.append((seen[0] + seen[2]) / 2)
             ys.append((seen[1] + seen[3]) / 2)
@@ -65,8 +66,7 @@ def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[s
         1
         for m, (i, a) in enumerate(items)
         for j, b in items[m + 1 :]
-        if (hit := intersection(a, b)) is not None
-        and area(hit) > 4
+        if area(intersection(a, b)) > 4
         and not layout.is_ancestor(i, j)
         and not layout.is_ancestor(j, i)
     )

@@ -12,8 +12,10 @@ import itertools
 from collections import Counter
 from typing import Any
 
+from render_service.contrast import contrast_ratio, from_255, over
+from render_service.geometry import area, intersection, outside, overlaps, union
 from render_service.types import BBox
-from render_service.web.layout import Layout, area, intersection, parse_color, union
+from render_service.web.layout import Layout, parse_color
 
 EPS = 2.0  # px; less than this is rounding, not a visible defect
 MOVES_X = ("left", "right", "margin-left", "margin-right", "transform", "width", "min-width")
@@ -41,11 +43,6 @@ def _describe(e: dict[str, Any]) -> str:
     return f"<{e['tag']}>"
 
 
-def _outside(box: BBox, frame: BBox) -> tuple[float, float, float, float]:
-    """How far `box` reaches past each side of `frame`: left, top, right, bottom."""
-    return (frame[0] - box[0], frame[1] - box[1], box[2] - frame[2], box[3] - frame[3])
-
-
 def clipped_content(layout: Layout) -> list[Finding]:
     """Content cut by an ancestor's (or, for text, its own) `overflow: hidden` box: cut text is
     `clipped_text`, cut images and painted boxes `overflow`. One finding per container and kind;
@@ -63,7 +60,7 @@ def clipped_content(layout: Layout) -> list[Finding]:
                 if frame[2] - frame[0] < 4 or frame[3] - frame[1] < 4:
                     break
                 cut_x, cut_y = layout.clips(clip)
-                left, top, right, bottom = _outside(painted, frame)
+                left, top, right, bottom = outside(painted, frame)
                 if (cut_x and max(left, right) > EPS) or (cut_y and max(top, bottom) > EPS):
                     groups.setdefault((kind, clip["i"]), []).append((e, painted))
                     break
@@ -77,9 +74,9 @@ def clipped_content(layout: Layout) -> list[Finding]:
                 continue
         clip = layout.elements[clip_index]
         painted = union(box for _, box in cut)
-        hidden = area(painted) - area(intersection(painted, clip["box"]) or (0, 0, 0, 0))
+        hidden = area(painted) - area(intersection(painted, clip["box"]))
         what = "text" if kind == "clipped_text" else "content"
-        left, top, right, bottom = _outside(painted, clip["box"])
+        left, top, right, bottom = outside(painted, clip["box"])
         across, down = max(left, right) > EPS, max(top, bottom) > EPS
         # The box's size on the axis it cuts decides; a text's size only when it is cut
         # sideways (a line that does not wrap), a box's placement when it is cut at all.
@@ -164,9 +161,9 @@ def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding
         box = layout.extent(e)
         if box is None or area(box) == 0 or _clipped(layout, e["i"]):
             continue
-        left, top, right, bottom = _outside(box, canvas)
+        left, top, right, bottom = outside(box, canvas)
         past = max(left, top, right, bottom) if whole_canvas else max(left, top)
-        if past > EPS and (whole_canvas or intersection(box, canvas)):
+        if past > EPS and (whole_canvas or overlaps(box, canvas)):
             offenders.append(e)
     edge = (
         f"the {canvas[2]:.0f}x{canvas[3]:.0f} canvas" if whole_canvas else "the page's left or top"
@@ -177,10 +174,10 @@ def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding
     findings = []
     for group in by_parent.values():
         box = union(layout.extent(e) for e in group)
-        shown = area(intersection(box, canvas) or (0, 0, 0, 0))
+        shown = area(intersection(box, canvas))
         causes = []
         for e in group:
-            left, top, right, bottom = _outside(layout.extent(e), canvas)
+            left, top, right, bottom = outside(layout.extent(e), canvas)
             moves = (MOVES_X if max(left, right) > EPS else ()) + (
                 MOVES_Y if max(top, bottom) > EPS else ()
             )
@@ -286,28 +283,6 @@ def overprinted_lines(layout: Layout) -> list[Finding]:
     return findings
 
 
-def _over(top: tuple[float, ...], bottom: tuple[float, ...]) -> tuple[float, ...]:
-    alpha = top[3] + bottom[3] * (1 - top[3])
-    if alpha == 0:
-        return (0.0, 0.0, 0.0, 0.0)
-    mix = [(t * top[3] + b * bottom[3] * (1 - top[3])) / alpha for t, b in zip(top, bottom)]
-    return (*mix[:3], alpha)
-
-
-def luminance(rgb: tuple[float, ...]) -> float:
-    """WCAG 2 relative luminance of an sRGB color with 0-255 channels."""
-    lin = [
-        c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4
-        for c in rgb[:3]
-    ]
-    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-
-
-def contrast_ratio(fg: tuple[float, ...], bg: tuple[float, ...]) -> float:
-    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 def low_contrast(layout: Layout) -> list[Finding]:
     """WCAG AA text contrast (4.5:1, or 3:1 for text of 24px, or 18.66px bold), as axe-core's
     color-contrast rule computes it: the backgrounds painted under the text are composited
@@ -321,10 +296,10 @@ def low_contrast(layout: Layout) -> list[Finding]:
         colors = [parse_color(layer["color"]) for layer in layers]
         if any(c is None for c in colors):
             continue
-        bg = layout.canvas_color()
+        bg = from_255(layout.canvas_color())
         for color in reversed(colors):
-            bg = _over(color, bg)
-        ratio = contrast_ratio(_over(fg, bg), bg)
+            bg = over(from_255(color), bg)
+        ratio = contrast_ratio(from_255(fg), bg)
         large = e["fontSize"] >= 24 or (e["fontSize"] >= 18.66 and e["fontWeight"] >= 700)
         need = 3.0 if large else 4.5
         if ratio >= need:

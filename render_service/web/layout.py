@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from render_service.geometry import area, intersection, union
 from render_service.types import BBox
 
 _RGBA = re.compile(r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)")
@@ -26,27 +27,6 @@ def parse_color(css: str) -> tuple[float, float, float, float] | None:
     r, g, b, a = match.groups()
     alpha = 1.0 if a is None else float(a[:-1]) / 100 if a.endswith("%") else float(a)
     return float(r), float(g), float(b), alpha
-
-
-def union(boxes) -> BBox | None:
-    boxes = list(boxes)
-    if not boxes:
-        return None
-    return (
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    )
-
-
-def area(box: BBox) -> float:
-    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
-
-
-def intersection(a: BBox, b: BBox) -> BBox | None:
-    box = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    return box if box[2] > box[0] and box[3] > box[1] else None
 
 
 class Layout:
@@ -83,7 +63,7 @@ class Layout:
         return e["rendered"] and e["opacity"] > 0.05 and e["tag"] not in _VIEWPORT_TAGS
 
     def text_box(self, e: dict[str, Any]) -> BBox | None:
-        return union(e["textRects"]) if self.visible(e) else None
+        return union(e["textRects"]) if self.visible(e) and e["textRects"] else None
 
     def extent(self, e: dict[str, Any]) -> BBox | None:
         """What the element itself paints: its own text, and its box when that is painted."""
@@ -92,7 +72,7 @@ class Layout:
         parts = list(e["textRects"])
         if self.paints_box(e) and area(e["box"]) > 0:
             parts.append(e["box"])
-        return union(parts)
+        return union(parts) if parts else None
 
     def clips(self, e: dict[str, Any]) -> tuple[bool, bool]:
         """Whether the element's box cuts its content horizontally, vertically."""
