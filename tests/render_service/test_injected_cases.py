@@ -52,23 +52,24 @@ def _changed_lines(before: str, after: str) -> set[int]:
     }
 
 
-# (precision, recall, traced) first measured on CI's subset, before any detector change: a
-# floor, raised as the detectors improve (targets: 0.95, 0.9, 0.9).
-FIRST_SCORES = {"chart": (0.83, 0.55, 0.44), "slide_html": (1.0, 1.0, 1.0), "web": (0.61, 0.8, 0.8)}
+# (precision, recall, traced) every domain must keep on CI's subset: issue 16's targets. First
+# measured (300 per domain, before any detector change): chart 0.62 / 0.68 / 0.56, web 0.66 /
+# 0.69 / 0.68; now 1.00 / 0.99 / 0.99 and better (docs/render_service.md).
+TARGET = (0.95, 0.9, 0.9)
 
 
 @pytest.mark.chromium
-def test_a_seeded_subset_renders_and_keeps_its_first_scores(short_config):
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_a_seeded_subset_renders_and_meets_the_targets(short_config, domain):
     """CI's slice of the injected sets (the full sets: `python -m render_service.labeled
-    --injected 300`): 12 cases per domain, every one renders, no score falls below its floor."""
+    --injected 300`): 24 cases per domain, every one renders, every score meets its target."""
     limits = dataclasses.replace(short_config.limits, cpu_seconds=10, wall_seconds=20)
     config = dataclasses.replace(short_config, limits=limits)
-    for domain, floor in FIRST_SCORES.items():
-        cases = injected_cases(domain, 12, seed=0)
-        scores, _ = evaluate(cases, config)
-        assert scores.failed == [], scores.failed
-        measured = (scores.precision(), scores.recall(), scores.traced_share())
-        assert all(m >= f for m, f in zip(measured, floor)), (domain, measured)
+    scores, _ = evaluate(injected_cases(domain, 24, seed=0), config)
+    assert scores.failed == [], scores.failed
+    measured = (scores.precision(), scores.recall(), scores.traced_share())
+    assert all(m >= t for m, t in zip(measured, TARGET)), measured
 
 
 def test_kinds_an_injection_also_causes_count_neither_way():
