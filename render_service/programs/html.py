@@ -57,6 +57,15 @@ def _cards(rng: random.Random, count: int, lo: int, hi: int) -> list[str]:
     ]
 
 
+def _document(css: str, body: str) -> str:
+    """One HTML file: `css` (one rule per line, as the injections edit them) in the head's
+    style element, then `body`."""
+    return (
+        f"<!DOCTYPE html>\n<html>\n<head>\n<style>\n{css}\n</style>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
 def bundled_page(rng: random.Random) -> str:
     """The bundled generator's landing page: header, hero, a flex row of cards."""
     return web_item(rng.randrange(2**31), 0).code
@@ -67,11 +76,8 @@ def grid_page(rng: random.Random) -> str:
     accent, ink, paper = rng.choice(PALETTE), _ink(rng), _paper(rng)
     columns = rng.choice((3, 4))
     cards = "\n".join(f'<div class="card">{c}</div>' for c in _cards(rng, 2 * columns, 10, 28))
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<style>
-body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
+    return _document(
+        f"""body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
 header {{ padding: 18px 48px; background: {accent}; color: #ffffff; font-size: {rng.choice((18, 20, 22))}px; }}
 .hero {{ display: grid; grid-template-columns: 2fr 1fr; gap: 32px; padding: {rng.choice((32, 48, 64))}px 48px; }}
 h1 {{ font-size: {rng.choice((34, 40, 46))}px; margin: 0 0 16px; }}
@@ -79,32 +85,24 @@ h1 {{ font-size: {rng.choice((34, 40, 46))}px; margin: 0 0 16px; }}
 .cards {{ display: grid; grid-template-columns: repeat({columns}, 1fr); gap: {rng.choice((16, 20, 28))}px; padding: 0 48px 48px; }}
 .card {{ background: #ffffff; padding: {rng.choice((16, 20, 24))}px; }}
 h3 {{ margin: 0 0 8px; font-size: 18px; }}
-p {{ margin: 0; }}
-</style>
-</head>
-<body>
-<header>{_brand(rng)}</header>
+p {{ margin: 0; }}""",
+        f"""<header>{_brand(rng)}</header>
 <section class="hero">
 <div><h1>{rng.choice(("Better", "Calmer", "Clearer"))} {rng.choice(TOPICS)}</h1><p>{_sentence(rng, 16)}</p></div>
 <div class="note">{_sentence(rng, 14)}</div>
 </section>
 <section class="cards">
 {cards}
-</section>
-</body>
-</html>
-"""
+</section>""",
+    )
 
 
 def absolute_page(rng: random.Random) -> str:
     """A page of absolutely placed blocks: brand, intro, badge, and a row of cards."""
     accent, ink, paper = rng.choice(PALETTE), _ink(rng), _paper(rng)
     cards = "\n".join(f'<div class="card">{c}</div>' for c in _cards(rng, 4, 8, 16))
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<style>
-body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
+    return _document(
+        f"""body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
 header {{ position: relative; height: 64px; background: {ink}; color: #ffffff; }}
 .brand {{ position: absolute; left: 40px; top: 20px; font-size: 20px; font-weight: bold; }}
 .hero {{ position: relative; height: 300px; }}
@@ -115,21 +113,16 @@ h1 {{ font-size: {rng.choice((36, 40, 44))}px; margin: 0 0 20px; }}
 .cards {{ position: absolute; left: 40px; right: 40px; top: {rng.choice((380, 400, 420))}px; display: flex; gap: {rng.choice((24, 32, 40))}px; }}
 .card {{ flex: 1; padding: 20px; background: #ffffff; }}
 h3 {{ margin: 0 0 8px; }}
-p {{ margin: 0; }}
-</style>
-</head>
-<body>
-<header><div class="brand">{_brand(rng)}</div></header>
+p {{ margin: 0; }}""",
+        f"""<header><div class="brand">{_brand(rng)}</div></header>
 <section class="hero">
 <div class="intro"><h1>{rng.choice(("Plan", "Track", "Share"))} {rng.choice(TOPICS)} together</h1><p class="lead">{_sentence(rng, 18)}</p></div>
 <div class="badge">{_sentence(rng, 10)}</div>
 </section>
 <section class="cards">
 {cards}
-</section>
-</body>
-</html>
-"""
+</section>""",
+    )
 
 
 def table_page(rng: random.Random) -> str:
@@ -149,11 +142,8 @@ def table_page(rng: random.Random) -> str:
         for _ in range(rng.randint(2, 4))
     )
     notes = "\n".join(f"<li>{_sentence(rng, rng.randint(14, 24))}</li>" for _ in range(3))
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<style>
-body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: #ffffff; color: {ink}; }}
+    return _document(
+        f"""body {{ margin: 0; font-family: {rng.choice(_FONTS)}; background: #ffffff; color: {ink}; }}
 header {{ padding: 18px 40px; background: {accent}; color: #ffffff; font-size: 22px; }}
 main {{ padding: 0 40px; }}
 .hero {{ padding: {rng.choice((28, 36, 44))}px 0 12px; }}
@@ -165,11 +155,8 @@ h3 {{ margin: 0 0 4px; font-size: 22px; }}
 table {{ border-collapse: collapse; margin: 16px 0 24px; width: {rng.choice((760, 880, 960))}px; }}
 th {{ background: {_paper(rng)}; text-align: left; padding: 10px 14px; }}
 td {{ padding: 10px 14px; border-bottom: 1px solid #cccccc; }}
-ul {{ width: {rng.choice((480, 520, 560))}px; margin: 0 0 40px; line-height: 1.5; }}
-</style>
-</head>
-<body>
-<header>{_brand(rng)} report</header>
+ul {{ width: {rng.choice((480, 520, 560))}px; margin: 0 0 40px; line-height: 1.5; }}""",
+        f"""<header>{_brand(rng)} report</header>
 <main>
 <section class="hero">
 <h1>{rng.choice(TOPICS).capitalize()} by {rng.choice(_NOUNS)}</h1>
@@ -185,10 +172,8 @@ ul {{ width: {rng.choice((480, 520, 560))}px; margin: 0 0 40px; line-height: 1.5
 <ul>
 {notes}
 </ul>
-</main>
-</body>
-</html>
-"""
+</main>""",
+    )
 
 
 def bundled_slide(rng: random.Random) -> str:
@@ -208,56 +193,40 @@ def grid_slide(rng: random.Random) -> str:
     """A two-column grid slide: bullets on the left, an accent box with a figure on the right."""
     accent, ink, paper = rng.choice(PALETTE), _ink(rng), _paper(rng)
     topic = rng.choice(TOPICS)
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<style>
-body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
+    return _document(
+        f"""body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; font-family: {rng.choice(_FONTS)}; background: {paper}; color: {ink}; }}
 h1 {{ font-size: {rng.choice((40, 44, 48))}px; margin: 56px 72px 28px; }}
 .body {{ display: grid; grid-template-columns: {rng.choice(("1fr 1fr", "3fr 2fr"))}; gap: 48px; margin: 0 72px; }}
 ul {{ font-size: 26px; line-height: 1.5; margin: 0; padding-left: 32px; }}
 .stat {{ background: {accent}; color: #ffffff; padding: 32px; font-size: {rng.choice((24, 26, 28))}px; }}
-.stat p {{ margin: 12px 0 0; font-size: 20px; }}
-</style>
-</head>
-<body>
-<h1>{topic.capitalize()} in {rng.randint(2020, 2026)}</h1>
+.stat p {{ margin: 12px 0 0; font-size: 20px; }}""",
+        f"""<h1>{topic.capitalize()} in {rng.randint(2020, 2026)}</h1>
 <div class="body">
 <ul>
 {_bullets(rng)}
 </ul>
 <div class="stat"><b>{rng.randint(10, 95)}%</b> of {rng.choice(_NOUNS)} cite {topic}<p>{_sentence(rng, 8)}</p></div>
-</div>
-</body>
-</html>
-"""
+</div>""",
+    )
 
 
 def absolute_slide(rng: random.Random) -> str:
     """A slide of absolutely placed blocks: title, bullets, accent box and a footer line."""
     accent, ink = rng.choice(PALETTE), _ink(rng)
     topic = rng.choice(TOPICS)
-    return f"""<!DOCTYPE html>
-<html>
-<head>
-<style>
-body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; position: relative; font-family: {rng.choice(_FONTS)}; background: #ffffff; color: {ink}; }}
+    return _document(
+        f"""body {{ margin: 0; width: 1280px; height: 720px; overflow: hidden; position: relative; font-family: {rng.choice(_FONTS)}; background: #ffffff; color: {ink}; }}
 h1 {{ position: absolute; left: 80px; top: 60px; margin: 0; font-size: {rng.choice((42, 46, 50))}px; }}
 ul {{ position: absolute; left: 80px; top: 190px; width: 620px; margin: 0; font-size: 26px; line-height: 1.5; }}
 .stat {{ position: absolute; left: {rng.choice((780, 800, 820))}px; top: 190px; width: 320px; padding: 32px; background: {accent}; color: #ffffff; font-size: 26px; }}
-.footer {{ position: absolute; left: 80px; bottom: 40px; font-size: 18px; color: #555555; }}
-</style>
-</head>
-<body>
-<h1>{rng.choice(("Where", "How", "Why"))} {topic} {rng.choice(("grows", "works", "matters"))}</h1>
+.footer {{ position: absolute; left: 80px; bottom: 40px; font-size: 18px; color: #555555; }}""",
+        f"""<h1>{rng.choice(("Where", "How", "Why"))} {topic} {rng.choice(("grows", "works", "matters"))}</h1>
 <ul>
 {_bullets(rng)}
 </ul>
 <div class="stat"><b>{rng.randint(10, 95)}%</b> of {rng.choice(_NOUNS)} cite {topic}</div>
-<div class="footer">{_brand(rng)} research, {rng.randint(2020, 2026)}</div>
-</body>
-</html>
-"""
+<div class="footer">{_brand(rng)} research, {rng.randint(2020, 2026)}</div>""",
+    )
 
 
 WEB_STYLES = (bundled_page, grid_page, absolute_page, table_page)
