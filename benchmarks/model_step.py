@@ -5,16 +5,25 @@ image (16x16 patches -> 64 tokens) inside a 1024-token sequence, in float32, com
 next-token loss and all parameter gradients. Steps of the two alternate so that load from other
 processes hits both alike; the table reports median step time, tokens/s and the ratio.
 
-    python benchmarks/model_step.py [--steps 6] [--batch 1]
+    python benchmarks/model_step.py [--steps 6] [--batch 1] [--profile]
+
+`--profile` then runs three more steps of each under its own profiler (jax.profiler,
+torch.profiler) and prints where the time goes: XLA's ops by kind (the numbered fusions summed,
+on both CPU threads) and torch's operators, per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import glob
+import re
 import statistics
+import tempfile
 import time
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -121,6 +130,7 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--folder", default="/tmp/qwen3vl_bench_model")
+    parser.add_argument("--profile", action="store_true", help="print where the time goes")
     args = parser.parse_args()
 
     config = bench_config()
@@ -145,12 +155,54 @@ def main():
     medians = {name: statistics.median(t) for name, t in times.items()}
     base = medians["transformers (torch)"]
     print(
-        f"\n{machine()}\nforward+backward, batch {args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, "
-        f"{args.steps} steps, torch threads {torch.get_num_threads()}"
+        f"\n{machine()}; jax {jax.__version__}, flax {flax.__version__}, torch "
+        f"{torch.__version__}, transformers {transformers.__version__}\nforward+backward, batch "
+        f"{args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, {args.steps} steps, "
+        f"torch threads {torch.get_num_threads()}"
     )
     print(f"{'implementation':<24}{'step ms':>10}{'tokens/s':>12}{'vs torch':>10}")
     for name, median in medians.items():
         print(f"{name:<24}{median * 1e3:>10.1f}{tokens / median:>12.0f}{base / median:>9.2f}x")
+    ratios = [t / j for t, j in zip(times["transformers (torch)"], times["flax port (jax.jit)"])]
+    print(
+        f"port vs torch, step by step: median {statistics.median(ratios):.2f}x "
+        f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x)"
+    )
+    if args.profile:
+        for name, (run, data) in runners.items():
+            profiled = profile_jax if name.startswith("flax") else profile_torch
+            print(f"\n{name}: time per step by operation (3 steps profiled)")
+            for op, ms in profiled(run, data, steps=3):
+                print(f"  {ms:>8.1f} ms  {op}")
+
+
+def profile_jax(run, data, steps: int, top: int = 8) -> list[tuple[str, float]]:
+    """XLA's executed ops, numbered fusions summed by kind (`copy_bitcast_fusion`: layout
+    copies; `ynn_fusion`, `dot`: matmuls), over the CPU client's threads."""
+    from jax._src.lib import _profile_data
+
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            for _ in range(steps):
+                run(data)
+        (path,) = glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)
+        profile = _profile_data.ProfileData.from_file(path)
+    kinds = collections.Counter()
+    for plane in profile.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_XLAEigen"):
+                for event in line.events:
+                    if not event.name.startswith("ThunkExecutor"):
+                        kinds[re.sub(r"\.\d+$", "", event.name)] += event.duration_ns
+    return [(kind, ns / steps / 1e6) for kind, ns in kinds.most_common(top)]
+
+
+def profile_torch(run, data, steps: int, top: int = 8) -> list[tuple[str, float]]:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
+        for _ in range(steps):
+            run(data)
+    events = sorted(profiler.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    return [(e.key, e.self_cpu_time_total / steps / 1e3) for e in events[:top]]
 
 
 if __name__ == "__main__":
