@@ -120,20 +120,31 @@ def read_config(folder) -> Qwen3VLConfig:
 
 
 def load_hf(
-    path, *, dtype=jnp.float32, compute_dtype=None, mesh=None, rules=None, remat=False
+    path,
+    *,
+    dtype=jnp.float32,
+    compute_dtype=None,
+    mesh=None,
+    rules=None,
+    remat=False,
+    abstract=False,
 ) -> Qwen3VL:
     """Loads a transformers Qwen3-VL folder (config.json + model.safetensors or shards with an
     index; bf16 or fp32; tied or untied) as a `Qwen3VL` whose parameters are stored in `dtype`
     and computed in `compute_dtype` (default: `dtype`). With a `mesh`, each parameter is created
-    directly with its sharding from `models.sharding` (`rules` overrides the default table)."""
+    directly with its sharding from `models.sharding` (`rules` overrides the default table).
+
+    `abstract=True` checks every tensor's name, shape and dtype against the model but reads no
+    values: parameters are `jax.ShapeDtypeStruct`s (with their shardings on a `mesh`), what
+    ahead-of-time compilation takes, for a checkpoint of any size."""
     folder = Path(path)
     config = read_config(folder)
     with contextlib.ExitStack() as stack:
         tensors = _open_tensors(folder, stack)
-        return _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat)
+        return _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat, abstract)
 
 
-def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat) -> Qwen3VL:
+def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat, abstract) -> Qwen3VL:
     abstract = nnx.eval_shape(
         lambda: Qwen3VL(
             config, rngs=nnx.Rngs(0), dtype=compute_dtype or dtype, param_dtype=dtype, remat=remat
@@ -148,15 +159,18 @@ def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat) -> 
         variable = flat[param_path]
         source = tensors[name].get_slice(name)
         reader = _reader(param_path, source, np_dtype, variable.shape, folder, name)
-        if mesh is None:
-            value = jnp.asarray(reader((slice(None),) * len(variable.shape)))
-        else:
+        placed = None
+        if mesh is not None:
             spec = sharding.logical_to_spec(
                 variable.get_metadata()["logical_axes"], variable.shape, mesh, rules
             )
-            value = jax.make_array_from_callback(
-                variable.shape, jax.NamedSharding(mesh, spec), reader
-            )
+            placed = jax.NamedSharding(mesh, spec)
+        if abstract:
+            value = jax.ShapeDtypeStruct(variable.shape, np_dtype, sharding=placed)
+        elif placed is None:
+            value = jnp.asarray(reader((slice(None),) * len(variable.shape)))
+        else:
+            value = jax.make_array_from_callback(variable.shape, placed, reader)
         variable.set_value(value)
     return nnx.merge(graphdef, state)
 
