@@ -3,10 +3,12 @@
 Both sample from the same small Qwen3-VL (the one of model_step.py: text hidden 512, 4 layers)
 for 4 left-padded prompts, each with one 16x16-patch image (64 tokens), x 8 samples, float32,
 temperature 1 without filters, every row running the full `--new` tokens (transformers with
-`min_new_tokens`, the sampler with an EOS id outside the vocabulary). Each is also timed for one
-new token (the prefill); decode tokens/s = rows x (new - 1) / (total - prefill time). Runs
-alternate so that load from other processes hits all alike; compilation is excluded by a
-warm-up run.
+`min_new_tokens`, the sampler with an EOS id outside the vocabulary). Each is timed for one new
+token (the prefill), for `--new` and for twice `--new` tokens; decode tokens/s = rows x new /
+(time for 2 x new - time for new), so the prefill cancels (subtracting the one-token time from
+the total made the decode share vanish in the prefill's noise: a prefill per sample once gave a
+negative rate). Runs alternate so that load from other processes hits all alike; compilation is
+excluded by a warm-up run. The ratios are taken run by run: median (min-max).
 
 Rows of the table:
 - transformers `generate(num_return_sequences=8)`: the reference;
@@ -26,6 +28,7 @@ import time
 import jax
 import numpy as np
 import torch
+import transformers
 from model_step import bench_config, reference_and_port  # same directory: shared model
 
 from sdpo_jax.rundir import machine
@@ -126,7 +129,8 @@ def main():
         "sampler, shared prefill": lambda new: jax_run(port, *inputs, new, share_prefill=True),
         "sampler, prefill per sample": lambda new: jax_run(port, *inputs, new, share_prefill=False),
     }
-    runners = {(name, new): make(new) for name, make in makers.items() for new in (1, args.new)}
+    lengths = (1, args.new, 2 * args.new)
+    runners = {(name, new): make(new) for name, make in makers.items() for new in lengths}
     times = {key: [] for key in runners}
     for run in runners.values():  # warm-up: compilation, allocator
         run()
@@ -136,28 +140,42 @@ def main():
             run()
             times[key].append(time.perf_counter() - start)
 
-    median = {key: statistics.median(t) for key, t in times.items()}
     rows = PROMPTS * SAMPLES
-    decode_rate = {
-        name: rows * (args.new - 1) / (median[name, args.new] - median[name, 1]) for name in makers
+    decode = {  # tokens/s, run by run
+        name: [
+            rows * args.new / (long - short)
+            for short, long in zip(times[name, args.new], times[name, 2 * args.new])
+        ]
+        for name in makers
     }
     base, shared = "transformers generate", "sampler, shared prefill"
     print(
-        f"\n{machine()}\nsampling {PROMPTS} prompts (180-240 tokens, 1 image {GRID}) x {SAMPLES} samples x "
-        f"{args.new} new tokens, float32, CPU, median of {args.runs}, torch threads "
-        f"{torch.get_num_threads()}"
+        f"\n{machine()}; jax {jax.__version__}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}\nsampling {PROMPTS} prompts (180-240 tokens, 1 image {GRID})"
+        f" x {SAMPLES} samples x {args.new} new tokens, float32, CPU, {args.runs} runs, torch "
+        f"threads {torch.get_num_threads()}"
     )
     print(
         f"{'implementation':<29}{'prefill s':>10}{'total s':>9}{'decode tok/s':>13}"
-        f"{'decode vs torch':>16}{'total vs torch':>15}{'total vs shared':>16}"
+        f"{'decode vs torch':>22}{'total vs torch':>22}"
     )
     for name in makers:
-        total = median[name, args.new]
+        totals = times[name, args.new]
         print(
-            f"{name:<29}{median[name, 1]:>10.2f}{total:>9.2f}{decode_rate[name]:>13.0f}"
-            f"{decode_rate[name] / decode_rate[base]:>15.2f}x"
-            f"{median[base, args.new] / total:>14.2f}x{median[shared, args.new] / total:>15.2f}x"
+            f"{name:<29}{statistics.median(times[name, 1]):>10.2f}"
+            f"{statistics.median(totals):>9.2f}{statistics.median(decode[name]):>13.0f}"
+            f"{_ratios(decode[name], decode[base]):>22}"
+            f"{_ratios(times[base, args.new], totals):>22}"
         )
+    print(
+        f"(total vs the shared prefill: {_ratios(times[shared, args.new], totals)} for the last row)"
+    )
+
+
+def _ratios(numerators, denominators) -> str:
+    """Median (min-max) of run-by-run ratios."""
+    ratios = [n / d for n, d in zip(numerators, denominators)]
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
 
 if __name__ == "__main__":

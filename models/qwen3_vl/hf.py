@@ -145,13 +145,13 @@ def load_hf(
 
 
 def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat, abstract) -> Qwen3VL:
-    abstract = nnx.eval_shape(
+    shaped = nnx.eval_shape(
         lambda: Qwen3VL(
             config, rngs=nnx.Rngs(0), dtype=compute_dtype or dtype, param_dtype=dtype, remat=remat
         )
     )
-    graphdef, state = nnx.split(abstract)
-    names = parameter_paths(abstract)
+    graphdef, state = nnx.split(shaped)
+    names = parameter_paths(shaped)
     _check_names(folder, names, tensors, config.tie_word_embeddings)
     flat = dict(nnx.to_flat_state(state))
     np_dtype = np.dtype(dtype)
