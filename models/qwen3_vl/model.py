@@ -36,7 +36,7 @@ class Qwen3VLOutput(NamedTuple):
 class KVCache(NamedTuple):
     """Everything decoding needs, as a pytree of arrays (jit- and while_loop-friendly).
 
-    keys/values: per layer [B, max_len, kv_heads, head_dim]; mask [B, max_len]: which slots hold
+    keys/values: per layer [B, kv_heads, max_len, head_dim]; mask [B, max_len]: which slots hold
     real tokens; index: the next slot to write (shared by all rows, prompts are left-padded);
     positions [B]: the next token's MRoPE position (rope delta included)."""
 
@@ -191,7 +191,7 @@ class Qwen3VL(nnx.Module):
         """An empty cache; `max_len` bounds prompt plus generated tokens (writes past it are
         clamped by XLA onto the last slot, so the sampler must stop before)."""
         t = self.config.text
-        shape = (batch, max_len, t.num_key_value_heads, t.head_dim)
+        shape = (batch, t.num_key_value_heads, max_len, t.head_dim)
         layers = range(t.num_hidden_layers)
         return KVCache(
             keys=tuple(jnp.zeros(shape, self.dtype) for _ in layers),

@@ -2,14 +2,17 @@
 query attention, SwiGLU, no biases) plus DeepStack, which adds visual features from intermediate
 vision blocks to the image-token positions after the first decoder layers.
 
-Attention optionally reads and writes a per-layer key/value cache [B, max_len, kv_heads,
+Attention optionally reads and writes a per-layer key/value cache [B, kv_heads, max_len,
 head_dim]: the new keys are written at `index`, and queries attend to the first
-`mask.shape[-1]` cache slots (the prompt during prefill, the whole cache during decoding).
+`mask.shape[-1]` cache slots (the prompt during prefill, the whole cache during decoding). Heads
+come before slots so that each head's keys are contiguous: in the other order XLA copied the
+whole cache into that layout at every decoding step.
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl.config import TextConfig
@@ -44,13 +47,41 @@ class TextAttention(nnx.Module):
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             keys, values = cache
-            keys = jax.lax.dynamic_update_slice(keys, k.astype(keys.dtype), (0, index, 0, 0))
-            values = jax.lax.dynamic_update_slice(values, v.astype(values.dtype), (0, index, 0, 0))
+            keys = jax.lax.dynamic_update_slice(keys, _heads_first(k, keys.dtype), (0, 0, index, 0))
+            values = jax.lax.dynamic_update_slice(
+                values, _heads_first(v, values.dtype), (0, 0, index, 0)
+            )
             cache = (keys, values)
             width = mask.shape[-1]
-            k, v = keys[:, :width].astype(q.dtype), values[:, :width].astype(q.dtype)
+            if length == 1:  # decoding: attend to the cache where it lies
+                out = _decode_attention(q, keys[:, :, :width], values[:, :, :width], mask)
+                return self.o_proj(out), cache
+            # Prefill: back to [B, slots, kv_heads, head_dim], which XLA folds into the dot.
+            k = keys[:, :, :width].transpose(0, 2, 1, 3).astype(q.dtype)
+            v = values[:, :, :width].transpose(0, 2, 1, 3).astype(q.dtype)
         out = jax.nn.dot_product_attention(q, k, v, mask=mask)
         return self.o_proj(out.reshape(b, length, -1)), cache
+
+
+def _decode_attention(q, keys, values, mask):
+    """One query per row [B, 1, heads, head_dim] over the cache [B, kv_heads, slots, head_dim]
+    -> [B, 1, heads * head_dim]. The cache is read in its own layout: through
+    `jax.nn.dot_product_attention` XLA:CPU first copied every slot into a [B, slots, ...]
+    layout and then ran one tiny matmul per (row, head), which took most of each step. Logits
+    and softmax in float32, masked with the same large negative number as that function."""
+    b, _, heads, dim = q.shape
+    kv = keys.shape[1]
+    grouped = q.reshape(b, kv, heads // kv, dim).astype(jnp.float32)
+    logits = jnp.einsum("bkgd,bksd->bkgs", grouped, keys.astype(jnp.float32)) * dim**-0.5
+    logits = jnp.where(mask, logits, -0.7 * jnp.finfo(jnp.float32).max)  # mask [B, 1, 1, slots]
+    probs = jax.nn.softmax(logits, axis=-1)
+    out = jnp.einsum("bkgs,bksd->bkgd", probs, values.astype(jnp.float32))
+    return out.reshape(b, 1, heads * dim).astype(q.dtype)
+
+
+def _heads_first(x, dtype):
+    """[B, L, kv_heads, head_dim] -> the cache's [B, kv_heads, L, head_dim]."""
+    return x.transpose(0, 2, 1, 3).astype(dtype)
 
 
 class TextMLP(nnx.Module):
