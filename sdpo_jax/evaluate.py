@@ -38,6 +38,7 @@ from sdpo_jax.policy import collate, sample
 from sdpo_jax.rollouts import decode
 from sdpo_jax.runtime import (
     RunError,
+    join_processes,
     load_model,
     load_records,
     make_mesh,
@@ -339,6 +340,7 @@ def parse(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
 def main(argv: Sequence[str] | None = None) -> Path:
     config, args = parse(sys.argv[1:] if argv is None else argv)
     try:
+        join_processes()
         out = evaluate(config, ckpt=args.ckpt, clip_model_dir=args.clip)
     except RunError as err:
         sys.exit(f"error: {err}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Sequence
 
 import jax
@@ -25,6 +26,28 @@ from sdpo_jax.data.records import BadSource, PromptRecord
 
 class RunError(RuntimeError):
     """A problem with the run's inputs, explained in one line."""
+
+
+def join_processes() -> None:
+    """Joins the other processes of a run launched as several, before JAX computes anything.
+
+    From `JAX_COORDINATOR_ADDRESS` (host:port of process 0), `JAX_NUM_PROCESSES` and
+    `JAX_PROCESS_ID` where they are set (GPU hosts; CPU hosts talk over gloo), and with no
+    arguments on a TPU VM slice of several hosts, where JAX finds the others itself. A single
+    process does nothing."""
+    address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+    if address:
+        try:
+            count, index = int(os.environ["JAX_NUM_PROCESSES"]), int(os.environ["JAX_PROCESS_ID"])
+        except (KeyError, ValueError):
+            raise RunError(
+                f"JAX_COORDINATOR_ADDRESS={address} is set: also set JAX_NUM_PROCESSES (how "
+                "many processes) and JAX_PROCESS_ID (this one's, from 0) to integers"
+            ) from None
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(address, count, index)
+    elif "," in os.environ.get("TPU_WORKER_HOSTNAMES", ""):
+        jax.distributed.initialize()
 
 
 def mesh_shape(config: MeshConfig, devices: int) -> tuple[int, int, int]:

@@ -2,6 +2,7 @@
 paper-scale model would train on the CPU (the CPU build of JAX on an accelerator host)."""
 
 import json
+import os
 
 import jax
 import pytest
@@ -27,3 +28,65 @@ def test_a_paper_scale_model_on_the_cpu_stops_with_one_line(tmp_path):
         refuse_paper_scale_on_cpu(_folder(tmp_path, "8b"))
     assert "\n" not in str(err.value) and "ACCEL=" in str(err.value)
     refuse_paper_scale_on_cpu(_folder(tmp_path, "tiny"))  # tiny models train on a CPU
+
+
+JOIN = """
+import os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=4"
+import jax, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from sdpo_jax.runtime import join_processes
+join_processes()
+mesh = Mesh(np.array(jax.devices()), ("d",))
+rows = np.full((4,), jax.process_index() + 1.0, np.float32)
+total = jax.jit(jax.numpy.sum)(
+    jax.make_array_from_process_local_data(NamedSharding(mesh, PartitionSpec("d")), rows)
+)
+print(jax.process_index(), jax.process_count(), jax.device_count(), float(total))
+"""
+
+
+def test_processes_launched_together_join_into_one_run(tmp_path):
+    """Two processes of 4 CPU devices each, told of each other by the JAX_* variables, see 8
+    devices and sum an array made of their own rows (gloo); without the variables a process
+    stays alone."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env["JAX_PLATFORMS"] = "cpu"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", JOIN],
+            env=env
+            | {
+                "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+                "JAX_NUM_PROCESSES": "2",
+                "JAX_PROCESS_ID": str(index),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    # The last line: gloo prints its connections before it.
+    outputs = [run.communicate(timeout=120)[0].splitlines()[-1].split() for run in runs]
+    assert sorted(outputs) == [["0", "2", "8", "12.0"], ["1", "2", "8", "12.0"]]
+    alone = subprocess.run(
+        [sys.executable, "-c", JOIN], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert alone.stdout.splitlines()[-1].split() == ["0", "1", "4", "4.0"]
+
+
+def test_a_coordinator_without_the_process_count_is_one_line(monkeypatch):
+    from sdpo_jax.runtime import join_processes
+
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "127.0.0.1:1")
+    monkeypatch.delenv("JAX_NUM_PROCESSES", raising=False)
+    with pytest.raises(RunError, match="also set JAX_NUM_PROCESSES"):
+        join_processes()
