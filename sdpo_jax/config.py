@@ -98,6 +98,7 @@ class SamplingConfig:
 @dataclasses.dataclass(frozen=True)
 class ObjectiveConfig:
     sd_weight: float = _field(1.0, lo=0.0, doc="lambda in L = L_GRPO + lambda * L_SD")
+    grpo_weight: float = _field(1.0, lo=0.0, doc="scales L_GRPO; 0: self-distillation only")
     credit_gamma: float = _field(1.0, lo=0.0, doc="gamma in w = 1 + gamma * m")
     credit_renormalize: bool = False
     divergence: Divergence = "reverse_kl"
@@ -193,6 +194,7 @@ class EvalConfig:
     # the validation split; report on the held-out one.
     quick_items: int = _field(0, lo=0)
     quick_split: Literal["validation", "heldout"] = "heldout"
+    quick_every: int = _field(0, lo=0, doc="also run the quick check every N steps; 0: never")
 
 
 @dataclasses.dataclass(frozen=True)

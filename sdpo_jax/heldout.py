@@ -3,18 +3,20 @@ the trainer's quick held-out check (before -> after) and the warm start's table 
 without and with feedback.
 
     attempts = attempt(model, encoder, prompts, config, pool, references, rng=key)
-    attempts.summary()   # reward, execution_rate, visual, defects_per_rollout, clean_rate
+    attempts.summary()   # reward, execution_rate, visual, defects_per_rollout, clean_rate,
+                         # defects/<kind>
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
-from render_service.types import RenderResult
+from render_service.types import DEFECT_KINDS, RenderResult
 from sdpo_jax.config import Config
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.policy import collate, sample
@@ -30,14 +32,17 @@ class Attempts:
     parts: list[Reward]
 
     def summary(self) -> dict[str, float]:
+        """Means over the attempts; `defects/<kind>`: that kind's defects per attempt, for
+        every kind (0 included, so curves of different runs line up)."""
         results = self.results
+        found = Counter(d.kind for r in results for d in r.defects)
         return {
             "reward": float(np.mean([p.total for p in self.parts])),
             "execution_rate": float(np.mean([r.ok for r in results])),
             "visual": float(np.mean([p.visual for p in self.parts])),
             "defects_per_rollout": float(np.mean([len(r.defects) for r in results])),
             "clean_rate": float(np.mean([clean(r) for r in results])),
-        }
+        } | {f"defects/{kind}": found[kind] / len(results) for kind in DEFECT_KINDS}
 
 
 def attempt(

@@ -29,7 +29,13 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import uniform_filter
 
-from render_service.metrics import chartmimic_scores, design2code_scores, slide_scores
+from render_service.metrics import (
+    BLOCK_SCORES,
+    SLIDE_SCORES,
+    chartmimic_scores,
+    design2code_scores,
+    slide_scores,
+)
 from render_service.types import RenderResult
 
 # SSIM's stabilizers for 8-bit intensities (Wang et al. 2004).
@@ -37,8 +43,6 @@ _C1 = (0.01 * 255) ** 2
 _C2 = (0.03 * 255) ** 2
 # The record each visual score reads from a render (None: the image alone).
 RECORDS = {"ssim": None, "chartmimic": "chartmimic", "design2code": "blocks", "slide": "blocks"}
-BLOCK_SCORES = ("block_match", "text", "position", "color")
-SLIDE_SCORES = ("aspect", "balance", "collision_free")
 
 
 def _gray(png: bytes, size: int) -> np.ndarray:

@@ -4,7 +4,7 @@ explicit shardings over the ("data", "fsdp", "tensor") mesh.
     student forward on (prompt, completion)            -> log π_θ
     teacher forward on (prompt ⊕ feedback, completion) -> sg(log π_φ), φ = θ (live) or EMA(θ)
     reference forward on (prompt, completion), β > 0   -> sg(log π_ref), the starting weights
-    L = L_GRPO (+ β · KL(π_θ ‖ π_ref)) + λ · L_SD
+    L = L_GRPO (+ β · KL(π_θ ‖ π_ref)) + λ · L_SD     (L_GRPO scaled by objective.grpo_weight)
 
 The batch carries a leading microbatch axis (sdpo_jax/batch.py); gradients are accumulated over
 it with `lax.scan`, and every loss is normalized by the token (or sequence) count of the whole
@@ -149,7 +149,7 @@ def make_loss(graphdef, objective: ObjectiveConfig) -> Callable:
             is_clip=objective.is_clip,
             normalizer=sd_norm,
         )
-        loss = pg + objective.sd_weight * sd
+        loss = objective.grpo_weight * pg + objective.sd_weight * sd
         metrics = {f"grpo/{k}": v for k, v in pg_metrics.items()}
         metrics |= {f"sd/{k}": v for k, v in sd_metrics.items()}
         metrics |= {"loss/total": loss, "loss/grpo": pg, "loss/sd": sd}

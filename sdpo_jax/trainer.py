@@ -16,8 +16,10 @@ finite leaves the parameters as they were (the step skips its update), saves the
 step and stops the run with one line.
 
 With `eval.quick_items`, the run scores that many held-out items before the first step and
-after the last one (sampled as in training, with the same key both times) and ends with one
-line: held-out reward before -> after.
+after the last one (sampled as in training, with the same key every time) and ends with one
+line: held-out reward before -> after. `eval.quick_every=N` scores them every N steps as well,
+for curves. Each check is a line of `<run_dir>/heldout.jsonl`: the step, the training seconds
+so far (checks excluded) and the scores.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -105,6 +108,8 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
                 batch, stats = run.feedback(current, results)
                 metrics = run.update(batch)
                 monitor.step(step + 1, metrics, stats, current, results)
+                if more and monitor.check_due(step + 1):
+                    monitor.heldout("during", step + 1, run.heldout())
                 if not lag and more:
                     pending = run.generate(step + 1)
         except KeyboardInterrupt:
@@ -249,7 +254,9 @@ class Monitor:
         self.last: dict[str, float] = {}
         self.scores: dict[str, tuple[int, dict]] = {}
         self.board = Board(str(run.run_dir / "tb"))
-        self.tick = time.perf_counter()  # when the last step ended
+        self.checks = run.run_dir / "heldout.jsonl"
+        self.trained = self._resume_checks(run.start)  # training seconds up to step `done`
+        self.tick = time.perf_counter()  # when the last step (or held-out check) ended
         self.progress = tqdm(
             total=self.config.train.steps,
             initial=run.start,
@@ -275,6 +282,7 @@ class Monitor:
         self.done, self.position = done, launched.data_state
         now = time.perf_counter()
         elapsed, self.tick = now - self.tick, now
+        self.trained += elapsed
         if done % train_cfg.log_every == 0:
             seconds = self.run.seconds | {"time/step": elapsed}
             host = {k: float(v) for k, v in step_metrics.items() if k != "loss/finite"}
@@ -304,13 +312,33 @@ class Monitor:
         self.progress.write(f"interrupted: saving step {self.done} to {self.ckpt.directory}")
         self.finish()
 
+    def check_due(self, step: int) -> bool:
+        every = self.config.eval.quick_every
+        return bool(every) and step % every == 0
+
     def heldout(self, when: str, step: int, scores: dict[str, float] | None) -> None:
-        if scores is None:
-            return
-        self.scores[when] = (step, scores)
-        split = self.config.eval.quick_split
-        self.board.scalars(step, {f"{split}/{k}": v for k, v in scores.items()})
-        self.board.flush()
+        """Logs a quick check ("before", "during" or "after") to TensorBoard and heldout.jsonl;
+        the time it took does not count as training."""
+        if scores is not None:
+            self.scores[when] = (step, scores)
+            split = self.config.eval.quick_split
+            self.board.scalars(step, {f"{split}/{k}": v for k, v in scores.items()})
+            self.board.flush()
+            line = {"step": step, "seconds": round(self.trained, 3), "split": split} | scores
+            with self.checks.open("a") as out:
+                out.write(json.dumps(line) + "\n")
+        self.tick = time.perf_counter()
+
+    def _resume_checks(self, start: int) -> float:
+        """Keeps the checks of the steps before `start` (a resumed run redoes the others) and
+        returns the training seconds recorded up to `start`."""
+        if not self.checks.exists():
+            return 0.0
+        lines = [json.loads(line) for line in self.checks.read_text().splitlines() if line]
+        kept = [line for line in lines if line["step"] < start]
+        self.checks.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        upto = [line for line in lines if line["step"] <= start]
+        return upto[-1]["seconds"] if upto else 0.0
 
     def summary(self) -> str:
         run_dir = self.run.run_dir
@@ -318,7 +346,7 @@ class Monitor:
             f"done: step {self.done}; checkpoints in {run_dir / 'checkpoints'}, "
             f"TensorBoard events in {run_dir / 'tb'}"
         ]
-        if len(self.scores) == 2:
+        if {"before", "after"} <= self.scores.keys():
             (_, before), (_, after) = self.scores["before"], self.scores["after"]
             items = self.config.eval.quick_items
             samples = self.config.sampling.num_samples

@@ -9,10 +9,20 @@ from render_service.metrics.chartmimic import chartmimic_scores, color_f1
 from render_service.metrics.color import ciede2000, color_similarity, srgb_to_lab
 from render_service.metrics.defects import defect_rates
 from render_service.metrics.design2code import design2code_scores
-from render_service.metrics.scoring import ItemScore, registry, score_items, scoring_options
+from render_service.metrics.scoring import (
+    BLOCK_SCORES,
+    SLIDE_SCORES,
+    ItemScore,
+    primary_score,
+    registry,
+    score_items,
+    scoring_options,
+)
 from render_service.metrics.slides import deck_geometry_scores, geometry_block_scores, slide_scores
 
 __all__ = [
+    "BLOCK_SCORES",
+    "SLIDE_SCORES",
     "ItemScore",
     "chartmimic_scores",
     "ciede2000",
@@ -22,6 +32,7 @@ __all__ = [
     "defect_rates",
     "design2code_scores",
     "geometry_block_scores",
+    "primary_score",
     "registry",
     "score_items",
     "scoring_options",

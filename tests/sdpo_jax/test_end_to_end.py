@@ -208,14 +208,29 @@ def test_a_corrupt_record_is_skipped_and_counted(tmp_path):
     assert metrics["data/skipped_records"] >= 2  # the unreadable image and the broken line
 
 
-def test_the_held_out_check_runs_before_and_after_and_ends_the_run_with_one_line(tmp_path, capsys):
-    run("chart_tiny", tmp_path, "train.steps=1", "eval.quick_items=2")
+def test_the_held_out_check_runs_before_during_and_after_and_ends_the_run_with_one_line(
+    tmp_path, capsys
+):
+    run("chart_tiny", tmp_path, "train.steps=3", "eval.quick_items=2", "eval.quick_every=2")
     out = capsys.readouterr().out
     assert "held-out reward (2 items x 2 samples): " in out and " -> " in out
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
-    assert [s.step for s in events.Scalars("heldout/reward")] == [0, 1]
+    assert [s.step for s in events.Scalars("heldout/reward")] == [0, 2, 3]
     assert "heldout/execution_rate" in events.Tags()["scalars"]
+    assert "heldout/defects/text_overlap" in events.Tags()["scalars"]
+    checks = [json.loads(line) for line in (tmp_path / "heldout.jsonl").read_text().splitlines()]
+    assert [c["step"] for c in checks] == [0, 2, 3]
+    seconds = [c["seconds"] for c in checks]
+    assert seconds[0] == 0 and seconds[0] < seconds[1] < seconds[2]
+    assert checks[1]["reward"] == events.Scalars("heldout/reward")[1].value
+
+    # Resumed for one more step: the checks before step 3 stay, the clock goes on from step 3.
+    run("chart_tiny", tmp_path, "train.steps=4", "eval.quick_items=2", "eval.quick_every=2")
+    again = [json.loads(line) for line in (tmp_path / "heldout.jsonl").read_text().splitlines()]
+    assert [c["step"] for c in again] == [0, 2, 3, 4]
+    assert again[:2] == checks[:2] and again[2]["seconds"] == seconds[2]
+    assert again[3]["seconds"] > seconds[2]
 
 
 def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_good_step(

@@ -203,3 +203,19 @@ def test_a_step_whose_loss_is_not_finite_leaves_the_state_unchanged(encoder):
     assert not bool(metrics["loss/finite"])
     for a, b in zip(leaves(after), before, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("grpo_weight", "sd_weight"), [(0.0, 1.0), (1.0, 0.0), (0.5, 2.0)])
+def test_the_total_loss_weighs_the_two_terms(encoder, grpo_weight, sd_weight):
+    """L = grpo_weight · L_GRPO + λ · L_SD: the SD-only and GRPO-only arms of the learning
+    benchmark switch one term off without touching the other."""
+    from sdpo_jax.train_step import make_loss
+
+    graphdef, state, _ = setup()
+    objective = ObjectiveConfig(grpo_weight=grpo_weight, sd_weight=sd_weight)
+    mb = jax.tree.map(lambda x: x[0], make_batch(encoder, microbatches=1))
+    loss = jax.jit(lambda p: make_loss(graphdef, objective)(p, p, None, mb, 10.0, 10.0))
+    total, metrics = loss(state.params)
+    expected = grpo_weight * float(metrics["loss/grpo"]) + sd_weight * float(metrics["loss/sd"])
+    assert float(metrics["loss/grpo"]) != 0 and float(metrics["loss/sd"]) != 0
+    np.testing.assert_allclose(float(total), expected, rtol=1e-6)

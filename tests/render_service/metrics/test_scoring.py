@@ -3,7 +3,13 @@ completes past crashing and hanging candidates; defect rates and slide scores by
 
 import pytest
 
-from render_service.metrics import defect_rates, geometry_block_scores, registry, score_items
+from render_service.metrics import (
+    BLOCK_SCORES,
+    defect_rates,
+    geometry_block_scores,
+    registry,
+    score_items,
+)
 from render_service.metrics.slides import slide_scores
 from render_service.types import Defect, RenderRequest, RenderResult
 
@@ -45,6 +51,11 @@ def test_score_items_scores_failures_zero_and_completes(metrics_pool):
     chart = report["aggregate"]["chart"]
     assert chart["items"] == 4 and chart["execution_rate"] == 0.5
     assert chart["layout"] == pytest.approx(0.5) and chart["text"] == pytest.approx(0.25)
+    # The primary score, ChartMimic's low-level one: the mean of the four F1s, item by item.
+    assert chart["primary"] == "low_level"
+    four = [chart[k] for k in ("text", "layout", "type", "color")]
+    assert chart["low_level"] == pytest.approx(sum(four) / 4)
+    assert 0 < chart["low_level"] < 1
 
 
 def test_failed_reference_is_reported_not_scored(metrics_pool):
@@ -156,6 +167,15 @@ def test_score_items_web_and_slide_pairs(default_pool):
     web = report["aggregate"]["web"]
     assert web["execution_rate"] == 1.0
     assert web["clip"] is None and web["final"] is None  # not computed, not 0
+    # Without CLIP there is no final score: the table ranks by the low-level mean.
+    assert web["primary"] == "low_level"
+    low = [(sum(i.scores[k] for k in BLOCK_SCORES) / 4) for i in (same, short)]
+    assert web["low_level"] == pytest.approx(sum(low) / 2) and web["low_level"] < 1.0
+    slides = report["aggregate"]["slide_html"]
+    assert slides["primary"] == "visual"
+    parts = [slide.scores[k] for k in ("aspect", "balance", "collision_free")]
+    blocks = sum(slide.scores[k] for k in BLOCK_SCORES) / 4
+    assert slides["visual"] == pytest.approx((sum(parts) + blocks) / 4)
 
 
 def test_deck_geometry_scores_slide_by_slide():
