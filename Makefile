@@ -9,7 +9,7 @@ ARGS ?=
 # Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup system test lint format train warmstart export tensorboard bench eval eval-compare
+.PHONY: setup system test lint format train warmstart export tensorboard bench bench-learning eval eval-compare
 
 # The JAX build `make setup` installs: cpu, tpu, cuda12 or cuda13; detected when not given
 # (`make setup ACCEL=cuda13` on a host whose driver supports CUDA 13).
@@ -71,9 +71,14 @@ tensorboard: setup
 	$(VENV)/bin/tensorboard --logdir $(LOGDIR)
 
 # Each benchmark prints one table against a reference measured in the same run.
-BENCHMARKS ?= $(wildcard benchmarks/*.py)
+BENCHMARKS ?= $(filter-out benchmarks/learning.py,$(wildcard benchmarks/*.py))
 bench: setup $(REFERENCES)
 	@for b in $(BENCHMARKS); do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The learning benchmark (arms x seeds, resumable) -> docs/results.md: at most 120 min on
+# 2 CPU cores; `make bench-learning ARGS=--quick` (one task, the core arms) at most 20.
+bench-learning: setup
+	$(PY) benchmarks/learning.py $(ARGS)
 
 # `make eval CONFIG=chart_tiny [CKPT=runs/chart_tiny] [MODEL=/models/base] [DATA=/data/ChartMimic] [ARGS="eval.limit=8"]`
 eval: setup

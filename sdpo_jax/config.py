@@ -195,6 +195,9 @@ class EvalConfig:
     quick_items: int = _field(0, lo=0)
     quick_split: Literal["validation", "heldout"] = "heldout"
     quick_every: int = _field(0, lo=0, doc="also run the quick check every N steps; 0: never")
+    # Off when another run from the same weights with the same train.seed already scored them
+    # (the learning benchmark's arms): the check before the first step would be the same.
+    quick_before: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -64,7 +64,7 @@ def attempt(
     encodings = [p.encoded for p in prompts] if encodings is None else list(encodings)
     references.submit([p.record for p in prompts])
     size = config.train.batch_prompts
-    parts = []
+    parts, futures = [], []
     for start in range(0, len(prompts), size):
         chosen = encodings[start : start + size]
         out = sample(
@@ -77,9 +77,15 @@ def attempt(
             temperature=temperature,
         )
         rows = len(chosen) * (len(out.lengths) // size)  # drop the filler prompts' rows
-        parts.append(SampleOutput(*(np.asarray(x)[:rows] for x in out)))
+        part = SampleOutput(*(np.asarray(x)[:rows] for x in out))
+        parts.append(part)
+        # Rendered while the next batch is sampled.
+        batch = decode(prompts[start : start + size], part, encoder.tokenizer, step=0)
+        futures += [pool.submit(r) for r in render_requests(batch.requests, references)]
     joined = SampleOutput(*(np.concatenate(xs) for xs in zip(*parts)))
     rollouts = decode(prompts, joined, encoder.tokenizer, step=0)
-    futures = [pool.submit(r) for r in render_requests(rollouts.requests, references)]
-    results = [f.result() for f in futures]
+    results = [
+        dataclasses.replace(f.result(), id=request.id)
+        for f, request in zip(futures, rollouts.requests, strict=True)
+    ]
     return Attempts(rollouts, results, score(config, rollouts, results, references))

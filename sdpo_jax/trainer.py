@@ -18,8 +18,9 @@ step and stops the run with one line.
 With `eval.quick_items`, the run scores that many held-out items before the first step and
 after the last one (sampled as in training, with the same key every time) and ends with one
 line: held-out reward before -> after. `eval.quick_every=N` scores them every N steps as well,
-for curves. Each check is a line of `<run_dir>/heldout.jsonl`: the step, the training seconds
-so far (checks excluded) and the scores.
+for curves; `eval.quick_before=false` skips the check before the first step. Each check is a
+line of `<run_dir>/heldout.jsonl`: the step, the training seconds so far (checks excluded) and
+the scores.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     with contextlib.ExitStack() as stack:
         run = Run(config, argv, stack)
         monitor = stack.enter_context(Monitor(run))
-        monitor.heldout("before", run.start, run.heldout())
+        if config.eval.quick_before:
+            monitor.heldout("before", run.start, run.heldout())
         try:
             pending = run.generate(run.start)
             for step in range(run.start, steps):
