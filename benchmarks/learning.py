@@ -395,7 +395,8 @@ def page(tasks: dict, header: dict) -> str:
         "",
         f"- command: `{header['command']}`",
         f"- machine: {header['machine']}",
-        f"- date: {header['date']}; runs: {header['runs']}, {header['minutes']:.0f} min of training",
+        f"- date: {header['date']}; runs: {header['runs']} of {header['planned']} planned "
+        f"finished, {header['minutes']:.0f} min",
         f"- code: {header['commit']}",
         "- every trained arm: the task's shipped warm start, the recipe's budget "
         f"({header['budgets']}), the same prompt order and sampling key for a given seed",
@@ -534,6 +535,7 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine(),
         "date": datetime.date.today().isoformat(),
         "runs": len(results),
+        "planned": len(plan.runs()),
         "budgets": "; ".join(sorted({f"{r['task']}: {r['budget']}" for r in results})),
         "checks": "; ".join(sorted({f"{r['task']}: {r['check']}" for r in results})),
         "minutes": sum(r["minutes"] for r in results),

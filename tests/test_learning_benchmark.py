@@ -109,6 +109,7 @@ def test_a_missed_target_is_reported_as_missed(tmp_path):
         "machine": "test",
         "date": "2026-11-30",
         "runs": len(runs),
+        "planned": len(runs),
         "minutes": 45.0,
         "commit": "abc",
         "budgets": "chart: 60 steps",
