@@ -56,7 +56,7 @@ ARMS = {
     "ema": Arm("EMA teacher (rate 0.05)", ("teacher.weights=ema",)),
 }
 CORE = ("base", "grpo", "vsdpo")
-ABLATIONS = ("sd_only", "no_credit", "no_render", "solution", "skip_clean", "ema")
+ABLATIONS = ("no_credit", "no_render", "sd_only", "ema", "solution", "skip_clean")
 # The primary score of each task's benchmark, as the trainer's held-out check records it.
 PRIMARY = {"chart": "ChartMimic low-level", "slide": "slide score", "web": "Design2Code low-level"}
 # Collapse signals read from each run's TensorBoard events.
@@ -521,16 +521,16 @@ def main(argv: list[str] | None = None) -> None:
             continue
         print(f"[{index}/{len(plan.runs())}] {task} {arm} seed {seed}", flush=True)
         result = train_one(task, arm, seed, args.out, plan)
-        first, last = result["curve"][0]["visual"], result["curve"][-1]["visual"]
-        print(
-            f"    held-out {PRIMARY[task]}: {first:.3f} -> {last:.3f} ({result['minutes']:.1f} min)"
-        )
+        shown = " -> ".join(f"{p['visual']:.3f} (step {p['step']})" for p in result["curve"])
+        print(f"    held-out {PRIMARY[task]}: {shown}; {result['minutes']:.1f} min", flush=True)
         results.append(result)
     if not results:
         sys.exit(f"error: no finished runs in {args.out}; run without --report first")
     header = {
+        # The command that trains these runs (`--report` only rewrites the page).
         "command": shlex.join(
-            ["python", "benchmarks/learning.py", *(argv if argv is not None else sys.argv[1:])]
+            ["python", "benchmarks/learning.py"]
+            + [a for a in (sys.argv[1:] if argv is None else argv) if a != "--report"]
         ),
         "machine": machine(),
         "date": datetime.date.today().isoformat(),

@@ -127,6 +127,7 @@ def test_the_plan_checks_the_start_once_per_seed_and_the_midpoint_on_core_arms(t
     runs = full.runs()
     assert runs[:3] == [("chart", "grpo", 0), ("chart", "grpo", 1), ("chart", "grpo", 2)]
     assert ("chart", "ema", 0) in runs and ("chart", "ema", 1) not in runs
+    assert runs[12] == ("chart", "no_credit", 0)  # the ablation a target depends on first
     assert ("slide", "no_credit", 0) not in runs  # ablations on one task
     settings = lambda *run: dict(o.split("=", 1) for o in full.overrides(*run, tmp_path))
     first, second = settings("chart", "grpo", 0), settings("chart", "vsdpo", 0)
