@@ -128,18 +128,18 @@ def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
     overrides = plan.overrides(task, arm, seed, out)
     run_dir = out / task / arm / f"seed{seed}"
     done = run_dir / "result.json"
-    if done.exists():
-        result = json.loads(done.read_text())
-        if result["overrides"] != overrides:
-            sys.exit(
-                f"error: {run_dir} holds a run with other settings ({result['overrides']}); "
-                "delete that folder or pass another --out"
-            )
-        return result
     from sdpo_jax.config import load_config
     from sdpo_jax.trainer import train
 
     config = load_config(f"{task}_tiny", overrides)
+    if done.exists():
+        changed = changed_settings(json.loads((run_dir / "config.json").read_text()), config)
+        if changed:
+            sys.exit(
+                f"error: {run_dir} holds a run with other settings ({', '.join(changed)}); "
+                "delete that folder or pass another --out"
+            )
+        return json.loads(done.read_text())
     began = time.perf_counter()
     train(config, ["benchmarks/learning.py", *overrides])
     result = {
@@ -158,6 +158,23 @@ def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
     }
     done.write_text(json.dumps(result) + "\n")
     return result
+
+
+def changed_settings(stored: dict, config) -> list[str]:
+    """The dotted keys whose value in a finished run's config.json differs from `config`'s:
+    a changed recipe default invalidates a cached run as surely as a changed override. The
+    folder itself may have moved."""
+    current = json.loads(json.dumps(dataclasses.asdict(config)))
+    stored, current = ({k: v for k, v in d.items() if k != "run_dir"} for d in (stored, current))
+
+    def walk(a, b, prefix=""):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(a.keys() | b.keys()):
+                yield from walk(a.get(key), b.get(key), f"{prefix}{key}.")
+        elif a != b:
+            yield prefix[:-1]
+
+    return list(walk(stored, current))
 
 
 def read_signals(logdir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -215,8 +232,40 @@ def summarize(results: list[dict]) -> dict:
             }
             arms[arm] = _arm_summary(chosen) | {"signals": _mean_signals(runs, arm)}
             arms[arm]["minutes"] = float(np.mean([r["minutes"] for r in runs if r["arm"] == arm]))
-        tasks[task] = {"primary": PRIMARY[task], "arms": arms} | _against_grpo(arms)
+        tasks[task] = {"primary": PRIMARY[task], "arms": arms, "settings": _settings(runs)}
+        tasks[task] |= _against_grpo(arms)
     return tasks
+
+
+def train_reward(run: dict) -> float:
+    """The run's mean training reward over the last third of its steps: what the recipe's
+    settings are chosen on (never the held-out split)."""
+    values = [v for _, v in run["signals"]["reward/mean"]]
+    return float(np.mean(values[len(values) * 2 // 3 :] or values))
+
+
+def _settings(runs: list[dict]) -> dict[str, dict]:
+    """Each trained arm against the recipe (Visual-SDPO) on training reward, paired over seeds.
+    A setting replaces the recipe's default only where its whole 95% interval is above 0."""
+    recipe = {r["seed"]: train_reward(r) for r in runs if r["arm"] == "vsdpo"}
+    out = {}
+    for arm in dict.fromkeys(r["arm"] for r in runs if r["arm"] != "vsdpo"):
+        seeds = [r["seed"] for r in runs if r["arm"] == arm and r["seed"] in recipe]
+        if not seeds:
+            continue
+        mine = [train_reward(r) for s in seeds for r in runs if r["arm"] == arm and r["seed"] == s]
+        mean, low, high = paired_interval(np.array(mine), np.array([recipe[s] for s in seeds]))
+        verdict = (
+            "one seed: a sweep, not a decision"
+            if np.isnan(low)
+            else "better: make it the default"
+            if low > 0
+            else "worse"
+            if high < 0
+            else "within the seed noise: keep the default"
+        )
+        out[arm] = {"mean": mean, "low": low, "high": high, "seeds": seeds, "verdict": verdict}
+    return out
 
 
 def _same_scores(points: list[dict]) -> bool:
@@ -459,6 +508,22 @@ def page(tasks: dict, header: dict) -> str:
                 if k != "met"
             )
             lines.append(f"- {'**met**' if verdict['met'] else '**missed**'}: {claim} ({detail})")
+        if summary.get("settings"):
+            lines += [
+                "",
+                "Choosing the recipe's settings: training reward (last third of the steps) "
+                "against Visual-SDPO, paired over seeds; a setting replaces the default only "
+                "where its 95% interval is above 0:",
+                "",
+                "| arm | Δ train reward [95% CI] | seeds | verdict |",
+                "|---|---|---|---|",
+            ]
+            for name, d in summary["settings"].items():
+                interval = "" if np.isnan(d["low"]) else f" [{d['low']:+.3f}, {d['high']:+.3f}]"
+                lines.append(
+                    f"| {ARMS[name].label} | {d['mean']:+.3f}{interval} | {len(d['seeds'])} | "
+                    f"{d['verdict']} |"
+                )
         if not all(arm.get("base_checks_agree", True) for arm in summary["arms"].values()):
             lines.append("- warning: the step-0 checks of one seed differ between arms")
         signals = [

@@ -48,8 +48,7 @@ from sdpo_jax.batch import completion_mask, stack_microbatches
 from sdpo_jax.config import Config, OptimConfig, parse_args
 from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt
-from sdpo_jax.heldout import attempt
-from sdpo_jax.rollouts import References
+from sdpo_jax.feedback_gap import gap, table
 from sdpo_jax.rundir import machine
 from sdpo_jax.runtime import RunError, load_prompts, split_records
 from sdpo_jax.teacher import render_image, teacher_prompt
@@ -255,42 +254,6 @@ def train(config: Config, model, encoder, examples: dict[str, list[Example]]) ->
     return losses
 
 
-def gap(config: Config, model, encoder, prompts: Sequence[Prompt], pool) -> dict[str, dict]:
-    """The held-out table: programs written without feedback (sampled at temperature 1), then
-    revised with the feedback on each of them; the same numbers for both."""
-    references = References(pool, config.reward.visual)
-    key = jax.random.key(config.warmstart.seed)
-    write = attempt(
-        model, encoder, prompts, config, pool, references, rng=key, num_samples=1,
-        temperature=1.0,
-    )  # fmt: skip
-    contexts = [
-        teacher_prompt(encoder, p, r, config.teacher, config.data.letterbox)[0]
-        for p, r in zip(prompts, write.results)
-    ]
-    revise = attempt(
-        model, encoder, prompts, config, pool, references, rng=jax.random.fold_in(key, 1),
-        num_samples=1, temperature=1.0, encodings=contexts,
-    )  # fmt: skip
-    return {"without feedback": write.summary(), "with feedback": revise.summary()}
-
-
-def table(scores: dict[str, dict], visual: str) -> str:
-    """The gap table as Markdown."""
-    names = (
-        ("execution_rate", "executed"),
-        ("clean_rate", "defect-free"),
-        ("defects_per_rollout", "defects / program"),
-        ("visual", f"visual ({visual})"),
-        ("reward", "reward"),
-    )
-    lines = ["| held-out | " + " | ".join(label for _, label in names) + " |"]
-    lines.append("|---" * (len(names) + 1) + "|")
-    for row, values in scores.items():
-        lines.append(f"| {row} | " + " | ".join(f"{values[key]:.3f}" for key, _ in names) + " |")
-    return "\n".join(lines)
-
-
 def readme(config: Config, argv: Sequence[str], scores: dict, counts: dict, info: dict) -> str:
     ws = config.warmstart
     injected = "\n".join(
@@ -351,7 +314,12 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
         save_hf(model, out, dtype=jnp.bfloat16, source=TINY_FOLDER)
         stored = load_hf(out, dtype=jnp.float32)
         heldout = load_prompts(config, encoder, heldout_records[: config.warmstart.eval_items])
-        scores = gap(config, stored, encoder, heldout, pool) if heldout else {}
+        scores = {}
+        if heldout:
+            scores = gap(
+                config, stored, encoder, heldout, pool, teachers={"with feedback": config.teacher},
+                rng=jax.random.key(config.warmstart.seed), num_samples=1, temperature=1.0,
+            )  # fmt: skip
     info = {
         "steps": config.warmstart.steps,
         "minutes": (time.perf_counter() - began) / 60,

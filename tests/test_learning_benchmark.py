@@ -122,6 +122,27 @@ def test_a_missed_target_is_reported_as_missed(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text())["tasks"]["chart"]["arms"]["grpo"]
 
 
+def test_a_setting_replaces_the_default_only_when_its_training_reward_interval_is_above_0():
+    runs = made_up_runs()
+    lifts = {0: 0.05, 1: 0.07, 2: 0.06}
+    for run in runs:
+        if run["arm"] == "no_credit":  # a better training reward on every seed, last third only
+            run["signals"]["reward/mean"] = [
+                (s, 1.0 + run["seed"] + (lifts[run["seed"]] if s > 40 else -1.0))
+                for s in range(1, 61)
+            ]
+    runs.append(made_up("ema", 0, [0.5, 0.6, 0.7, 0.8]))
+    (chart,) = learning.summarize(runs).values()
+    settings = chart["settings"]
+    better = settings["no_credit"]
+    interval = stats.ttest_rel(list(lifts.values()), [0, 0, 0]).confidence_interval()
+    assert (better["low"], better["high"]) == pytest.approx((interval.low, interval.high))
+    assert better["mean"] == pytest.approx(0.06) and better["verdict"].startswith("better")
+    assert settings["grpo"]["verdict"].startswith("within the seed noise")
+    assert settings["ema"]["verdict"].startswith("one seed")
+    assert "vsdpo" not in settings
+
+
 def test_the_plan_checks_the_start_once_per_seed_and_the_midpoint_on_core_arms(tmp_path):
     full = learning.FULL
     runs = full.runs()
@@ -166,5 +187,12 @@ def test_two_tiny_runs_finish_cache_and_refuse_other_settings(tmp_path, monkeypa
         finished.read_text()
     )
     other = dataclasses.replace(plan, extra=("train.steps=3",))
-    with pytest.raises(SystemExit, match="holds a run with other settings"):
+    with pytest.raises(SystemExit, match=r"holds a run with other settings.*train.steps"):
         learning.train_one("chart", "vsdpo", 0, tmp_path, other)
+    # A recipe default changed since the run counts too: the run's config.json is compared.
+    stored = finished.parent / "config.json"
+    settings = json.loads(stored.read_text())
+    settings["teacher"]["show_render"] = not settings["teacher"]["show_render"]
+    stored.write_text(json.dumps(settings))
+    with pytest.raises(SystemExit, match=r"other settings \(teacher.show_render\)"):
+        learning.train_one("chart", "vsdpo", 0, tmp_path, plan)
