@@ -63,6 +63,7 @@ from sdpo_jax.train_step import (
     lr_schedule,
     make_optimizer,
     make_train_step,
+    place_state,
 )
 
 
@@ -137,6 +138,7 @@ class Run:
         )
         optimizer = make_optimizer(config.optim, config.train.steps)
         self.graphdef, self.state = init_state(model, optimizer, config.teacher, config.objective)
+        self.state = place_state(self.state, self.mesh, self.rules)
         self.step_fn = make_train_step(self.graphdef, optimizer, config.objective, config.teacher)
         self.jitted = None
         self.key = jax.random.key(config.train.seed)
