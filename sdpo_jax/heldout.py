@@ -69,12 +69,13 @@ def attempt(
     With several processes every one passes all the prompts and attempts its own block of each
     batch, as the trainer does; the summary covers them all."""
     encodings = [p.encoded for p in prompts] if encodings is None else list(encodings)
-    size = config.train.batch_prompts
-    share = hosts.share(size)
-    mine, parts, futures = [], [], []
-    for start in range(0, len(prompts), size):
-        batch = range(start, min(start + size, len(prompts)))
-        own = batch[jax.process_index() * share :][:share]
+    size, share = config.train.batch_prompts, hosts.share(config.train.batch_prompts)
+    batches = [range(i, min(i + size, len(prompts))) for i in range(0, len(prompts), size)]
+    blocks = [batch[jax.process_index() * share :][:share] for batch in batches]
+    mine = [prompts[i] for own in blocks for i in own]
+    references.submit([p.record for p in mine])
+    parts, futures = [], []
+    for batch, own in zip(batches, blocks):
         # A block past the end of a short batch still samples (its rows are dropped).
         chosen = [encodings[i] for i in own] or [encodings[batch[-1]]]
         out = sample(
@@ -82,18 +83,16 @@ def attempt(
             collate(encoder, chosen, size=share),
             encoder.tokenizer,
             config.sampling,
-            rng=jax.random.fold_in(rng, start),
+            rng=jax.random.fold_in(rng, batch.start),
             num_samples=num_samples,
             temperature=temperature,
         )
         rows = len(own) * (len(out.lengths) // share)  # drop the filler prompts' rows
         part = SampleOutput(*(np.asarray(x)[:rows] for x in out))
         parts.append(part)
-        mine += [prompts[i] for i in own]
-        references.submit([prompts[i].record for i in own])
         # Rendered while the next batch is sampled.
-        batch_rollouts = decode([prompts[i] for i in own], part, encoder.tokenizer, step=0)
-        futures += [pool.submit(r) for r in render_requests(batch_rollouts.requests, references)]
+        rendered = decode([prompts[i] for i in own], part, encoder.tokenizer, step=0)
+        futures += [pool.submit(r) for r in render_requests(rendered.requests, references)]
     joined = SampleOutput(*(np.concatenate(xs) for xs in zip(*parts)))
     rollouts = decode(mine, joined, encoder.tokenizer, step=0)
     results = [
