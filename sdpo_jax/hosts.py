@@ -56,7 +56,8 @@ def largest(*values: int) -> tuple[int, ...]:
 
 
 def gather(rows: np.ndarray) -> np.ndarray:
-    """Every process's `rows` (their counts may differ), concatenated in process order."""
+    """Every process's `rows` (their counts may differ), concatenated in process order, in
+    their own dtype (64-bit values travel as 32-bit ones unless JAX runs with x64)."""
     rows = np.asarray(rows)
     if jax.process_count() == 1:
         return rows
@@ -66,7 +67,7 @@ def gather(rows: np.ndarray) -> np.ndarray:
     padded = np.zeros((int(counts.max()), *rows.shape[1:]), rows.dtype)
     padded[: len(rows)] = rows
     found = multihost_utils.process_allgather(padded)
-    return np.concatenate([part[:n] for part, n in zip(found, counts)])
+    return np.concatenate([part[:n] for part, n in zip(found, counts)]).astype(rows.dtype)
 
 
 def total(value: float) -> float:
