@@ -18,6 +18,10 @@ the train step scans over. Images differ in number between rows (a failed render
 the teacher's context), so each microbatch's `pixel_values` / `image_grid_thw` are padded to
 bucketed sizes with filler images that no token refers to: the model encodes them and ignores
 the result, and the compiled step sees a handful of shapes instead of one per batch.
+
+With several processes each assembles its own rows (its block of every microbatch) at the
+lengths of the longest rows of any process, and every microbatch's images are those of all
+processes in row order (the train step sees them on every device, sdpo_jax/hosts.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sdpo_jax import hosts
 from sdpo_jax.data.pipeline import bucket_length
 
 FILLER_FRAME = (1, 2, 2)  # the smallest merge-aligned image: 4 patches
@@ -110,6 +115,9 @@ def stack_microbatches(
         )
         for part in parts
     ]
+    for b in batches:  # every process's images of the microbatch, in row order
+        b["pixel_values"] = hosts.gather(b["pixel_values"])
+        b["image_grid_thw"] = hosts.gather(b["image_grid_thw"])
     if max(len(b["image_grid_thw"]) for b in batches) == 0:
         for b in batches:
             del b["pixel_values"], b["image_grid_thw"]
@@ -156,8 +164,11 @@ def assemble(
     mask = completion_mask(lengths, tokens.shape[1]).astype(np.float32)
     distilled = np.ones(rows, bool) if distilled is None else np.asarray(distilled, bool)
     longest = lambda examples: max(len(e["input_ids"]) for e in examples)
-    student_len = bucket_length(longest(student_examples), max_prompt_tokens)
-    teacher_len = bucket_length(longest(teacher_examples), limit=1 << 20)
+    student_longest, teacher_longest = hosts.largest(
+        longest(student_examples), longest(teacher_examples)
+    )
+    student_len = bucket_length(student_longest, max_prompt_tokens)
+    teacher_len = bucket_length(teacher_longest, limit=1 << 20)
     stack = lambda x: np.stack([x[part] for part in parts])
     return {
         "student": stack_microbatches(

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from render_service import RenderPool, RenderRequest, metrics
-from sdpo_jax import rundir
+from sdpo_jax import hosts, rundir
 from sdpo_jax.config import Config, ConfigError, load_config
 from sdpo_jax.data.pipeline import LoadPrompt, SkipCounter
 from sdpo_jax.data.records import BadSource, PromptRecord, read_chartmimic, read_design2code
@@ -87,7 +87,9 @@ def generate_programs(
     config: Config, model, encoder, records: Sequence[PromptRecord]
 ) -> tuple[list[Candidate], list[str]]:
     """(one completion per record, in order, batched `train.batch_prompts` at a time; the
-    records whose prompt did not load, with the reason: data problems, not scored)."""
+    records whose prompt did not load, with the reason: data problems, not scored). With
+    several processes each samples its block of every batch and all of them get every
+    completion."""
     skipped = SkipCounter()
     load = LoadPrompt(
         encoder,
@@ -98,23 +100,26 @@ def generate_programs(
     )
     candidates: list[Candidate] = []
     size = config.train.batch_prompts
+    share = hosts.share(size)
     key = jax.random.key(config.train.seed)
-    for start in tqdm(range(0, len(records), size), desc="generate", unit="batch"):
+    batches = range(0, len(records), size)
+    for start in tqdm(batches, desc="generate", unit="batch", disable=not hosts.is_main()):
         prompts = [p for p in map(load.map, records[start : start + size]) if p is not None]
         if not prompts:
             continue
+        # Each process samples its block of the batch (a block past its end: a filler).
+        own = prompts[jax.process_index() * share :][:share]
         out = sample(
             model,
-            collate(encoder, [p.encoded for p in prompts], size=size),
+            collate(encoder, [p.encoded for p in own or prompts[-1:]], size=share),
             encoder.tokenizer,
             config.sampling,
             rng=jax.random.fold_in(key, start),
             num_samples=1,
             temperature=config.eval.temperature,
         )
-        rollouts = decode(
-            prompts, SampleOutput(*(x[: len(prompts)] for x in out)), encoder.tokenizer, step=0
-        )
+        every = SampleOutput(*(hosts.gather(np.asarray(x)[: len(own)]) for x in out))
+        rollouts = decode(prompts, every, encoder.tokenizer, step=0)
         candidates += [Candidate(p.record, r.code) for p, r in zip(prompts, rollouts.requests)]
     return candidates, skipped.reasons
 
@@ -159,16 +164,17 @@ def evaluate(
     clip_model_dir: str | None = None,
 ) -> Path:
     """Runs the evaluation `config` describes on the fresh, checkpointed (`ckpt`) or HF folder
-    (`config.model.path`) model; returns the folder holding the three reports."""
+    (`config.model.path`) model; returns the folder holding the three reports (written by
+    process 0 of a run launched as several; the others only sample)."""
+    mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
     if ckpt is not None:
         if not Path(ckpt).exists():
             raise RunError(f"--ckpt {ckpt}: no such run directory or checkpoint folder")
-        restored = restore_run(ckpt)
+        restored = restore_run(ckpt, mesh=mesh, rules=rules)
         model, encoder = restored.model, restored.encoder
         model_label = f"{restored.run_dir} step {restored.step} ({restored.config.name})"
         default_out = restored.run_dir / "eval" / f"step{restored.step}"
     else:
-        mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
         model, encoder = load_model(config.model, seed=config.train.seed, mesh=mesh, rules=rules)
         model_label = (
             f"HF folder {config.model.path}"
@@ -189,6 +195,8 @@ def evaluate(
         if not candidates:
             raise RunError(f"none of the {len(records)} records loads; first: {skipped[0]}")
         problems += skipped
+        if not hosts.is_main():  # process 0 renders, scores and writes the reports
+            return out
         report, results = score(pool, candidates, clip_model_dir)
     summary = {
         "config": config.name,
@@ -344,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         out = evaluate(config, ckpt=args.ckpt, clip_model_dir=args.clip)
     except RunError as err:
         sys.exit(f"error: {err}")
+    if not hosts.is_main():
+        return out
     print(f"reports in {out}: report.json, report.md, report.png")
     for name, aggregate in json.loads((out / "report.json").read_text())["benchmarks"].items():
         shown = {k: v for k, v in aggregate.items() if isinstance(v, float)}

@@ -18,11 +18,12 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
+from jax.sharding import Mesh
 
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import Config, ConfigError, load_config
 from sdpo_jax.runtime import RunError, load_model
-from sdpo_jax.train_step import init_state, make_optimizer
+from sdpo_jax.train_step import init_state, make_optimizer, place_state
 
 # Keys renamed since runs were saved, so an older run's config.txt still loads.
 RENAMED_KEYS = {
@@ -49,9 +50,11 @@ class Restored(NamedTuple):
     step: int
 
 
-def restore_run(run_dir: str | Path, step: int | None = None) -> Restored:
+def restore_run(
+    run_dir: str | Path, step: int | None = None, *, mesh: Mesh | None = None, rules=None
+) -> Restored:
     """The model of `step` (default: the newest) of a run directory, or of one of its
-    `checkpoints/<N>` folders, as training left it."""
+    `checkpoints/<N>` folders, as training left it, on `mesh` (default: one device)."""
     run_dir = Path(run_dir)
     if run_dir.parent.name == "checkpoints" and run_dir.name.isdigit():  # <run>/checkpoints/<N>
         run_dir, step = run_dir.parent.parent, int(run_dir.name)
@@ -63,10 +66,11 @@ def restore_run(run_dir: str | Path, step: int | None = None) -> Restored:
         config = run_config(run_dir)
     except ConfigError as err:
         raise RunError(f"{run_dir / 'config.txt'}: {err}") from None
-    model, encoder = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
+    model, encoder = load_model(config.model, seed=config.train.seed, mesh=mesh, rules=rules)
     graphdef, state = init_state(
         model, make_optimizer(config.optim, config.train.steps), config.teacher, config.objective
     )
+    state = place_state(state, mesh, rules)
     with Checkpointer(
         run_dir / "checkpoints", save_every=1, keep=config.train.keep_checkpoints
     ) as ckpt:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from sdpo_jax import hosts
 from sdpo_jax.config import SamplingConfig
 from sdpo_jax.data.pipeline import bucket_length
 from sdpo_jax.sampling import SampleOutput, generate
@@ -55,10 +56,15 @@ def sample(
     mesh=None,
 ) -> SampleOutput:
     """Completions of `inputs` as `sampling` configures them (`num_samples` and
-    `temperature` override it: evaluation draws one, greedy by default)."""
-    return generate(
+    `temperature` override it: evaluation draws one, greedy by default).
+
+    With several processes, all of them call it together, each with its own prompts (as many
+    as the others): the sampler runs on all of them, in process order, so a row's randomness
+    is that of its place in the global batch, and each process gets its own rows back."""
+    pad_id = tokenizer.pad_token_id or 0
+    out = generate(
         model,
-        inputs,
+        gather_prompts(inputs, pad_id),
         max_new_tokens=sampling.max_new_tokens,
         num_samples=sampling.num_samples if num_samples is None else num_samples,
         temperature=sampling.temperature if temperature is None else temperature,
@@ -66,7 +72,26 @@ def sample(
         top_p=sampling.top_p,
         eos_ids=eos_ids(tokenizer),
         rng=rng,
-        pad_id=tokenizer.pad_token_id or 0,
+        pad_id=pad_id,
         suppress_ids=tokenizer.convert_tokens_to_ids(list(VISION_TOKENS)),
         mesh=mesh,
     )
+    return SampleOutput(*map(hosts.own_rows, out))
+
+
+def gather_prompts(inputs: dict[str, np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
+    """Every process's prompts as one batch, in process order: left-padded to the longest
+    length bucket of any process, with all of their images (the sampler's inputs are the same
+    on every process)."""
+    if jax.process_count() == 1:
+        return inputs
+    (length,) = hosts.largest(inputs["input_ids"].shape[1])
+    left = lambda x, value: np.pad(x, ((0, 0), (length - x.shape[1], 0)), constant_values=value)
+    gathered = {
+        "input_ids": hosts.gather(left(inputs["input_ids"], pad_id)),
+        "attention_mask": hosts.gather(left(inputs["attention_mask"], 0)),
+    }
+    for key in ("pixel_values", "image_grid_thw"):
+        if key in inputs:
+            gathered[key] = hosts.gather(inputs[key])
+    return gathered

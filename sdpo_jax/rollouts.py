@@ -15,7 +15,6 @@ context or the credit offsets (its span is empty, at the end of the text).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -24,6 +23,7 @@ import numpy as np
 
 from render_service.metrics import scoring_options
 from render_service.types import DEFECT_KINDS, RenderRequest, RenderResult
+from sdpo_jax import hosts
 from sdpo_jax.batch import assemble
 from sdpo_jax.config import Config
 from sdpo_jax.credit import decode_with_offsets, extract_code, token_weights
@@ -67,7 +67,7 @@ def decode(prompts: Sequence[Prompt], sample: SampleOutput, tokenizer, *, step: 
     """Completion texts (the tokens up to each row's length) and the render requests."""
     sample = SampleOutput(*(np.asarray(x) for x in sample))
     rows = len(sample.lengths)
-    group = rows // len(prompts)
+    group = rows // max(len(prompts), 1)  # no prompts, no rows (a process past a short batch)
     end_ids = set(eos_ids(tokenizer))
     texts, offsets, requests = [], [], []
     for row in range(rows):
@@ -155,8 +155,10 @@ def train_batch(
 ) -> tuple[dict, dict]:
     """(batch for the train step, host-side metrics and per-row details for logging)."""
     group = rollouts.group_size
-    # Completions are trained at the length bucket of the longest one, not at max_new_tokens.
-    width = bucket_length(int(rollouts.sample.lengths.max()), rollouts.sample.tokens.shape[1])
+    # Completions are trained at the length bucket of the longest one (of any process), not at
+    # max_new_tokens.
+    (longest,) = hosts.largest(int(rollouts.sample.lengths.max()))
+    width = bucket_length(longest, rollouts.sample.tokens.shape[1])
     sample = rollouts.sample._replace(
         tokens=rollouts.sample.tokens[:, :width],
         logprobs=rollouts.sample.logprobs[:, :width],
@@ -206,37 +208,48 @@ def train_batch(
         max_prompt_tokens=config.data.max_prompt_tokens,
     )
     stats = rollout_stats(results, parts, sample, weights)
-    stats["teacher/context_cuts"] = float(sum(cut for _, cut in contexts))
-    stats["teacher/solution_share"] = float(np.mean([s is not None for s in shown]))
-    stats["teacher/distilled_share"] = float(distilled.mean())
-    stats["hist/advantages"] = advantages
-    stats["hist/rewards"] = rewards
+    stats["teacher/context_cuts"] = hosts.total(sum(cut for _, cut in contexts))
+    stats |= means(
+        {
+            "teacher/solution_share": [s is not None for s in shown],
+            "teacher/distilled_share": distilled,
+        }
+    )
+    stats["hist/advantages"] = hosts.gather(advantages)
+    stats["hist/rewards"] = hosts.gather(rewards)
     return batch, stats
 
 
+def means(columns: dict[str, Sequence[float]]) -> dict[str, float]:
+    """Each column's mean over the rows of every process."""
+    table = hosts.gather(np.asarray(list(columns.values()), np.float64).T)
+    return dict(zip(columns, map(float, table.mean(axis=0))))
+
+
 def rollout_stats(results, parts, sample: SampleOutput, weights: np.ndarray) -> dict:
-    """Scalars for TensorBoard: reward parts, execution rate, defects per kind, lengths, finish
-    reasons, credit; and the credit weights of real tokens as a histogram."""
-    n = len(results)
-    kinds = collections.Counter(d.kind for r in results for d in r.defects)
+    """Scalars for TensorBoard over the rollouts of every process: reward parts, execution
+    rate, defects per kind, lengths, finish reasons, credit; and the credit weights of real
+    tokens as a histogram."""
     lengths = sample.lengths.astype(np.float64)
     real = np.arange(weights.shape[1])[None, :] < sample.lengths[:, None]
-    stats = {
-        "reward/mean": float(np.mean([p.total for p in parts])),
-        "reward/executed": float(np.mean([p.executed for p in parts])),
-        "reward/visual": float(np.mean([p.visual for p in parts])),
-        "reward/defect_penalty": float(np.mean([p.defect_penalty for p in parts])),
-        "rollouts/execution_rate": sum(r.ok for r in results) / n,
-        "rollouts/clean_rate": sum(clean(r) for r in results) / n,
-        "rollouts/length_mean": float(lengths.mean()),
-        "rollouts/length_max": float(lengths.max()),
-        "rollouts/credited_share": float((weights[real] > 1).mean()) if real.any() else 0.0,
-        "rollouts/defects_per_rollout": sum(kinds.values()) / n,
+    columns = {
+        "reward/mean": [p.total for p in parts],
+        "reward/executed": [p.executed for p in parts],
+        "reward/visual": [p.visual for p in parts],
+        "reward/defect_penalty": [p.defect_penalty for p in parts],
+        "rollouts/execution_rate": [r.ok for r in results],
+        "rollouts/clean_rate": [clean(r) for r in results],
+        "rollouts/length_mean": lengths,
+        "rollouts/defects_per_rollout": [len(r.defects) for r in results],
     }
-    stats |= {f"defects/{kind}": kinds[kind] / n for kind in DEFECT_KINDS}
-    stats |= {
-        f"finish/{name}": float(np.mean(sample.finish_reason == i))
-        for i, name in enumerate(FINISH_NAMES)
+    columns |= {
+        f"defects/{kind}": [sum(d.kind == kind for d in r.defects) for r in results]
+        for kind in DEFECT_KINDS
     }
-    stats["hist/credit_weights"] = weights[real]
+    columns |= {f"finish/{name}": sample.finish_reason == i for i, name in enumerate(FINISH_NAMES)}
+    stats = means(columns)
+    stats["rollouts/length_max"] = float(hosts.gather(lengths).max())
+    credit = hosts.gather(weights[real])
+    stats["rollouts/credited_share"] = float((credit > 1).mean()) if credit.size else 0.0
+    stats["hist/credit_weights"] = credit
     return stats

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.sharding import Mesh
 
+from sdpo_jax import hosts
 from sdpo_jax.config import Config, MeshConfig, ModelConfig
 from sdpo_jax.data import records as sources
 from sdpo_jax.data.bundled import Render, ensure_bundled
@@ -70,6 +71,12 @@ def make_mesh(config: MeshConfig) -> Mesh | None:
     from models.sharding import make_mesh as mesh_of
 
     shape = mesh_shape(config, jax.device_count())
+    if jax.process_count() > 1 and math.prod(shape) != jax.device_count():
+        raise RunError(
+            f"mesh {list(shape)} covers {math.prod(shape)} of the {jax.device_count()} devices "
+            f"of {jax.process_count()} processes: a run of several processes needs them all "
+            "(set one of mesh.data/fsdp/tensor to -1)"
+        )
     if shape == (1, 1, 1):
         return None
     try:
@@ -155,7 +162,9 @@ def load_records(config: Config, render: Render) -> tuple[list[PromptRecord], li
     data = config.data
     try:
         if data.source == "bundled":
-            folder = ensure_bundled(data.task, render=render, seed=data.seed)
+            folder = hosts.main_first(
+                lambda: ensure_bundled(data.task, render=render, seed=data.seed)
+            )
             return sources.read_jsonl(folder / f"{data.split}.jsonl", data.task)
         if data.source == "jsonl":
             records, problems = sources.read_jsonl(data.path, data.task)

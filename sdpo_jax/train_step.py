@@ -234,6 +234,12 @@ def state_sharding(state: TrainState, mesh: Mesh, rules=None) -> TrainState:
     return TrainState(replicated, params, opt, like(state.ema_params), like(state.ref_params))
 
 
+def place_state(state: TrainState, mesh: Mesh | None, rules=None) -> TrainState:
+    """The state on the shardings the jitted step takes and returns: a scalar left on one
+    device (the step count) would make the second call compile the step again."""
+    return state if mesh is None else jax.device_put(state, state_sharding(state, mesh, rules))
+
+
 def jit_train_step(
     step: Callable, state: TrainState, example_batch: dict, mesh: Mesh | None, rules=None
 ):

@@ -34,11 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
 from render_service import RenderPool, metrics
-from sdpo_jax import rundir
+from sdpo_jax import hosts, rundir
 from sdpo_jax.board import Board
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import Config
@@ -58,11 +59,13 @@ from sdpo_jax.runtime import (
     sharding_rules,
 )
 from sdpo_jax.train_step import (
+    batch_shardings,
     init_state,
     jit_train_step,
     lr_schedule,
     make_optimizer,
     make_train_step,
+    place_state,
 )
 
 
@@ -92,6 +95,26 @@ def timed(name: str) -> Callable:
     return decorate
 
 
+def say(line: str) -> None:
+    """A line of the run's log, from process 0 (the others run the same loop)."""
+    if hosts.is_main():
+        print(line, flush=True)
+
+
+def resumed_position(saved: dict, batch_prompts: int) -> dict:
+    """This process's data position from a checkpoint: its own when the run that saved it had
+    as many processes; otherwise the first global batch that no process had begun, which is
+    exact unless records were skipped. (Positions are grain's `next_index` into this process's
+    records; checkpoints from before several processes hold one, as "iterator".)"""
+    positions = saved.get("iterators") or [saved["iterator"]]
+    count = jax.process_count()
+    if len(positions) == count:
+        return positions[jax.process_index()]
+    share = batch_prompts // len(positions)
+    begun = max(-(-p["next_index"] // share) for p in positions)
+    return {"next_index": begun * (batch_prompts // count)}
+
+
 def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     """Runs (or resumes) the configured training; returns the last step's scalar metrics."""
     steps, lag = config.train.steps, config.train.offpolicy_lag
@@ -119,7 +142,7 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
             return monitor.last
         monitor.finish()
         monitor.heldout("after", steps, run.heldout())
-    print(monitor.summary())
+    say(monitor.summary())
     return monitor.last
 
 
@@ -129,14 +152,18 @@ class Run:
 
     def __init__(self, config: Config, argv: list[str] | None, stack: contextlib.ExitStack):
         self.config = config
-        self.run_dir, reopened = rundir.prepare(config, argv)
-        print(describe_devices(), flush=True)
+        share = hosts.share(config.train.batch_prompts)
+        self.run_dir, reopened = (
+            rundir.prepare(config, argv) if hosts.is_main() else (rundir.resolve(config), False)
+        )
+        say(describe_devices())
         self.mesh, self.rules = make_mesh(config.mesh), sharding_rules(config.mesh)
         model, self.encoder = load_model(
             config.model, seed=config.train.seed, mesh=self.mesh, rules=self.rules
         )
         optimizer = make_optimizer(config.optim, config.train.steps)
         self.graphdef, self.state = init_state(model, optimizer, config.teacher, config.objective)
+        self.state = place_state(self.state, self.mesh, self.rules)
         self.step_fn = make_train_step(self.graphdef, optimizer, config.objective, config.teacher)
         self.jitted = None
         self.key = jax.random.key(config.train.seed)
@@ -164,7 +191,7 @@ class Run:
         self.data = prompt_batches(
             records,
             self.encoder,
-            batch_size=config.train.batch_prompts,
+            batch_size=share,
             seed=config.data.seed,
             max_prompt_tokens=config.data.max_prompt_tokens,
             image_size=config.data.letterbox,
@@ -174,14 +201,13 @@ class Run:
         self.start = self.ckpt.latest_step() or 0
         if self.start:
             self.state, saved, _ = self.ckpt.restore(self.start, like=self.state)
-            self.data.set_state(saved["iterator"])
+            self.data.set_state(resumed_position(saved, config.train.batch_prompts))
         self.references = References(self.pool, config.reward.visual)
         self.heldout_prompts = heldout_prompts(config, self.encoder, self.pool.render)
-        print(
+        say(
             f"{'resuming' if self.start else 'starting'} {config.name} in {self.run_dir}"
             + (f" from step {self.start}" if self.start else "")
-            + (" (run dir existed: same folder, same run)" if reopened and not self.start else ""),
-            flush=True,
+            + (" (run dir existed: same folder, same run)" if reopened and not self.start else "")
         )
 
     def policy(self):
@@ -221,6 +247,8 @@ class Run:
         """θ <- train_step(θ, batch); the metrics stay on the device. Waits for the step to
         finish (the loop reads its finite-loss flag next anyway), so `time/update` is the
         update's compute, not its dispatch."""
+        if jax.process_count() > 1:  # every process's rows, as global arrays
+            batch = hosts.global_batch(batch, batch_shardings(batch, self.mesh, self.rules))
         if self.jitted is None:
             self.jitted = jit_train_step(self.step_fn, self.state, batch, self.mesh, self.rules)
         self.state, step_metrics = self.jitted(self.state, batch)
@@ -255,7 +283,8 @@ class Monitor:
         self.position = run.data.get_state()  # the data position that goes with step `done`
         self.last: dict[str, float] = {}
         self.scores: dict[str, tuple[int, dict]] = {}
-        self.board = Board(str(run.run_dir / "tb"))
+        # Process 0 writes TensorBoard, heldout.jsonl and the progress bar.
+        self.board = Board(str(run.run_dir / "tb")) if hosts.is_main() else None
         self.checks = run.run_dir / "heldout.jsonl"
         self.trained = self._resume_checks(run.start)  # training seconds up to step `done`
         self.tick = time.perf_counter()  # when the last step (or held-out check) ended
@@ -265,12 +294,16 @@ class Monitor:
             desc=self.config.name,
             unit="step",
             dynamic_ncols=True,
+            disable=not hosts.is_main(),
         )
 
     def save(self, step: int, *, force: bool = False) -> None:
-        if self.ckpt.save(
-            step, self.run.state, data={"iterator": self.position}, meta={"step": step}, force=force
-        ):
+        """Every process calls it (orbax writes each one's shards, process 0 the JSON)."""
+        positions = [
+            {"next_index": int(n)} for n in hosts.gather(np.asarray([self.position["next_index"]]))
+        ]
+        data = {"iterators": positions}
+        if self.ckpt.save(step, self.run.state, data=data, meta={"step": step}, force=force):
             self.saved_step = step
 
     def step(self, done: int, step_metrics, stats, launched: Launched, results) -> None:
@@ -289,14 +322,18 @@ class Monitor:
             seconds = self.run.seconds | {"time/step": elapsed}
             host = {k: float(v) for k, v in step_metrics.items() if k != "loss/finite"}
             self.last = host | {k: v for k, v in stats.items() if not k.startswith("hist/")}
+            # Every process generates as many tokens per row on average: length_mean is global.
+            rows = len(launched.rollouts.texts) * jax.process_count()
             self.last |= seconds | {
-                "throughput/generated_tokens_per_s": float(launched.rollouts.sample.lengths.sum())
+                "throughput/generated_tokens_per_s": stats["rollouts/length_mean"]
+                * rows
                 / max(seconds.get("time/generate", 0.0), 1e-9),
                 "optim/lr": float(lr_schedule(self.config.optim, train_cfg.steps)(done - 1)),
-                "data/skipped_records": self.run.skipped.count,
+                "data/skipped_records": hosts.total(self.run.skipped.count),
             }
-            images = done % train_cfg.image_every == 0
-            _log(self.board, done, self.last, stats, launched.rollouts, results, images)
+            if self.board:
+                images = done % train_cfg.image_every == 0
+                _log(self.board, done, self.last, stats, launched.rollouts, results, images)
         self.save(done)
         self.progress.set_postfix(
             exec=f"{stats['rollouts/execution_rate']:.2f}",
@@ -311,7 +348,8 @@ class Monitor:
             self.save(self.done, force=True)
 
     def interrupted(self) -> None:
-        self.progress.write(f"interrupted: saving step {self.done} to {self.ckpt.directory}")
+        if hosts.is_main():
+            self.progress.write(f"interrupted: saving step {self.done} to {self.ckpt.directory}")
         self.finish()
 
     def check_due(self, step: int) -> bool:
@@ -323,6 +361,7 @@ class Monitor:
         the time it took does not count as training."""
         if scores is not None:
             self.scores[when] = (step, scores)
+        if scores is not None and self.board:
             split = self.config.eval.quick_split
             self.board.scalars(step, {f"{split}/{k}": v for k, v in scores.items()})
             self.board.flush()
@@ -333,8 +372,8 @@ class Monitor:
 
     def _resume_checks(self, start: int) -> float:
         """Keeps the checks of the steps before `start` (a resumed run redoes the others) and
-        returns the training seconds recorded up to `start`."""
-        if not self.checks.exists():
+        returns the training seconds recorded up to `start` (process 0's file)."""
+        if not hosts.is_main() or not self.checks.exists():
             return 0.0
         lines = [json.loads(line) for line in self.checks.read_text().splitlines() if line]
         kept = [line for line in lines if line["step"] < start]
@@ -365,7 +404,8 @@ class Monitor:
 
     def close(self) -> None:
         self.progress.close()
-        self.board.close()
+        if self.board:
+            self.board.close()
 
     def __enter__(self) -> Monitor:
         return self

@@ -1,7 +1,7 @@
 """The grain prompt pipeline: records -> shuffled, host-sharded batches of model-ready prompts.
 
-    records (this host's shard) -> shuffle(seed), reshuffled every epoch -> repeat
-      -> load images + chat template + tokenize (bad records become None and are counted)
+    records -> shuffle(seed), reshuffled every epoch -> repeat -> this host's block of each
+      global batch -> load images + chat template + tokenize (bad records become None and are counted)
       -> drop the bad -> batch -> left-pad to a length bucket
 
 Fixed shapes keep the compiled sampler and train step to a handful of variants: prompts are
@@ -163,21 +163,28 @@ def prompt_batches(
     shard: tuple[int, int] = (0, 1),
     skipped: SkipCounter | None = None,
 ) -> grain.DatasetIterator:
-    """An endless, checkpointable iterator of `PromptBatch`es over this host's share
-    (`shard` = (process index, process count)) of `records`."""
+    """An endless, checkpointable iterator of `PromptBatch`es of `batch_size` prompts: this
+    host's block (`shard` = (process index, process count)) of each global batch.
+
+    Every host walks the same shuffled order of all records, and global batch k is the next
+    `batch_size` x count of them: host i loads only block i. So the global batch holds the same
+    prompts in the same order for any number of hosts. A record that does not load is replaced
+    by the host's next one, which shifts that host's later blocks by one record."""
     index, count = shard
-    mine = list(records)[index::count]
-    if not mine:
-        raise ValueError(
-            f"no records for host {index} of {count}: the data set has {len(records)} records"
-        )
+    order = grain.MapDataset.source(list(records)).shuffle(seed=seed).repeat(None)
+
+    def slot(position: int) -> PromptRecord:
+        """The record at this host's `position`: its block of the global batch it falls in."""
+        batch, row = divmod(position, batch_size)
+        return order[(batch * count + index) * batch_size + row]
+
     skipped = skipped if skipped is not None else SkipCounter()
     load = LoadPrompt(
         encoder,
         max_tokens=max_prompt_tokens,
         image_size=image_size,
         skipped=skipped,
-        records=len(mine),
+        records=len(records),
     )
 
     def collate(prompts: Sequence[Prompt]) -> PromptBatch:
@@ -186,9 +193,8 @@ def prompt_batches(
         return PromptBatch(list(prompts), encoder.collate([p.encoded for p in prompts], length))
 
     dataset = (
-        grain.MapDataset.source(mine)
-        .shuffle(seed=seed)
-        .repeat(None)
+        grain.MapDataset.range(len(order) // count)
+        .map(slot)
         .map(load)
         .filter(lambda prompt: prompt is not None)
         .to_iter_dataset()

@@ -96,20 +96,25 @@ def test_shuffle_is_seeded_and_reshuffles_each_epoch(encoder, records):
     assert sorted(first) == sorted(second) == sorted(r.id for r in records) and first != second
 
 
-def test_hosts_get_disjoint_shares(encoder, records):
-    shares = [
-        set(
-            ids_of(
-                next(
-                    prompt_batches(
-                        records, encoder, batch_size=4, seed=0, max_prompt_tokens=512, shard=(i, 2)
-                    )
-                )
+def test_hosts_hold_their_blocks_of_the_same_global_batches(encoder, records):
+    """Over three epochs of 8 records in global batches of 4: one host, 2 hosts of 2 prompts
+    and 4 hosts of 1 see the same batches, in the same order, each host its own block."""
+    one = prompt_batches(records, encoder, batch_size=4, seed=0, max_prompt_tokens=512)
+    expected = [ids_of(next(one)) for _ in range(6)]
+    for count in (2, 4):
+        hosts = [
+            prompt_batches(
+                records,
+                encoder,
+                batch_size=4 // count,
+                seed=0,
+                max_prompt_tokens=512,
+                shard=(i, count),
             )
-        )
-        for i in range(2)
-    ]
-    assert not shares[0] & shares[1] and len(shares[0] | shares[1]) == 8
+            for i in range(count)
+        ]
+        found = [[i for h in hosts for i in ids_of(next(h))] for _ in range(6)]
+        assert found == expected
 
 
 def test_resuming_from_the_iterator_state_gives_the_same_batches(encoder, records):
