@@ -31,7 +31,7 @@ def loss_and_grads(model):
 
 def test_bf16_compute_over_fp32_params(hf_dir, port):
     model = load_hf(hf_dir, dtype=jnp.float32, compute_dtype=jnp.bfloat16)
-    kernel = model.language_model.layers[0].mlp.up_proj.kernel[...]
+    kernel = model.language_model.layers.mlp.up_proj.kernel[...]
     assert kernel.dtype == jnp.float32
     ids, mask, pixels, grid = BATCH
     logits = logits_of(model, ids, mask, pixels, grid)
