@@ -20,6 +20,7 @@ MESH_AXES = ("data", "fsdp", "tensor")
 
 DEFAULT_RULES: Mapping[str, str | tuple[str, ...] | None] = {
     "batch": ("data", "fsdp"),
+    "layers": None,  # the stacked-layer axis: each scan step reads one whole layer
     "vocab": "tensor",
     "embed": "fsdp",
     "mlp": "tensor",

@@ -106,8 +106,8 @@ def _ends_with(
 
 def _place_rows(tree, mesh: Mesh | None):
     """Pins row-major arrays onto `mesh`: rows over the batch axes (data x fsdp), and the
-    cache's KV heads (dim 1 of the [rows, kv_heads, slots, head_dim] keys and values) over
-    tensor. Without it XLA may keep the loop state replicated on every device. Scalars and
+    cache's KV heads (dim 2 of the [layers, rows, kv_heads, slots, head_dim] keys and values)
+    over tensor. Without it XLA may keep the loop state replicated on every device. Scalars and
     dimensions the mesh does not divide stay replicated; no mesh, no change."""
     if mesh is None:
         return tree
@@ -115,7 +115,7 @@ def _place_rows(tree, mesh: Mesh | None):
     def place(x):
         if x.ndim == 0:
             return x
-        axes = ("batch", "kv_heads", None, None) if x.ndim == 4 else ("batch",)
+        axes = ("layers", "batch", "kv_heads", None, None) if x.ndim == 5 else ("batch",)
         axes += (None,) * (x.ndim - len(axes))
         spec = logical_to_spec(axes, x.shape, mesh)
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))

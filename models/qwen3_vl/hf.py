@@ -1,14 +1,15 @@
 """Hugging Face checkpoint import and export for Qwen3-VL.
 
 The NNX module tree mirrors transformers' attribute names, so a parameter's path gives its
-tensor name: `language_model.layers.3.mlp.up_proj.kernel` <-> `model.language_model.layers.3.
-mlp.up_proj.weight` (the kernel is the transposed torch weight), `lm_head.kernel` <->
-`lm_head.weight`. The one reshaped tensor is the patch embedding, a Conv3d weight
-[hidden, 3, 2, 16, 16] that is a [1536, hidden] matrix here.
+tensor name: `lm_head.kernel` <-> `lm_head.weight` (a kernel is the transposed torch weight).
+Decoder layers and vision blocks are stacked (a leading `layers` axis, see layers.py), so one
+parameter holds one tensor per layer: row 3 of `language_model.layers.mlp.up_proj.kernel` <->
+`model.language_model.layers.3.mlp.up_proj.weight`. The one reshaped tensor is the patch
+embedding, a Conv3d weight [hidden, 3, 2, 16, 16] that is a [1536, hidden] matrix here.
 
 safetensors files are read with the `safetensors` library one slice at a time (bf16 as ml_dtypes),
-so with a mesh each device reads only its own slice of each tensor and no full copy is built on
-one device.
+so with a mesh each device reads only its own slice of each tensor (of each layer's tensor, for a
+stacked parameter) and no full copy is built on one device.
 """
 
 from __future__ import annotations
@@ -56,9 +57,16 @@ class CheckpointError(ValueError):
 # -- names and layouts -------------------------------------------------------------------------
 
 
-def hf_name(path: tuple) -> str:
-    """transformers' tensor name for an NNX parameter path."""
+# The stacked module attributes, numbered per layer in transformers' names.
+_STACKED = ("layers", "blocks")
+
+
+def hf_name(path: tuple, layer: int | None = None) -> str:
+    """transformers' tensor name for an NNX parameter path (and layer of a stacked one)."""
     *modules, leaf = (str(p) for p in path)
+    if layer is not None:
+        at = next(i for i, m in enumerate(modules) if m in _STACKED) + 1
+        modules.insert(at, str(layer))
     prefix = "" if modules[0] == "lm_head" else "model."
     return prefix + ".".join(modules) + "." + ("bias" if leaf == "bias" else "weight")
 
@@ -74,9 +82,16 @@ def to_hf_layout(path: tuple, value: np.ndarray, config: Qwen3VLConfig) -> np.nd
     return value.T
 
 
-def parameter_paths(model: Qwen3VL) -> dict[str, tuple]:
-    """HF tensor name -> NNX path, for every parameter of the model (abstract or concrete)."""
-    return {hf_name(path): path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+def parameter_paths(model: Qwen3VL) -> dict[str, tuple[tuple, int | None]]:
+    """HF tensor name -> (NNX path, layer: the row of a stacked parameter, else None), for every
+    tensor of the model (abstract or concrete)."""
+    names = {}
+    for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        if variable.get_metadata()["logical_axes"][:1] == ("layers",):
+            names.update({hf_name(path, i): (path, i) for i in range(variable.shape[0])})
+        else:
+            names[hf_name(path)] = (path, None)
+    return names
 
 
 # -- safetensors -------------------------------------------------------------------------------
@@ -153,12 +168,20 @@ def _load(folder, config, tensors, dtype, compute_dtype, mesh, rules, remat, abs
     graphdef, state = nnx.split(shaped)
     names = parameter_paths(shaped)
     _check_names(folder, names, tensors, config.tie_word_embeddings)
+    per_parameter: dict[tuple, list[str]] = {}
+    for name, (param_path, _) in names.items():  # a stacked parameter's layers in order
+        per_parameter.setdefault(param_path, []).append(name)
     flat = dict(nnx.to_flat_state(state))
     np_dtype = np.dtype(dtype)
-    for name, param_path in names.items():
+    for param_path, tensor_names in per_parameter.items():
         variable = flat[param_path]
-        source = tensors[name].get_slice(name)
-        reader = _reader(param_path, source, np_dtype, variable.shape, folder, name)
+        stacked = names[tensor_names[0]][1] is not None
+        shape = variable.shape[1:] if stacked else variable.shape
+        readers = [
+            _reader(param_path, tensors[name].get_slice(name), np_dtype, shape, folder, name)
+            for name in tensor_names
+        ]
+        reader = _stacked_reader(readers, shape, np_dtype) if stacked else readers[0]
         placed = None
         if mesh is not None:
             spec = sharding.logical_to_spec(
@@ -214,6 +237,21 @@ def _reader(param_path, source, np_dtype, shape, folder, name):
     return lambda index: np.asarray(read(tuple(index))).astype(np_dtype)
 
 
+def _stacked_reader(readers, shape, np_dtype):
+    """The reader of a stacked parameter from its layers' readers: each layer's slice is read
+    in turn straight into its row of one buffer."""
+
+    def read(index):
+        rows = range(len(readers))[index[0]]
+        sizes = tuple(len(range(n)[i]) for n, i in zip(shape, index[1:]))
+        out = np.empty((len(rows), *sizes), np_dtype)
+        for row, layer in enumerate(rows):
+            out[row] = readers[layer](index[1:])
+        return out
+
+    return read
+
+
 # -- export ------------------------------------------------------------------------------------
 
 
@@ -230,12 +268,13 @@ def save_hf(
     names = sorted(parameter_paths(model).items())
 
     shards, current, size = [], [], 0
-    for name, param_path in names:
-        nbytes = int(np.prod(flat[param_path].shape)) * np_dtype.itemsize
+    for name, (param_path, layer) in names:
+        shape = flat[param_path].shape[1:] if layer is not None else flat[param_path].shape
+        nbytes = int(np.prod(shape)) * np_dtype.itemsize
         if current and size + nbytes > max_shard_bytes:
             shards.append(current)
             current, size = [], 0
-        current.append((name, param_path))
+        current.append((name, param_path, layer))
         size += nbytes
     shards.append(current)
 
@@ -243,8 +282,10 @@ def save_hf(
     for i, shard in enumerate(shards):
         file = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
         tensors = {}
-        for name, param_path in shard:
-            value = np.asarray(jax.device_get(flat[param_path].get_value())).astype(np_dtype)
+        for name, param_path, layer in shard:
+            value = flat[param_path].get_value()
+            value = value if layer is None else value[layer]  # one layer leaves the device
+            value = np.asarray(jax.device_get(value)).astype(np_dtype)
             tensors[name] = np.ascontiguousarray(to_hf_layout(param_path, value, model.config))
             weight_map[name] = file
             total += value.nbytes

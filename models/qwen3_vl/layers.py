@@ -4,6 +4,10 @@ Every parameter carries `logical_axes` metadata (names such as `embed`, `mlp`, `
 `models/sharding.py` maps those names to mesh axes, so no sharding decision lives here.
 Parameters are stored in `param_dtype` and cast to the compute `dtype` at use, so bf16 compute
 over fp32 master weights works without copies in the checkpoint.
+
+Repeated blocks (decoder layers, vision blocks) are built once with every parameter stacked on a
+leading `layers` axis and run under `nnx.scan`, so tracing and XLA compile one block whatever the
+depth.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 INIT_STD = 0.02  # transformers' initializer_range for Qwen3-VL
+# Stacking names the new leading axis "layers" in each parameter's `logical_axes`.
+LAYERS = {nnx.PARTITION_NAME: None, "logical_axes": "layers"}
 
 
 def param(rngs: nnx.Rngs | None, shape, axes, dtype, init: str = "normal") -> nnx.Param:
@@ -81,3 +87,23 @@ class RMSNorm(nnx.Module):
         x32 = x.astype(jnp.float32)
         x32 = x32 * jax.lax.rsqrt(jnp.square(x32).mean(-1, keepdims=True) + self.eps)
         return self.weight[...].astype(self.dtype) * x32.astype(self.dtype)
+
+
+def stacked(make, n: int, rngs: nnx.Rngs):
+    """`n` modules `make(rngs)` as one, each parameter stacked on a leading `layers` axis."""
+
+    @nnx.split_rngs(splits=n)
+    @nnx.vmap(in_axes=0, out_axes=0, transform_metadata=LAYERS)
+    def build(rngs):
+        return make(rngs)
+
+    return build(rngs)
+
+
+def scan_layers(body, *, remat: bool, in_axes, out_axes):
+    """`nnx.scan` over stacked layers; `remat` recomputes each step's activations in the backward
+    pass, so only the carry between layers is saved. Tree mode (`graph=False`): the model may be
+    merged outside a `lax.while_loop` and decode inside it, which graph mode refuses (the
+    parameters would come from another trace level)."""
+    step = nnx.remat(body, graph=False) if remat else body
+    return nnx.scan(step, in_axes=in_axes, out_axes=out_axes, graph=False)

@@ -36,24 +36,23 @@ class Qwen3VLOutput(NamedTuple):
 class KVCache(NamedTuple):
     """Everything decoding needs, as a pytree of arrays (jit- and while_loop-friendly).
 
-    keys/values: per layer [B, kv_heads, max_len, head_dim]; mask [B, max_len]: which slots hold
-    real tokens; index: the next slot to write (shared by all rows, prompts are left-padded);
+    keys/values: all layers' [layers, B, kv_heads, max_len, head_dim]; mask [B, max_len]: which
+    slots hold real tokens; index: the next slot to write (shared by all rows, prompts are left-padded);
     positions [B]: the next token's MRoPE position (rope delta included)."""
 
-    keys: tuple[jax.Array, ...]
-    values: tuple[jax.Array, ...]
+    keys: jax.Array
+    values: jax.Array
     mask: jax.Array
     index: jax.Array
     positions: jax.Array
 
     def repeat(self, n: int) -> KVCache:
         """Row r becomes rows r*n .. r*n+n-1: G samples per prompt share one prefill."""
-        rep = lambda x: jnp.repeat(x, n, axis=0)
         return self._replace(
-            keys=tuple(map(rep, self.keys)),
-            values=tuple(map(rep, self.values)),
-            mask=rep(self.mask),
-            positions=rep(self.positions),
+            keys=jnp.repeat(self.keys, n, axis=1),
+            values=jnp.repeat(self.values, n, axis=1),
+            mask=jnp.repeat(self.mask, n, axis=0),
+            positions=jnp.repeat(self.positions, n, axis=0),
         )
 
 
@@ -191,11 +190,10 @@ class Qwen3VL(nnx.Module):
         """An empty cache; `max_len` bounds prompt plus generated tokens (writes past it are
         clamped by XLA onto the last slot, so the sampler must stop before)."""
         t = self.config.text
-        shape = (batch, t.num_key_value_heads, max_len, t.head_dim)
-        layers = range(t.num_hidden_layers)
+        shape = (t.num_hidden_layers, batch, t.num_key_value_heads, max_len, t.head_dim)
         return KVCache(
-            keys=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
-            values=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
+            keys=jnp.zeros(shape, self.dtype),
+            values=jnp.zeros(shape, self.dtype),
             mask=jnp.zeros((batch, max_len), bool),
             index=jnp.zeros((), jnp.int32),
             positions=jnp.zeros((batch,), jnp.int32),
@@ -214,12 +212,12 @@ class Qwen3VL(nnx.Module):
         prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
         batch, length = prompt.mask.shape
         cache = self.init_cache(batch, max_len)
-        hidden, caches = self.language_model(
-            *prompt.decoder_inputs, tuple(zip(cache.keys, cache.values)), 0
+        hidden, (keys, values) = self.language_model(
+            *prompt.decoder_inputs, (cache.keys, cache.values), 0
         )
         cache = KVCache(
-            keys=tuple(k for k, _ in caches),
-            values=tuple(v for _, v in caches),
+            keys=keys,
+            values=values,
             mask=cache.mask.at[:, :length].set(prompt.mask),
             index=jnp.asarray(length, jnp.int32),
             positions=(prompt.mask.sum(axis=1) + prompt.rope_deltas[:, 0]).astype(jnp.int32),
@@ -232,18 +230,12 @@ class Qwen3VL(nnx.Module):
         position_ids = jnp.broadcast_to(cache.positions[None, :, None], (3, x.shape[0], 1))
         cos, sin = self._cos_sin(position_ids)
         mask = cache.mask.at[:, cache.index].set(True)
-        hidden, caches = self.language_model(
-            x,
-            cos,
-            sin,
-            mask[:, None, None, :],
-            (),
-            tuple(zip(cache.keys, cache.values)),
-            cache.index,
+        hidden, (keys, values) = self.language_model(
+            x, cos, sin, mask[:, None, None, :], (), (cache.keys, cache.values), cache.index
         )
         cache = KVCache(
-            keys=tuple(k for k, _ in caches),
-            values=tuple(v for _, v in caches),
+            keys=keys,
+            values=values,
             mask=mask,
             index=cache.index + 1,
             positions=cache.positions + 1,

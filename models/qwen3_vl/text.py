@@ -2,11 +2,13 @@
 query attention, SwiGLU, no biases) plus DeepStack, which adds visual features from intermediate
 vision blocks to the image-token positions after the first decoder layers.
 
-Attention optionally reads and writes a per-layer key/value cache [B, kv_heads, max_len,
-head_dim]: the new keys are written at `index`, and queries attend to the first
-`mask.shape[-1]` cache slots (the prompt during prefill, the whole cache during decoding). Heads
-come before slots so that each head's keys are contiguous: in the other order XLA copied the
-whole cache into that layout at every decoding step.
+The layers are stacked and run under `nnx.scan`. Attention optionally reads and writes the
+key/value cache of all layers [layers, B, kv_heads, max_len, head_dim], carried through the scan:
+each layer writes its new keys in place at (its layer, `index`), and its queries attend to the
+first `mask.shape[-1]` slots of its own slice (the prompt during prefill, the whole cache during
+decoding). Carrying the cache, rather than scanning over it, keeps a decoding step from copying
+it. Heads come before slots so that each head's keys are contiguous: in the other order XLA
+copied the whole cache into that layout at every decoding step.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl.config import TextConfig
-from models.qwen3_vl.layers import Dense, Embed, RMSNorm
+from models.qwen3_vl.layers import Dense, Embed, RMSNorm, scan_layers, stacked
 from models.qwen3_vl.rope import apply_rope
 
 
@@ -39,26 +41,31 @@ class TextAttention(nnx.Module):
         self.q_norm = RMSNorm(cfg.head_dim, "head_dim", **norm_kw)
         self.k_norm = RMSNorm(cfg.head_dim, "head_dim", **norm_kw)
 
-    def __call__(self, x, cos, sin, mask, cache=None, index=None):
+    def __call__(self, x, cos, sin, mask, cache=None, slot=None):
+        """`cache`: (keys, values) of all layers; `slot`: (this layer, first cache slot to write)."""
         b, length, _ = x.shape
         q = self.q_norm(self.q_proj(x).reshape(b, length, self.num_heads, self.head_dim))
         k = self.k_norm(self.k_proj(x).reshape(b, length, self.num_kv_heads, self.head_dim))
         v = self.v_proj(x).reshape(b, length, self.num_kv_heads, self.head_dim)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
-            keys, values = cache
-            keys = jax.lax.dynamic_update_slice(keys, _heads_first(k, keys.dtype), (0, 0, index, 0))
-            values = jax.lax.dynamic_update_slice(
-                values, _heads_first(v, values.dtype), (0, 0, index, 0)
+            layer, index = slot
+            cache = tuple(
+                jax.lax.dynamic_update_slice(
+                    stack, _heads_first(new, stack.dtype)[None], (layer, 0, 0, index, 0)
+                )
+                for stack, new in zip(cache, (k, v))
             )
-            cache = (keys, values)
             width = mask.shape[-1]
+            keys, values = (
+                jax.lax.dynamic_index_in_dim(stack, layer, keepdims=False)[:, :, :width]
+                for stack in cache
+            )
             if length == 1:  # decoding: attend to the cache where it lies
-                out = _decode_attention(q, keys[:, :, :width], values[:, :, :width], mask)
-                return self.o_proj(out), cache
+                return self.o_proj(_decode_attention(q, keys, values, mask)), cache
             # Prefill: back to [B, slots, kv_heads, head_dim], which XLA folds into the dot.
-            k = keys[:, :, :width].transpose(0, 2, 1, 3).astype(q.dtype)
-            v = values[:, :, :width].transpose(0, 2, 1, 3).astype(q.dtype)
+            k = keys.transpose(0, 2, 1, 3).astype(q.dtype)
+            v = values.transpose(0, 2, 1, 3).astype(q.dtype)
         out = jax.nn.dot_product_attention(q, k, v, mask=mask)
         return self.o_proj(out.reshape(b, length, -1)), cache
 
@@ -108,38 +115,44 @@ class DecoderLayer(nnx.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, "norm", **norm_kw)
         self.mlp = TextMLP(cfg, **kw)
 
-    def __call__(self, x, cos, sin, mask, cache=None, index=None):
-        attn, cache = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, index)
+    def __call__(self, x, cos, sin, mask, cache=None, slot=None):
+        attn, cache = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, slot)
         x = x + attn
         return x + self.mlp(self.post_attention_layernorm(x)), cache
 
 
 class TextDecoder(nnx.Module):
     def __init__(self, cfg: TextConfig, *, rngs, dtype, param_dtype, remat=False):
-        kw = dict(rngs=rngs, dtype=dtype, param_dtype=param_dtype)
-        self.remat = remat
-        self.embed_tokens = Embed(cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), **kw)
-        self.layers = nnx.List([DecoderLayer(cfg, **kw) for _ in range(cfg.num_hidden_layers)])
-        self.norm = RMSNorm(
-            cfg.hidden_size, "norm", dtype=dtype, param_dtype=param_dtype, eps=cfg.rms_norm_eps
+        kw = dict(dtype=dtype, param_dtype=param_dtype)
+        self.remat, self.num_layers = remat, cfg.num_hidden_layers
+        self.embed_tokens = Embed(
+            cfg.vocab_size, cfg.hidden_size, ("vocab", "embed"), rngs=rngs, **kw
         )
+        self.layers = stacked(
+            lambda rngs: DecoderLayer(cfg, rngs=rngs, **kw), cfg.num_hidden_layers, rngs
+        )
+        self.norm = RMSNorm(cfg.hidden_size, "norm", eps=cfg.rms_norm_eps, **kw)
 
-    def __call__(self, x, cos, sin, mask, deepstack=(), caches=None, index=None):
-        """x [B, L, hidden] embeddings -> (final normed hidden states, updated caches).
+    def __call__(self, x, cos, sin, mask, deepstack=(), cache=None, index=None):
+        """x [B, L, hidden] embeddings -> (final normed hidden states, updated cache).
 
         `deepstack` holds one [B, L, hidden] tensor per early layer (zero away from image tokens);
-        `caches` is a tuple of per-layer (keys, values) or None."""
-        run_layer = nnx.remat(_run_layer) if self.remat else _run_layer
-        new_caches = []
-        for i, layer in enumerate(self.layers):
-            x, cache = run_layer(
-                layer, x, cos, sin, mask, None if caches is None else caches[i], index
-            )
-            new_caches.append(cache)
-            if i < len(deepstack):
-                x = x + deepstack[i].astype(x.dtype)
-        return self.norm(x), (None if caches is None else tuple(new_caches))
+        `cache` is None or (keys, values) of all layers, written from slot `index` on."""
+        n = len(deepstack)
+        # Layer i adds row min(i, n): its DeepStack feature for the first n layers, zeros after.
+        extra = jnp.stack([*deepstack, jnp.zeros_like(x)]).astype(x.dtype) if n else None
 
+        def step(carry, layer, i, shared):
+            x, cache = carry
+            cos, sin, mask, extra, index = shared
+            x, cache = layer(x, cos, sin, mask, cache, (i, index))
+            if extra is not None:
+                x = x + extra[jnp.minimum(i, n)]
+            return x, cache
 
-def _run_layer(layer, x, cos, sin, mask, cache, index):
-    return layer(x, cos, sin, mask, cache, index)
+        run = scan_layers(
+            step, remat=self.remat, in_axes=(nnx.Carry, 0, 0, None), out_axes=nnx.Carry
+        )
+        layers = jnp.arange(self.num_layers)
+        x, cache = run((x, cache), self.layers, layers, (cos, sin, mask, extra, index))
+        return self.norm(x), cache

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl.config import VisionConfig
-from models.qwen3_vl.layers import Dense, Embed, LayerNorm
+from models.qwen3_vl.layers import Dense, Embed, LayerNorm, scan_layers, stacked
 from models.qwen3_vl.rope import apply_rope, vision_cos_sin
 
 
@@ -136,7 +136,11 @@ class VisionTower(nnx.Module):
         self.pos_embed = Embed(
             cfg.num_position_embeddings, cfg.hidden_size, ("vision_pos", "vision_embed"), **kw
         )
-        self.blocks = nnx.List([VisionBlock(cfg, **kw) for _ in range(cfg.depth)])
+        self.blocks = stacked(
+            lambda rngs: VisionBlock(cfg, rngs=rngs, dtype=dtype, param_dtype=param_dtype),
+            cfg.depth,
+            rngs,
+        )
         self.merger = PatchMerger(cfg, postshuffle_norm=False, **kw)
         self.deepstack_merger_list = nnx.List(
             [PatchMerger(cfg, postshuffle_norm=True, **kw) for _ in cfg.deepstack_visual_indexes]
@@ -163,15 +167,22 @@ class VisionTower(nnx.Module):
         x = x + self.position_embedding(rows, cols, heights, widths).astype(x.dtype)
         cos, sin = vision_cos_sin(rows, cols, cfg.head_dim, cfg.rope_theta)
         mask = segment[:, None] == segment[None, :]
-        run_block = nnx.remat(_run_block) if self.remat else _run_block
-        deepstack = []
-        for i, block in enumerate(self.blocks):
-            x = run_block(block, x, cos, sin, mask)
-            if i in cfg.deepstack_visual_indexes:
-                merger = self.deepstack_merger_list[cfg.deepstack_visual_indexes.index(i)]
-                deepstack.append(merger(x))
+        run = scan_layers(
+            _block_step,
+            remat=self.remat,
+            in_axes=(nnx.Carry, 0, None),
+            out_axes=(nnx.Carry, 0),
+        )
+        x, hidden = run(x, self.blocks, (cos, sin, mask))
+        deepstack = [
+            merger(hidden[i])
+            for merger, i in zip(self.deepstack_merger_list, cfg.deepstack_visual_indexes)
+        ]
         return self.merger(x), deepstack
 
 
-def _run_block(block, x, cos, sin, mask):
-    return block(x, cos, sin, mask)
+def _block_step(x, block, shared):
+    """One block; its output is both the carry and, stacked over blocks, what the DeepStack
+    mergers pick their inputs from."""
+    x = block(x, *shared)
+    return x, x

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from models.qwen3_vl import load_hf
+from models.qwen3_vl import Qwen3VL, load_hf
 from models.qwen3_vl.model import InputError
-from tests.models.conftest import logits_of, make_batch, text
+from tests.models.conftest import TINY, logits_of, make_batch, text
 
 TOL = 1e-4
 BATCH = make_batch([[*text(3), "img", *text(4, 1)], [*text(5, 2)]], [(1, 4, 6)])
@@ -31,7 +33,7 @@ def loss_and_grads(model):
 
 def test_bf16_compute_over_fp32_params(hf_dir, port):
     model = load_hf(hf_dir, dtype=jnp.float32, compute_dtype=jnp.bfloat16)
-    kernel = model.language_model.layers[0].mlp.up_proj.kernel[...]
+    kernel = model.language_model.layers.mlp.up_proj.kernel[...]
     assert kernel.dtype == jnp.float32
     ids, mask, pixels, grid = BATCH
     logits = logits_of(model, ids, mask, pixels, grid)
@@ -79,3 +81,21 @@ def test_inputs_that_do_not_fit_give_one_line(problem, words, port):
     assert "\n" not in str(e.value)
     for word in words:
         assert word in str(e.value)
+
+
+def test_the_traced_program_does_not_grow_with_depth():
+    """Layers run under a scan: a 2-layer and a 6-layer model (text and vision) trace to
+    programs of the same size, so compile time does not grow with depth either."""
+
+    def size(layers):
+        config = dataclasses.replace(
+            TINY,
+            text=dataclasses.replace(TINY.text, num_hidden_layers=layers),
+            vision=dataclasses.replace(TINY.vision, depth=layers),
+        )
+        graphdef, state = nnx.split(nnx.eval_shape(lambda: Qwen3VL(config, rngs=nnx.Rngs(0))))
+        ids, mask, pixels, grid = BATCH
+        forward = lambda state: nnx.merge(graphdef, state)(ids, mask, pixels, grid).logits
+        return len(str(jax.make_jaxpr(forward)(state)).splitlines())
+
+    assert size(2) == size(6)

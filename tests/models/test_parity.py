@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -70,8 +71,16 @@ def test_vision_parts_with_wide_inputs(part, hf_model, port):
     x = np.random.default_rng(0).uniform(-6, 6, (32, TINY.vision.hidden_size)).astype(np.float32)
     ours, theirs = port.visual, hf_model.model.visual
     for name in part.split("."):
-        ours = ours[int(name)] if name.isdigit() else getattr(ours, name)
+        ours = layer_of(ours, int(name)) if name.isdigit() else getattr(ours, name)
         theirs = theirs[int(name)] if name.isdigit() else getattr(theirs, name)
     with torch.no_grad():
         expected = theirs(torch.tensor(x)).numpy()
     np.testing.assert_allclose(np.asarray(ours(x)), expected, atol=TOL, rtol=0)
+
+
+def layer_of(module, i):
+    """Layer `i` of stacked layers, or of a list of modules, on its own."""
+    if isinstance(module, nnx.List):
+        return module[i]
+    graphdef, state = nnx.split(module)
+    return nnx.merge(graphdef, jax.tree.map(lambda stack: stack[i], state))

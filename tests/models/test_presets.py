@@ -27,8 +27,9 @@ def test_8b_parameter_count_and_hf_names():
     hf_shapes = {name: tuple(t.shape) for name, t in hf.state_dict().items()}
     assert len(hf_shapes) == 750
     ours = {}
-    for name, path in parameter_paths(abstract).items():
-        no_memory = np.broadcast_to(np.float32(0), params[path].shape)
+    for name, (path, layer) in parameter_paths(abstract).items():
+        shape = params[path].shape if layer is None else params[path].shape[1:]
+        no_memory = np.broadcast_to(np.float32(0), shape)
         ours[name] = to_hf_layout(path, no_memory, config).shape
     assert ours == hf_shapes
 

@@ -32,8 +32,8 @@ def test_sharded_forward_equals_unsharded(hf_dir, port):
     assert len(jax.devices()) == 8
     mesh = sharding.make_mesh(fsdp=4, tensor=2)
     sharded = load_hf(hf_dir, mesh=mesh)  # parameters created directly on their shards
-    q_kernel = sharded.language_model.layers[0].self_attn.q_proj.kernel[...]
-    assert q_kernel.sharding.spec == PartitionSpec("fsdp", "tensor")
+    q_kernel = sharded.language_model.layers.self_attn.q_proj.kernel[...]
+    assert q_kernel.sharding.spec == PartitionSpec(None, "fsdp", "tensor")  # layers: never split
 
     rows = [[*text(3), "img", *text(2, 1)], [*text(6, 2)], [*text(2, 3), "img"], [*text(5, 4)]]
     ids, mask, pixels, grid = make_batch(rows, [(1, 4, 6), (1, 2, 4)])

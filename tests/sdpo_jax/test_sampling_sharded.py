@@ -58,7 +58,7 @@ def prompts():
 def test_sharded_sampler_equals_unsharded(models, unsharded, temperature, pass_mesh):
     _, sharded, mesh = models
     assert len(jax.devices()) == 8
-    kernel = sharded.language_model.layers[0].self_attn.q_proj.kernel[...]
+    kernel = sharded.language_model.layers.self_attn.q_proj.kernel[...]
     assert len(kernel.sharding.device_set) == 8  # really spread over the mesh
     batch = prompts()
     on_mesh = dict(batch)
