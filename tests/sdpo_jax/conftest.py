@@ -1,9 +1,39 @@
 """Fixtures for the trainer's tests: a small byte-level BPE tokenizer trained here, wrapped as a
 Hugging Face fast tokenizer like the real one."""
 
+import contextlib
+import os
+
+import jax
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from sdpo_jax.data import bundled
+
+# Bundled sets of a few items: the trainer tests' runs take a handful of prompts.
+SMALL_SPLITS = {"train": 12, "validation": 4, "heldout": 4}
+
+
+@contextlib.contextmanager
+def small_bundled_sets(cache):
+    """Small bundled sets built under `cache` (XDG_CACHE_HOME) and compiled programs reused
+    between runs there; everything restored on exit."""
+    saved = os.environ.get("XDG_CACHE_HOME"), bundled.SPLITS
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    bundled.SPLITS = SMALL_SPLITS
+    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    try:
+        yield cache
+    finally:
+        jax.config.update("jax_compilation_cache_dir", None)
+        bundled.SPLITS = saved[1]
+        if saved[0] is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved[0]
+
 
 CORPUS = [
     "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(6, 4))\n",

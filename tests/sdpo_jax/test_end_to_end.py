@@ -17,9 +17,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import sdpo_jax.trainer as trainer_module
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import load_config
-from sdpo_jax.data import bundled
 from sdpo_jax.export import export
 from sdpo_jax.trainer import train
+from tests.sdpo_jax.conftest import SMALL_SPLITS, small_bundled_sets
 
 # Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step, no held-out check.
 QUICK = [
@@ -33,27 +33,12 @@ QUICK = [
 ]
 
 
-# Bundled sets of a few items: the runs here take a handful of prompts.
-SMALL_SPLITS = {"train": 12, "validation": 4, "heldout": 4}
-
-
 @pytest.fixture(scope="module", autouse=True)
 def shared_caches(tmp_path_factory):
     """Small bundled sets built once for the module, and compiled programs reused between
     runs."""
-    cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("XDG_CACHE_HOME"), bundled.SPLITS
-    os.environ["XDG_CACHE_HOME"] = str(cache)
-    bundled.SPLITS = SMALL_SPLITS
-    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    yield cache
-    jax.config.update("jax_compilation_cache_dir", None)
-    bundled.SPLITS = saved[1]
-    if saved[0] is None:
-        del os.environ["XDG_CACHE_HOME"]
-    else:
-        os.environ["XDG_CACHE_HOME"] = saved[0]
+    with small_bundled_sets(tmp_path_factory.mktemp("cache")) as cache:
+        yield cache
 
 
 def run(recipe, run_dir, *extra):

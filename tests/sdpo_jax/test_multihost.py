@@ -23,11 +23,10 @@ from flax import nnx
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sdpo_jax.config import load_config
-from sdpo_jax.data import bundled
 from sdpo_jax.export import restore_run
 from sdpo_jax.trainer import resumed_position, train
+from tests.sdpo_jax.conftest import SMALL_SPLITS, small_bundled_sets
 
-SMALL_SPLITS = {"train": 12, "validation": 4, "heldout": 4}
 # 2 prompts x 4 samples per step: one prompt per process. Completions of 16 tokens never finish
 # a program, so every render fails fast (a roomy wall limit keeps a loaded machine from turning
 # a failure into a timeout in one run only). The held-out check runs before and after.
@@ -92,24 +91,11 @@ def train_here(run_dir, steps: int) -> None:
 def runs(tmp_path_factory):
     """(two-process run dir, one-process run dir): 2 steps on two processes, 3 on one (the
     schedule of both is the same constant rate after a 2-step warmup)."""
-    cache = tmp_path_factory.mktemp("cache")
-    saved = os.environ.get("XDG_CACHE_HOME"), bundled.SPLITS
-    os.environ["XDG_CACHE_HOME"] = str(cache)
-    bundled.SPLITS = SMALL_SPLITS
-    jax.config.update("jax_compilation_cache_dir", str(cache / "jax"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     two, one = tmp_path_factory.mktemp("two"), tmp_path_factory.mktemp("one")
-    try:
+    with small_bundled_sets(tmp_path_factory.mktemp("cache")) as cache:
         train_in_two_processes(two, cache)  # process 0 builds the bundled set, then process 1
         train_here(one, steps=3)
         yield two, one
-    finally:
-        jax.config.update("jax_compilation_cache_dir", None)
-        bundled.SPLITS = saved[1]
-        if saved[0] is None:
-            del os.environ["XDG_CACHE_HOME"]
-        else:
-            os.environ["XDG_CACHE_HOME"] = saved[0]
 
 
 def params(run_dir, step):
