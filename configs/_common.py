@@ -42,6 +42,7 @@ PAPER_SHARDING_RULES = (
     ("vision_merge", ("fsdp",)),
     ("vision_patch", ()),
     ("vision_pos", ()),
+    ("layers", ()),  # the stacked-layer axis of the scanned layers: never split
 )
 
 

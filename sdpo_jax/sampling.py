@@ -106,7 +106,7 @@ def _ends_with(
 
 def _place_rows(tree, mesh: Mesh | None):
     """Pins row-major arrays onto `mesh`: rows over the batch axes (data x fsdp), and the
-    cache's KV heads (dim 2 of the [layers, rows, kv_heads, slots, head_dim] keys and values)
+    cache's KV heads (dim 1 of each layer's [rows, kv_heads, slots, head_dim] keys and values)
     over tensor. Without it XLA may keep the loop state replicated on every device. Scalars and
     dimensions the mesh does not divide stay replicated; no mesh, no change."""
     if mesh is None:
@@ -115,7 +115,7 @@ def _place_rows(tree, mesh: Mesh | None):
     def place(x):
         if x.ndim == 0:
             return x
-        axes = ("layers", "batch", "kv_heads", None, None) if x.ndim == 5 else ("batch",)
+        axes = ("batch", "kv_heads", None, None) if x.ndim == 4 else ("batch",)
         axes += (None,) * (x.ndim - len(axes))
         spec = logical_to_spec(axes, x.shape, mesh)
         return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
@@ -154,6 +154,7 @@ def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
         )
         last = jnp.repeat(logits[:, -1], samples, axis=0)
         cache = cache.repeat(samples)
+        layers = model.decoder_layers()  # sliced once: the loop reads them in place
         rows = last.shape[0]
         eos = jnp.asarray(eos_ids, jnp.int32)
 
@@ -170,7 +171,7 @@ def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
             length = state.length + live
             at_eos = live & jnp.isin(token, eos)
             at_stop = live & ~at_eos & _ends_with(tokens, length, stops)
-            logits, cache = model.decode(token, state.cache)
+            logits, cache = model.decode(token, state.cache, layers)
             moved = _Decoding(
                 t=state.t + 1,
                 logits=logits,

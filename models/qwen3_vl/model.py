@@ -36,23 +36,24 @@ class Qwen3VLOutput(NamedTuple):
 class KVCache(NamedTuple):
     """Everything decoding needs, as a pytree of arrays (jit- and while_loop-friendly).
 
-    keys/values: all layers' [layers, B, kv_heads, max_len, head_dim]; mask [B, max_len]: which
-    slots hold real tokens; index: the next slot to write (shared by all rows, prompts are left-padded);
+    keys/values: per layer [B, kv_heads, max_len, head_dim]; mask [B, max_len]: which slots hold
+    real tokens; index: the next slot to write (shared by all rows, prompts are left-padded);
     positions [B]: the next token's MRoPE position (rope delta included)."""
 
-    keys: jax.Array
-    values: jax.Array
+    keys: tuple[jax.Array, ...]
+    values: tuple[jax.Array, ...]
     mask: jax.Array
     index: jax.Array
     positions: jax.Array
 
     def repeat(self, n: int) -> KVCache:
         """Row r becomes rows r*n .. r*n+n-1: G samples per prompt share one prefill."""
+        rep = lambda x: jnp.repeat(x, n, axis=0)
         return self._replace(
-            keys=jnp.repeat(self.keys, n, axis=1),
-            values=jnp.repeat(self.values, n, axis=1),
-            mask=jnp.repeat(self.mask, n, axis=0),
-            positions=jnp.repeat(self.positions, n, axis=0),
+            keys=tuple(map(rep, self.keys)),
+            values=tuple(map(rep, self.values)),
+            mask=rep(self.mask),
+            positions=rep(self.positions),
         )
 
 
@@ -190,13 +191,25 @@ class Qwen3VL(nnx.Module):
         """An empty cache; `max_len` bounds prompt plus generated tokens (writes past it are
         clamped by XLA onto the last slot, so the sampler must stop before)."""
         t = self.config.text
-        shape = (t.num_hidden_layers, batch, t.num_key_value_heads, max_len, t.head_dim)
+        shape = (batch, t.num_key_value_heads, max_len, t.head_dim)
+        layers = range(t.num_hidden_layers)
         return KVCache(
-            keys=jnp.zeros(shape, self.dtype),
-            values=jnp.zeros(shape, self.dtype),
+            keys=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
+            values=tuple(jnp.zeros(shape, self.dtype) for _ in layers),
             mask=jnp.zeros((batch, max_len), bool),
             index=jnp.zeros((), jnp.int32),
             positions=jnp.zeros((batch,), jnp.int32),
+        )
+
+    def decoder_layers(self) -> tuple[nnx.Module, ...]:
+        """The decoder's layers as separate modules, sliced from the stacked parameters. A
+        decode loop takes them once, outside the loop: scanning over stacked layers, XLA:CPU
+        copies each layer's weights and cache at every step (its matmuls cannot read a
+        dynamically indexed slice in place), while separate arrays are read where they lie."""
+        graphdef, state = nnx.split(self.language_model.layers)
+        return tuple(
+            nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], state))
+            for i in range(self.config.text.num_hidden_layers)
         )
 
     def prefill(
@@ -212,26 +225,34 @@ class Qwen3VL(nnx.Module):
         prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
         batch, length = prompt.mask.shape
         cache = self.init_cache(batch, max_len)
+        # The prompt runs under the layers' scan, which writes all layers' cache in one stack.
         hidden, (keys, values) = self.language_model(
-            *prompt.decoder_inputs, (cache.keys, cache.values), 0
+            *prompt.decoder_inputs, (jnp.stack(cache.keys), jnp.stack(cache.values)), 0
         )
         cache = KVCache(
-            keys=keys,
-            values=values,
+            keys=tuple(jnp.unstack(keys)),
+            values=tuple(jnp.unstack(values)),
             mask=cache.mask.at[:, :length].set(prompt.mask),
             index=jnp.asarray(length, jnp.int32),
             positions=(prompt.mask.sum(axis=1) + prompt.rope_deltas[:, 0]).astype(jnp.int32),
         )
         return self.logits(hidden), cache
 
-    def decode(self, tokens, cache: KVCache):
-        """One new token per row (tokens [B]) -> (logits [B, vocab], cache advanced by one)."""
+    def decode(self, tokens, cache: KVCache, layers: tuple[nnx.Module, ...] | None = None):
+        """One new token per row (tokens [B]) -> (logits [B, vocab], cache advanced by one).
+        `layers`: `decoder_layers()`, taken once before a decode loop (default: taken here)."""
         x = self.language_model.embed_tokens(jnp.asarray(tokens)[:, None])
         position_ids = jnp.broadcast_to(cache.positions[None, :, None], (3, x.shape[0], 1))
         cos, sin = self._cos_sin(position_ids)
         mask = cache.mask.at[:, cache.index].set(True)
-        hidden, (keys, values) = self.language_model(
-            x, cos, sin, mask[:, None, None, :], (), (cache.keys, cache.values), cache.index
+        hidden, (keys, values) = self.language_model.decode(
+            self.decoder_layers() if layers is None else layers,
+            x,
+            cos,
+            sin,
+            mask[:, None, None, :],
+            (cache.keys, cache.values),
+            cache.index,
         )
         cache = KVCache(
             keys=keys,

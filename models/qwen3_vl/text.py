@@ -2,13 +2,14 @@
 query attention, SwiGLU, no biases) plus DeepStack, which adds visual features from intermediate
 vision blocks to the image-token positions after the first decoder layers.
 
-The layers are stacked and run under `nnx.scan`. Attention optionally reads and writes the
-key/value cache of all layers [layers, B, kv_heads, max_len, head_dim], carried through the scan:
-each layer writes its new keys in place at (its layer, `index`), and its queries attend to the
-first `mask.shape[-1]` slots of its own slice (the prompt during prefill, the whole cache during
-decoding). Carrying the cache, rather than scanning over it, keeps a decoding step from copying
-it. Heads come before slots so that each head's keys are contiguous: in the other order XLA
-copied the whole cache into that layout at every decoding step.
+The layers are stacked and run under `nnx.scan`. Attention optionally reads and writes a
+key/value cache: during the prompt, the cache of all layers [layers, B, kv_heads, max_len,
+head_dim], carried through the scan, each layer writing its new keys in place at (its layer,
+`index`); during decoding, each layer's own [B, kv_heads, max_len, head_dim] arrays, with the
+layers unrolled over parameters sliced once before the decode loop (`TextDecoder.decode`), since
+XLA:CPU copies a scanned layer's weights and cache slice at every step. Queries attend to the
+first `mask.shape[-1]` slots. Heads come before slots so that each head's keys are contiguous:
+in the other order XLA copied the whole cache into that layout at every decoding step.
 """
 
 from __future__ import annotations
@@ -42,25 +43,28 @@ class TextAttention(nnx.Module):
         self.k_norm = RMSNorm(cfg.head_dim, "head_dim", **norm_kw)
 
     def __call__(self, x, cos, sin, mask, cache=None, slot=None):
-        """`cache`: (keys, values) of all layers; `slot`: (this layer, first cache slot to write)."""
+        """`cache`: (keys, values) of all layers, with `slot` = (this layer, first cache slot to
+        write); or this layer's own (keys, values), with `slot` = (first slot,)."""
         b, length, _ = x.shape
         q = self.q_norm(self.q_proj(x).reshape(b, length, self.num_heads, self.head_dim))
         k = self.k_norm(self.k_proj(x).reshape(b, length, self.num_kv_heads, self.head_dim))
         v = self.v_proj(x).reshape(b, length, self.num_kv_heads, self.head_dim)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
-            layer, index = slot
+            *layer, index = slot  # layer: (i,) in the stack of all layers, () for a layer's own
+            lead = (None,) * len(layer)
             cache = tuple(
                 jax.lax.dynamic_update_slice(
-                    stack, _heads_first(new, stack.dtype)[None], (layer, 0, 0, index, 0)
+                    stack, _heads_first(new, stack.dtype)[lead], (*layer, 0, 0, index, 0)
                 )
                 for stack, new in zip(cache, (k, v))
             )
             width = mask.shape[-1]
             keys, values = (
-                jax.lax.dynamic_index_in_dim(stack, layer, keepdims=False)[:, :, :width]
+                (jax.lax.dynamic_index_in_dim(stack, layer[0], keepdims=False) if layer else stack)
                 for stack in cache
             )
+            keys, values = keys[:, :, :width], values[:, :, :width]
             if length == 1:  # decoding: attend to the cache where it lies
                 return self.o_proj(_decode_attention(q, keys, values, mask)), cache
             # Prefill: back to [B, slots, kv_heads, head_dim], which XLA folds into the dot.
@@ -156,3 +160,14 @@ class TextDecoder(nnx.Module):
         layers = jnp.arange(self.num_layers)
         x, cache = run((x, cache), self.layers, layers, (cos, sin, mask, extra, index))
         return self.norm(x), cache
+
+    def decode(self, layers, x, cos, sin, mask, cache, index):
+        """One step of decoding over separate layer modules (`Qwen3VL.decoder_layers`) and
+        per-layer caches: unrolled, so that each layer reads its own weights and cache in place.
+        `cache` is (keys, values), each a tuple over layers."""
+        keys, values = [], []
+        for layer, k, v in zip(layers, *cache, strict=True):
+            x, (k, v) = layer(x, cos, sin, mask, (k, v), (index,))
+            keys.append(k)
+            values.append(v)
+        return self.norm(x), (tuple(keys), tuple(values))
