@@ -253,8 +253,9 @@ def available() -> list[str]:
     )
 
 
-def load_config(name: str, overrides: Sequence[str] = ()) -> Config:
-    """The recipe `name` with `key.sub=value` overrides applied, validated."""
+def load_config(name: str, overrides: Sequence[str] = (), *, weights: bool = True) -> Config:
+    """The recipe `name` with `key.sub=value` overrides applied, validated. `weights=False`
+    (the memory plan) accepts any `model.preset` without a model folder: only shapes are used."""
     names = available()
     if name not in names:
         raise ConfigError(f"unknown config {name!r}; available: {', '.join(names)}")
@@ -264,7 +265,7 @@ def load_config(name: str, overrides: Sequence[str] = ()) -> Config:
         if not sep or not key:
             raise ConfigError(f"override {item!r} is not of the form key.sub=value")
         config = _set(config, key.strip(), value.strip())
-    validate(config)
+    validate(config, weights=weights)
     return config
 
 
@@ -359,7 +360,7 @@ def _check_range(value: Any, field: dataclasses.Field, key: str) -> None:
         )
 
 
-def validate(config: Config) -> None:
+def validate(config: Config, *, weights: bool = True) -> None:
     """Checks that need the whole config (and the file system), after overrides."""
     for section in dataclasses.fields(config):
         node = getattr(config, section.name)
@@ -367,7 +368,7 @@ def validate(config: Config) -> None:
             for f in dataclasses.fields(node):
                 _check_range(getattr(node, f.name), f, f"{section.name}.{f.name}")
     model = config.model
-    if model.path is None and model.preset not in FRESH_PRESETS:
+    if weights and model.path is None and model.preset not in FRESH_PRESETS:
         raise ConfigError(
             f"config {config.name!r} needs weights: add model.path=/path/to/Qwen3-VL folder "
             "(config.json + safetensors), e.g. make train CONFIG=chart "

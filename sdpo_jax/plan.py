@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     from sdpo_jax.config import ConfigError, load_config
 
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, weights=False)
     except ConfigError as err:
         sys.exit(f"config error: {err}")
     plan, shapes = make_plan(config, args.device, image)
