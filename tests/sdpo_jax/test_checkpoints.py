@@ -50,16 +50,21 @@ def test_forced_save_ignores_the_interval(tmp_path):
 
 def test_a_process_killed_during_a_save_resumes_from_the_last_complete_step(tmp_path):
     # The child saves step 1 and waits for it, then starts a large asynchronous save of step 2
-    # and is killed (SIGKILL) while that save is still being written.
+    # and is killed (SIGKILL) once that save's temporary folder exists: mid-write, whatever the
+    # machine's load (killing right after `save` returned could come before orbax began).
     script = textwrap.dedent(
         f"""
-        import os, signal, sys, jax.numpy as jnp
+        import os, signal, sys, time, jax.numpy as jnp
         from sdpo_jax.checkpoints import Checkpointer
         ckpt = Checkpointer({str(tmp_path)!r}, save_every=1, keep=5)
         ckpt.save(1, {{"w": jnp.ones((4,))}}, data={{"i": 1}}, meta={{}})
         ckpt.wait()
         big = {{"w": jnp.ones((4,)), "pad": jnp.ones((64, 1024, 1024), jnp.float32)}}
         ckpt.save(2, big, data={{"i": 2}}, meta={{}})
+        tmp = lambda: any(p.startswith("2.orbax-checkpoint-tmp") for p in os.listdir({str(tmp_path)!r}))
+        deadline = time.monotonic() + 60
+        while not tmp() and time.monotonic() < deadline:
+            time.sleep(0.001)
         print("saving", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
         """
