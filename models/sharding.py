@@ -9,6 +9,8 @@ The mesh has the axes ("data", "fsdp", "tensor"); the trainer reuses these helpe
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -69,6 +71,33 @@ def logical_to_spec(
         used.update(mesh_axes)
         spec.append(mesh_axes[0] if len(mesh_axes) == 1 else mesh_axes)
     return PartitionSpec(*spec)
+
+
+_ACTIVATIONS: contextvars.ContextVar = contextvars.ContextVar("activations", default=None)
+
+
+@contextlib.contextmanager
+def activation_sharding(mesh: Mesh | None, rules=None):
+    """While a function is traced inside this context, `constrain` pins the model's activations
+    to `mesh` by the logical rules. Without the pins XLA may keep parameters sharded and gather
+    the activations instead: every device then computes the whole batch (with FSDP, the full
+    [rows, length, vocab] logits on each device)."""
+    token = _ACTIVATIONS.set(None if mesh is None else (mesh, rules))
+    try:
+        yield
+    finally:
+        _ACTIVATIONS.reset(token)
+
+
+def constrain(x: jax.Array, axes: Sequence[str | None]) -> jax.Array:
+    """`x` laid out by its logical `axes` on the active mesh; unchanged outside
+    `activation_sharding`."""
+    active = _ACTIVATIONS.get()
+    if active is None:
+        return x
+    mesh, rules = active
+    spec = logical_to_spec(axes, x.shape, mesh, rules)
+    return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
 
 
 def state_shardings(state: nnx.State, mesh: Mesh, rules=None):

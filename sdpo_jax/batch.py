@@ -14,10 +14,13 @@ so completion token t sits at index P + t (student) and Pt + t (teacher) in ever
 logits that predict it at P + t − 1 and Pt + t − 1.
 
 Rows are split into `microbatches` groups of whole prompts and stacked on a leading axis, which
-the train step scans over. Images differ in number between rows (a failed render adds none to
-the teacher's context), so each microbatch's `pixel_values` / `image_grid_thw` are padded to
-bucketed sizes with filler images that no token refers to: the model encodes them and ignores
-the result, and the compiled step sees a handful of shapes instead of one per batch.
+the train step scans over. A microbatch holds each distinct image once: the G rollouts of a
+prompt show the same target image (and identical renders are identical images), so
+`pixel_values` / `image_grid_thw` list the distinct images and `image_index` names the one each
+image in the tokens shows. Images differ in number between rows (a failed render adds none to
+the teacher's context), so each microbatch's vision inputs are padded to bucketed sizes with
+filler images and index entries that no token refers to: the model encodes them and ignores the
+result, and the compiled step sees a handful of shapes instead of one per batch.
 
 With several processes each assembles its own rows (its block of every microbatch) at the
 lengths of the longest rows of any process, and every microbatch's images are those of all
@@ -26,6 +29,7 @@ processes in row order (the train step sees them on every device, sdpo_jax/hosts
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -55,6 +59,26 @@ def pad_vision(
     pad_grid = np.asarray(fillers, grid.dtype).reshape(-1, 3)
     pad_rows = np.zeros((extra, pixel_values.shape[1]), pixel_values.dtype)
     return np.concatenate([pixel_values, pad_rows]), np.concatenate([grid, pad_grid])
+
+
+def encode_once(
+    pixel_values: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel rows, grids) of the distinct images among `grid`'s, in first-seen order, and for
+    each original image the index of its distinct copy."""
+    images = np.split(pixel_values, np.cumsum(np.prod(grid, axis=1))[:-1])
+    first: dict[bytes, int] = {}
+    kept, index = [], []
+    for i, (rows, thw) in enumerate(zip(images, grid)):
+        digest = hashlib.blake2b(np.ascontiguousarray(rows), digest_size=16)
+        digest.update(np.asarray(thw, np.int64).tobytes())
+        key = digest.digest()
+        if key not in first:
+            first[key] = len(kept)
+            kept.append(i)
+        index.append(first[key])
+    pixels = np.concatenate([images[i] for i in kept] or [pixel_values[:0]])
+    return pixels, grid[kept], np.asarray(index, np.int32)
 
 
 def completion_mask(lengths: np.ndarray, length: int) -> np.ndarray:
@@ -115,18 +139,21 @@ def stack_microbatches(
         )
         for part in parts
     ]
-    for b in batches:  # every process's images of the microbatch, in row order
-        b["pixel_values"] = hosts.gather(b["pixel_values"])
-        b["image_grid_thw"] = hosts.gather(b["image_grid_thw"])
+    for b in batches:  # every process's images of the microbatch, in row order, each once
+        b["pixel_values"], b["image_grid_thw"], b["image_index"] = encode_once(
+            hosts.gather(b["pixel_values"]), hosts.gather(b["image_grid_thw"])
+        )
     if max(len(b["image_grid_thw"]) for b in batches) == 0:
         for b in batches:
-            del b["pixel_values"], b["image_grid_thw"]
+            del b["pixel_values"], b["image_grid_thw"], b["image_index"]
     else:
         patches, images = vision_buckets(batches)
+        shown = bucket_length(max(len(b["image_index"]) for b in batches), 1 << 40, 1)
         for b in batches:
             b["pixel_values"], b["image_grid_thw"] = pad_vision(
                 b["pixel_values"], b["image_grid_thw"], patches=patches, images=images
             )
+            b["image_index"] = np.pad(b["image_index"], (0, shown - len(b["image_index"])))
     return {key: np.stack([b[key] for b in batches]) for key in batches[0]}
 
 

@@ -125,40 +125,43 @@ def _chunk_terms(
 
 
 def _per_token_terms(student_logits, teacher_logits, tokens, chunk_size, **options):
-    """_chunk_terms over all [batch·length] tokens, `chunk_size` at a time (None: all at once)."""
+    """_chunk_terms over all [batch, length] tokens, about `chunk_size` tokens at a time (None:
+    all at once). Chunks are runs of positions across every row: rows are what a mesh shards,
+    and slicing a sharded axis would gather the whole batch's logits onto every device."""
     batch, length, vocab = student_logits.shape
-    n = batch * length
-    s = student_logits.reshape(n, vocab)
-    t = jax.lax.stop_gradient(teacher_logits.reshape(n, vocab))
-    y = tokens.reshape(n)
-    body = lambda s_c, t_c, y_c: _chunk_terms(s_c, t_c, y_c, **options)
-    if chunk_size is None or chunk_size >= n:
-        outs = body(s, t, y)
-    else:
-        outs = _in_chunks(body, chunk_size)(s, t, y)
-    return tuple(o.reshape(batch, length) for o in outs)
+
+    def body(s, t, y):
+        flat = lambda x: x.reshape(-1, vocab)
+        outs = _chunk_terms(flat(s), flat(t), y.reshape(-1), **options)
+        return tuple(o.reshape(y.shape) for o in outs)
+
+    teacher_logits = jax.lax.stop_gradient(teacher_logits)
+    positions = length if chunk_size is None else max(1, chunk_size // batch)
+    if positions >= length:
+        return body(student_logits, teacher_logits, tokens)
+    return _in_chunks(body, positions)(student_logits, teacher_logits, tokens)
 
 
 def _in_chunks(body, chunk_size):
-    """`body`, a function of rows that treats each row on its own, run `chunk_size` rows at a
-    time, with its backward pass written out.
+    """`body`, a function of [rows, positions, ...] arrays that treats each position on its
+    own, run `chunk_size` positions at a time, with its backward pass written out.
 
     Plain autodiff of a loop over slices of the logits keeps every chunk's inputs for the backward
     pass and adds one zero-padded, full-size gradient per chunk. Here the forward pass keeps only
     the inputs it was given, and the backward pass recomputes one chunk at a time, takes its VJP
-    and writes that chunk's rows of the gradient in place: memory beyond the inputs and the
-    gradient stays one chunk's. Rows are never padded (that would copy the logits): the last
-    chunk starts early enough to end at the last row and rewrites the rows it shares with the one
-    before with the same values, forward and backward alike.
+    and writes that chunk's positions of the gradient in place: memory beyond the inputs and the
+    gradient stays one chunk's. Positions are never padded (that would copy the logits): the
+    last chunk starts early enough to end at the last position and rewrites the positions it
+    shares with the one before with the same values, forward and backward alike.
     """
-    cut = lambda x, start: jax.lax.dynamic_slice_in_dim(x, start, chunk_size)
-    put = lambda buffer, x, start: jax.lax.dynamic_update_slice_in_dim(buffer, x, start, 0)
+    cut = lambda x, start: jax.lax.dynamic_slice_in_dim(x, start, chunk_size, axis=1)
+    put = lambda buffer, x, start: jax.lax.dynamic_update_slice_in_dim(buffer, x, start, axis=1)
 
-    def over_chunks(num_rows, update, init):
+    def over_chunks(length, update, init):
         def step(carry, i):
-            return update(carry, jnp.minimum(i * chunk_size, num_rows - chunk_size)), None
+            return update(carry, jnp.minimum(i * chunk_size, length - chunk_size)), None
 
-        return jax.lax.scan(step, init, jnp.arange(-(-num_rows // chunk_size)))[0]
+        return jax.lax.scan(step, init, jnp.arange(-(-length // chunk_size)))[0]
 
     @jax.custom_vjp
     def run(s, t, y):
@@ -173,7 +176,7 @@ def _in_chunks(body, chunk_size):
 
         # zeros_like(y) keeps y's sharding, which the in-place updates must match.
         zeros = jnp.zeros_like(y, dtype=jnp.float32)
-        return over_chunks(s.shape[0], update, (zeros, zeros, zeros))
+        return over_chunks(s.shape[1], update, (zeros, zeros, zeros))
 
     def forward(s, t, y):
         return run(s, t, y), (s, t, y)
@@ -190,7 +193,7 @@ def _in_chunks(body, chunk_size):
             (grad,) = vjp(tuple(cut(c, start) for c in cotangents))
             return put(grad_bits, _as_bits(grad), start)
 
-        grad = _from_bits(over_chunks(s.shape[0], update, jnp.zeros_like(s_bits)), s.dtype)
+        grad = _from_bits(over_chunks(s.shape[1], update, jnp.zeros_like(s_bits)), s.dtype)
         # The teacher is under stop-gradient and the tokens are integers: no cotangents.
         return grad, None, None
 

@@ -102,22 +102,25 @@ def step_shapes(config, image: tuple[int, int]) -> Shapes:
     )
 
 
-def abstract_batch(shapes: Shapes, rows: int, patch_dim: int) -> dict:
+def abstract_batch(shapes: Shapes, rows: int, patch_dim: int, group: int) -> dict:
     """ShapeDtypeStructs in the layout of `sdpo_jax.batch.assemble`, `rows` rollouts per
-    microbatch; each rollout's student prompt holds one image, its teacher context two."""
+    microbatch in groups of `group`: each rollout's student prompt shows its group's target
+    image, its teacher context the target and its own render; each distinct image is encoded
+    once."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     from sdpo_jax.batch import vision_buckets
+    from sdpo_jax.data.pipeline import bucket_length
 
     m, t = shapes.rollouts // rows, shapes.completion
     spec = lambda *shape, dtype=jnp.float32: jax.ShapeDtypeStruct((m, *shape), dtype)
 
-    def inputs(length: int, images: int) -> dict:
+    def inputs(length: int, shown: int, distinct: int) -> dict:
         fake = {
-            "pixel_values": np.empty((images * shapes.patches, 0)),
-            "image_grid_thw": range(images),
+            "pixel_values": np.empty((distinct * shapes.patches, 0)),
+            "image_grid_thw": range(distinct),
         }
         patches, slots = vision_buckets([fake])
         return {
@@ -126,11 +129,13 @@ def abstract_batch(shapes: Shapes, rows: int, patch_dim: int) -> dict:
             "mm_token_type_ids": spec(rows, length + t, dtype=jnp.int32),
             "pixel_values": spec(patches, patch_dim),
             "image_grid_thw": spec(slots, 3, dtype=jnp.int32),
+            "image_index": spec(bucket_length(shown, 1 << 40, 1), dtype=jnp.int32),
         }
 
+    prompts = rows // group
     return {
-        "student": inputs(shapes.prompt, rows),
-        "teacher": inputs(shapes.teacher, 2 * rows),
+        "student": inputs(shapes.prompt, rows, prompts),
+        "teacher": inputs(shapes.teacher, 2 * rows, prompts + rows),
         "tokens": spec(rows, t, dtype=jnp.int32),
         "mask": spec(rows, t),
         "sd_mask": spec(rows, t),
@@ -203,7 +208,7 @@ def make_plan(config, device: str, image: tuple[int, int]) -> tuple[Plan, Shapes
         shardings = state_sharding(state, mesh, rules)
 
     def train_peak(rows: int) -> tuple[int, int]:
-        batch = abstract_batch(shapes, rows, model_cfg.vision.patch_dim)
+        batch = abstract_batch(shapes, rows, model_cfg.vision.patch_dim, group)
         compiled = jit_train_step(step, state, batch, mesh, rules).lower(state, batch).compile()
         return _peak(compiled), int(compiled.memory_analysis().temp_size_in_bytes)
 

@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 
-from models.sharding import logical_to_spec
+from models.sharding import activation_sharding, logical_to_spec
 
 FINISH_EOS, FINISH_STOP, FINISH_LENGTH = 0, 1, 2
 FINISH_NAMES = ("eos", "stop", "length")
@@ -204,7 +204,11 @@ def _compiled(graphdef, settings: tuple, mesh: Mesh | None):
         end = jax.lax.while_loop(more, step, _place_rows(init, mesh))
         return SampleOutput(end.tokens, end.logprobs, end.model_logprobs, end.length, end.reason)
 
-    return jax.jit(run)
+    def pinned(*args):
+        with activation_sharding(mesh):
+            return run(*args)
+
+    return jax.jit(pinned)
 
 
 def generate(

@@ -26,7 +26,7 @@ import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from models.sharding import state_shardings
+from models.sharding import activation_sharding, state_shardings
 from sdpo_jax.config import ObjectiveConfig, OptimConfig, TeacherConfig
 from sdpo_jax.objectives import grpo_loss, self_distillation_loss
 
@@ -90,9 +90,10 @@ def completion_logits(model, inputs: dict[str, jax.Array], completion_len: int) 
         inputs["attention_mask"],
         inputs.get("pixel_values"),
         inputs.get("image_grid_thw"),
+        inputs.get("image_index"),
+        logits_to_keep=completion_len + 1,
     )
-    start = inputs["input_ids"].shape[1] - completion_len - 1
-    return out.logits[:, start : start + completion_len]
+    return out.logits[:, :-1]
 
 
 def _grpo_normalizer(mask: jax.Array, aggregation: str) -> jax.Array:
@@ -209,7 +210,7 @@ def batch_shardings(batch: dict, mesh: Mesh, rules=None) -> dict:
 
     def spec(path, x):
         names = [getattr(p, "key", None) for p in path]
-        if "pixel_values" in names or "image_grid_thw" in names:
+        if {"pixel_values", "image_grid_thw", "image_index"} & set(names):
             return NamedSharding(mesh, PartitionSpec())
         return NamedSharding(mesh, PartitionSpec(None, row_axes, *([None] * (x.ndim - 2))))
 
@@ -247,8 +248,13 @@ def jit_train_step(
     if mesh is None:
         return jax.jit(step, donate_argnums=0)
     shardings = state_sharding(state, mesh, rules)
+
+    def sharded_step(state, batch):
+        with activation_sharding(mesh, rules):
+            return step(state, batch)
+
     return jax.jit(
-        step,
+        sharded_step,
         in_shardings=(shardings, batch_shardings(example_batch, mesh, rules)),
         out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
         donate_argnums=0,

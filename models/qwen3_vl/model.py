@@ -2,7 +2,9 @@
 
 Inputs follow transformers: `input_ids` [B, L] with `<|image_pad|>` expanded to t*h*w/4 tokens per
 image, `attention_mask` [B, L] (left padding allowed), `pixel_values` [patches, 1536] and
-`image_grid_thw` [images, 3]. Besides the full forward there is a functional KV-cache path for
+`image_grid_thw` [images, 3]. One addition: `image_index` [shown] says which encoded image each
+image in `input_ids` shows, so the rollouts of a group share one encoding of their prompt's image
+instead of carrying a copy each. Besides the full forward there is a functional KV-cache path for
 sampling: `prefill` encodes the prompt (and its images, once) into a `KVCache`, `decode` appends
 one token per row. Both are plain methods, so a sampler can `nnx.split` the model once and call
 `nnx.merge(graphdef, state).decode(...)` inside `jax.jit` / `lax.while_loop`.
@@ -22,6 +24,7 @@ from models.qwen3_vl.layers import Dense
 from models.qwen3_vl.rope import get_rope_index, text_cos_sin
 from models.qwen3_vl.text import TextDecoder
 from models.qwen3_vl.vision import VisionTower
+from models.sharding import constrain
 
 
 class InputError(ValueError):
@@ -91,26 +94,39 @@ class Qwen3VL(nnx.Module):
         self.lm_head = nnx.data(head)
 
     def __call__(
-        self, input_ids, attention_mask=None, pixel_values=None, image_grid_thw=None
+        self,
+        input_ids,
+        attention_mask=None,
+        pixel_values=None,
+        image_grid_thw=None,
+        image_index=None,
+        logits_to_keep: int = 0,
     ) -> Qwen3VLOutput:
-        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
+        """`logits_to_keep` > 0: logits of the last that many positions only (as in
+        transformers), which spares the [B, L, vocab] projection of the prompt."""
+        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw, image_index)
         hidden, _ = self.language_model(*prompt.decoder_inputs)
-        return Qwen3VLOutput(self.logits(hidden), prompt.rope_deltas)
+        return Qwen3VLOutput(self.logits(hidden[:, -logits_to_keep:]), prompt.rope_deltas)
 
     # -- pieces shared by the forward and the cached path ------------------------------------
 
-    def _prompt(self, input_ids, attention_mask, pixel_values, image_grid_thw) -> _Prompt:
+    def _prompt(
+        self, input_ids, attention_mask, pixel_values, image_grid_thw, image_index
+    ) -> _Prompt:
         input_ids = jnp.asarray(input_ids)
         length = input_ids.shape[1]
         mask = _valid_mask(input_ids, attention_mask)
-        x, deepstack = self.embed(input_ids, pixel_values, image_grid_thw)
-        position_ids, deltas = self.position_ids(input_ids, mask, image_grid_thw)
+        x, deepstack = self.embed(input_ids, pixel_values, image_grid_thw, image_index)
+        shown = image_grid_thw
+        if image_index is not None and image_grid_thw is not None:
+            shown = jnp.asarray(image_grid_thw)[jnp.asarray(image_index)]
+        position_ids, deltas = self.position_ids(input_ids, mask, shown)
         cos, sin = self._cos_sin(position_ids)
         causal = jnp.tril(jnp.ones((length, length), bool))
         attend = causal[None, None] & mask[:, None, None, :]
         return _Prompt((x, cos, sin, attend, deepstack), mask, deltas)
 
-    def embed(self, input_ids, pixel_values=None, image_grid_thw=None):
+    def embed(self, input_ids, pixel_values=None, image_grid_thw=None, image_index=None):
         """Token embeddings with image features scattered onto the image-pad tokens, and the
         DeepStack features laid out on the same positions (zeros elsewhere)."""
         x = self.language_model.embed_tokens(input_ids)
@@ -124,15 +140,30 @@ class Qwen3VL(nnx.Module):
             raise InputError(
                 "pixel_values were given without image_grid_thw; pass the grid of each image"
             )
-        self.check_images(input_ids, pixel_values, image_grid_thw)
+        self.check_images(input_ids, pixel_values, image_grid_thw, image_index)
         image_tokens, deepstack = self.visual(jnp.asarray(pixel_values, self.dtype), image_grid_thw)
         is_image = input_ids == self.config.image_token_id
-        slot = jnp.clip(jnp.cumsum(is_image.reshape(-1)) - 1, 0, image_tokens.shape[0] - 1)
-        slot = slot.reshape(is_image.shape)
+        row = self.feature_rows(is_image, image_grid_thw, image_index)
+        row = jnp.clip(row, 0, image_tokens.shape[0] - 1)
         place = lambda feats, other: jnp.where(
-            is_image[..., None], feats[slot].astype(x.dtype), other
+            is_image[..., None], feats[row].astype(x.dtype), other
         )
         return place(image_tokens, x), tuple(place(d, 0) for d in deepstack)
+
+    def feature_rows(self, is_image, image_grid_thw, image_index=None):
+        """For each token, the row of the vision tower's output it takes (meaningful on image
+        tokens): the images in the tokens, in batch-row order, are `image_index`'s entries."""
+        slot = (jnp.cumsum(is_image.reshape(-1)) - 1).reshape(is_image.shape)
+        if image_index is None:
+            return slot
+        grid = jnp.asarray(image_grid_thw, jnp.int32)
+        tokens = grid.prod(-1) // self.config.vision.spatial_merge_size**2
+        first_row = jnp.cumsum(tokens) - tokens
+        index = jnp.asarray(image_index, jnp.int32)
+        shown_ends = jnp.cumsum(tokens[index])
+        shown = jnp.clip(jnp.searchsorted(shown_ends, slot, side="right"), 0, len(index) - 1)
+        offset = slot - (shown_ends[shown] - tokens[index[shown]])
+        return first_row[index[shown]] + offset
 
     def position_ids(self, input_ids, attention_mask, image_grid_thw):
         """MRoPE position ids [3, B, L] and rope deltas [B, 1] (see rope.get_rope_index)."""
@@ -148,16 +179,19 @@ class Qwen3VL(nnx.Module):
     def logits(self, hidden):
         """Final hidden states -> vocabulary logits (the embedding table when tied)."""
         if self.lm_head is None:
-            return self.language_model.embed_tokens.attend(hidden)
-        return self.lm_head(hidden)
+            logits = self.language_model.embed_tokens.attend(hidden)
+        else:
+            logits = self.lm_head(hidden)
+        return constrain(logits, ("batch", *[None] * (logits.ndim - 2), "vocab"))
 
     def _cos_sin(self, position_ids):
         t = self.config.text
         return text_cos_sin(position_ids, t.head_dim, t.rope_theta, t.mrope_section)
 
-    def check_images(self, input_ids, pixel_values, image_grid_thw):
-        """Raises InputError when pixel rows, grids and image-pad tokens do not fit together
-        (the parts known outside jit; callers such as the sampler check before compiling)."""
+    def check_images(self, input_ids, pixel_values, image_grid_thw, image_index=None):
+        """Raises InputError when pixel rows, grids, `image_index` and image-pad tokens do not
+        fit together (the parts known outside jit; callers such as the sampler check before
+        compiling)."""
         v = self.config.vision
         if pixel_values.ndim != 2 or pixel_values.shape[1] != v.patch_dim:
             raise InputError(
@@ -174,14 +208,25 @@ class Qwen3VL(nnx.Module):
                 f"image_grid_thw covers {patches} patches but pixel_values has "
                 f"{pixel_values.shape[0]} rows; pass the grids of exactly these images"
             )
+        shown = grid
+        if image_index is not None:
+            if isinstance(image_index, jax.core.Tracer):
+                return
+            index = np.asarray(image_index)
+            if index.ndim != 1 or not ((index >= 0) & (index < len(grid))).all():
+                raise InputError(
+                    f"image_index must list, for each image in input_ids, one of the "
+                    f"{len(grid)} encoded images (0..{len(grid) - 1}); got {index.tolist()}"
+                )
+            shown = grid[index]
         if isinstance(input_ids, jax.core.Tracer):
             return
         tokens = int((np.asarray(input_ids) == self.config.image_token_id).sum())
-        needed = patches // v.spatial_merge_size**2
+        needed = int(np.prod(shown, axis=-1).sum()) // v.spatial_merge_size**2
         if tokens != needed:
             raise InputError(
                 f"input_ids hold {tokens} image-pad tokens (id {self.config.image_token_id}) but "
-                f"image_grid_thw needs {needed} (t*h*w/{v.spatial_merge_size**2} per image); "
+                f"the images need {needed} (t*h*w/{v.spatial_merge_size**2} per image); "
                 "expand each image's pad token to match its grid"
             )
 
@@ -218,11 +263,12 @@ class Qwen3VL(nnx.Module):
         attention_mask=None,
         pixel_values=None,
         image_grid_thw=None,
+        image_index=None,
         *,
         max_len: int,
     ):
         """Runs the prompt, images encoded once -> (logits [B, L, vocab], cache to decode from)."""
-        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw)
+        prompt = self._prompt(input_ids, attention_mask, pixel_values, image_grid_thw, image_index)
         batch, length = prompt.mask.shape
         cache = self.init_cache(batch, max_len)
         # The prompt runs under the layers' scan, which writes all layers' cache in one stack.

@@ -21,6 +21,9 @@ from flax import nnx
 from models.qwen3_vl.config import TextConfig
 from models.qwen3_vl.layers import Dense, Embed, RMSNorm, scan_layers, stacked
 from models.qwen3_vl.rope import apply_rope
+from models.sharding import constrain
+
+HIDDEN = ("batch", None, None)  # hidden states: rows over the batch axes, the rest whole
 
 
 class TextAttention(nnx.Module):
@@ -152,12 +155,13 @@ class TextDecoder(nnx.Module):
             x, cache = layer(x, cos, sin, mask, cache, (i, index))
             if extra is not None:
                 x = x + extra[jnp.minimum(i, n)]
-            return x, cache
+            return constrain(x, HIDDEN), cache
 
         run = scan_layers(
             step, remat=self.remat, in_axes=(nnx.Carry, 0, 0, None), out_axes=nnx.Carry
         )
         layers = jnp.arange(self.num_layers)
+        x = constrain(x, HIDDEN)
         x, cache = run((x, cache), self.layers, layers, (cos, sin, mask, extra, index))
         return self.norm(x), cache
 
@@ -168,6 +172,7 @@ class TextDecoder(nnx.Module):
         keys, values = [], []
         for layer, k, v in zip(layers, *cache, strict=True):
             x, (k, v) = layer(x, cos, sin, mask, (k, v), (index,))
+            x = constrain(x, HIDDEN)
             keys.append(k)
             values.append(v)
         return self.norm(x), (tuple(keys), tuple(values))

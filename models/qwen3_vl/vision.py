@@ -2,6 +2,10 @@
 2-D rotary attention that stays within one image frame, a 2x2 patch merger, and DeepStack mergers
 that hand features from intermediate blocks to the first text layers.
 
+Attention runs over blocks of queries, each against every patch with a mask built from segment
+ids for that block alone: memory grows with patches × block, not patches², so a microbatch of
+several full-size images never holds a patch × patch mask or score matrix.
+
 Patches arrive in the processor's order: image by image, frame by frame, and inside a frame in
 2x2 merge-window order (window row, window column, row in window, column in window). All
 per-patch bookkeeping is computed from `grid_thw` with array operations, so the tower runs under
@@ -61,6 +65,34 @@ class PatchEmbed(nnx.Module):
         return self.proj(pixel_values)
 
 
+# Queries per attention block: scores are [heads, block, patches]. Read when the tower is traced
+# (benchmarks/vision_memory.py raises it to compare with one dense call).
+ATTENTION_BLOCK = 512
+
+
+def segment_attention(q, k, v, segment, block: int):
+    """Softmax attention of q, k, v [patches, heads, head_dim] within equal `segment` ids.
+
+    Up to `block` patches attend in one call. Beyond, query blocks run in a loop whose body is
+    rematerialised, so neither the forward nor the backward holds more than one block's scores."""
+    n = q.shape[0]
+
+    def attend(q_block, q_segment):
+        mask = q_segment[:, None] == segment[None, :]
+        out = jax.nn.dot_product_attention(q_block[None], k[None], v[None], mask=mask[None, None])
+        return out[0]
+
+    if n <= block:
+        return attend(q, segment)
+    pad = -n % block
+    q_blocks = jnp.pad(q, ((0, pad), (0, 0), (0, 0))).reshape(-1, block, *q.shape[1:])
+    s_blocks = jnp.pad(segment, (0, pad), mode="edge").reshape(-1, block)  # pad rows are dropped
+    out = jax.lax.map(
+        lambda args: jax.checkpoint(attend, prevent_cse=False)(*args), (q_blocks, s_blocks)
+    )
+    return out.reshape(-1, *q.shape[1:])[:n]
+
+
 class VisionAttention(nnx.Module):
     def __init__(self, cfg: VisionConfig, **kw):
         d = cfg.hidden_size
@@ -68,12 +100,12 @@ class VisionAttention(nnx.Module):
         self.qkv = Dense(d, 3 * d, ("vision_embed", "vision_heads"), bias=True, **kw)
         self.proj = Dense(d, d, ("vision_heads", "vision_embed"), bias=True, **kw)
 
-    def __call__(self, x, cos, sin, mask):
+    def __call__(self, x, cos, sin, segment):
         n = x.shape[0]
         qkv = self.qkv(x).reshape(n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        out = jax.nn.dot_product_attention(q[None], k[None], v[None], mask=mask[None, None])[0]
+        out = segment_attention(q, k, v, segment, ATTENTION_BLOCK)
         return self.proj(out.reshape(n, -1))
 
 
@@ -98,8 +130,8 @@ class VisionBlock(nnx.Module):
         self.attn = VisionAttention(cfg, **kw)
         self.mlp = VisionMLP(cfg, **kw)
 
-    def __call__(self, x, cos, sin, mask):
-        x = x + self.attn(self.norm1(x), cos, sin, mask)
+    def __call__(self, x, cos, sin, segment):
+        x = x + self.attn(self.norm1(x), cos, sin, segment)
         return x + self.mlp(self.norm2(x))
 
 
@@ -166,14 +198,13 @@ class VisionTower(nnx.Module):
         x = self.patch_embed(pixel_values)
         x = x + self.position_embedding(rows, cols, heights, widths).astype(x.dtype)
         cos, sin = vision_cos_sin(rows, cols, cfg.head_dim, cfg.rope_theta)
-        mask = segment[:, None] == segment[None, :]
         run = scan_layers(
             _block_step,
             remat=self.remat,
             in_axes=(nnx.Carry, 0, None),
             out_axes=(nnx.Carry, 0),
         )
-        x, hidden = run(x, self.blocks, (cos, sin, mask))
+        x, hidden = run(x, self.blocks, (cos, sin, segment))
         deepstack = [
             merger(hidden[i])
             for merger, i in zip(self.deepstack_merger_list, cfg.deepstack_visual_indexes)

@@ -59,7 +59,8 @@ def test_remat_gives_the_same_gradients(hf_dir, port):
 @pytest.mark.parametrize(
     "problem,words",
     [
-        ("too_few_image_tokens", ["image-pad tokens", "needs 6"]),
+        ("too_few_image_tokens", ["image-pad tokens", "need 6"]),
+        ("image_index_out_of_range", ["image_index", "0..0"]),
         ("grid_does_not_cover_pixels", ["covers", "rows"]),
         ("wrong_row_size", ["1536"]),
         ("grid_without_pixels", ["pixel_values"]),
@@ -70,6 +71,11 @@ def test_inputs_that_do_not_fit_give_one_line(problem, words, port):
     if problem == "too_few_image_tokens":
         ids = ids.copy()
         ids[0, np.flatnonzero(ids[0] == port.config.image_token_id)[0]] = 5
+    elif problem == "image_index_out_of_range":
+        with pytest.raises(InputError) as e:
+            port(ids, mask, pixels, grid, image_index=np.array([1]))
+        assert "\n" not in str(e.value) and all(word in str(e.value) for word in words)
+        return
     elif problem == "grid_does_not_cover_pixels":
         grid = np.array([[1, 4, 4]])
     elif problem == "wrong_row_size":
@@ -99,3 +105,32 @@ def test_the_traced_program_does_not_grow_with_depth():
         return len(str(jax.make_jaxpr(forward)(state)).splitlines())
 
     assert size(2) == size(6)
+
+
+def test_rollouts_share_one_encoding_of_their_image(port):
+    """Rows showing the same image, encoded once and named by `image_index`, give the logits
+    of the rows each carrying their own copy; so do trailing filler images and index entries
+    that no token refers to (the train batch's fixed shapes)."""
+    rows = [[*text(3), "img", *text(4, 1)], [*text(2, 3), "img", *text(5, 2), "img", *text(2)]]
+    a, b = (1, 4, 6), (1, 2, 4)
+    ids, mask, copies, grid = make_batch(rows, [a, b, a])
+    patches_a = int(np.prod(a))
+    own = copies[:patches_a].copy()
+    copies[-patches_a:] = own  # the third image is the first one again
+    expected = np.asarray(logits_of(port, ids, mask, copies, grid))
+    encoded = copies[:-patches_a]
+    shared = jax.jit(lambda *x: port(*x).logits)
+    got = shared(ids, mask, encoded, grid[:2], np.array([0, 1, 0]))
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    filler = np.zeros((4, encoded.shape[1]), np.float32)
+    padded = np.concatenate([encoded, filler]), np.concatenate([grid[:2], [[1, 2, 2]]])
+    got = shared(ids, mask, *padded, np.array([0, 1, 0, 2, 2]))
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+
+
+def test_logits_to_keep_gives_the_last_positions(port):
+    ids, mask, pixels, grid = BATCH
+    keep = jax.jit(lambda *x: port(*x, logits_to_keep=3).logits)(ids, mask, pixels, grid)
+    full = np.asarray(logits_of(port, ids, mask, pixels, grid))
+    assert keep.shape == (*ids.shape[:1], 3, full.shape[-1])
+    np.testing.assert_allclose(keep, full[:, -3:], atol=1e-5, rtol=0)

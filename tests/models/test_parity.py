@@ -45,10 +45,17 @@ def test_logits_match_transformers(case, hf_model, port):
     np.testing.assert_allclose(got[real], expected[real], atol=TOL, rtol=0)
 
 
-def test_vision_tower_matches_transformers(hf_model, port):
+@pytest.mark.parametrize(
+    "grids",
+    [
+        [(1, 6, 4), (2, 2, 8)],
+        [(1, 20, 28), (1, 12, 16)],  # 752 patches: attention runs in blocks across both images
+    ],
+)
+def test_vision_tower_matches_transformers(grids, hf_model, port):
     """The tower alone (merged tokens and DeepStack features), where a wrong activation or
     interpolation cannot be diluted by the text decoder."""
-    _, _, pixels, grid = make_batch([["img", "img"]], [(1, 6, 4), (2, 2, 8)])
+    _, _, pixels, grid = make_batch([["img"] * len(grids)], grids)
     with torch.no_grad():
         out = hf_model.model.visual(torch.tensor(pixels), grid_thw=torch.tensor(grid))
     tokens, deepstack = vision_of(port, pixels, grid)

@@ -1,16 +1,22 @@
 """Batch assembly: filler images, completions appended, microbatches of whole groups, and bad
 input named."""
 
+import jax
 import numpy as np
 import pytest
+from flax import nnx
 
+from models.qwen3_vl import Qwen3VL, preset
+from models.qwen3_vl.tokenizer import ChatEncoder
 from sdpo_jax.batch import (
     append_completions,
     assemble,
+    encode_once,
     pad_vision,
     split_microbatches,
     vision_buckets,
 )
+from sdpo_jax.train_step import completion_logits
 
 
 def test_pad_vision_appends_unreferenced_fillers_to_fixed_sizes():
@@ -83,3 +89,72 @@ def test_parts_that_disagree_are_named():
             advantages=np.zeros(2),
             **common,
         )
+
+
+def test_encode_once_keeps_each_distinct_image_once():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(16, 1536)), rng.normal(size=(8, 1536))
+    same_pixels_other_grid = a.copy()
+    pixels = np.concatenate([a, b, a, same_pixels_other_grid, b])
+    grid = np.array([[1, 4, 4], [1, 2, 4], [1, 4, 4], [1, 2, 8], [1, 2, 4]])
+    kept, kept_grid, index = encode_once(pixels, grid)
+    np.testing.assert_array_equal(index, [0, 1, 0, 2, 1])
+    np.testing.assert_array_equal(kept_grid, [*grid[:2].tolist(), [1, 2, 8]])
+    np.testing.assert_array_equal(kept, np.concatenate([a, b, a]))
+    empty = encode_once(np.zeros((0, 1536)), np.zeros((0, 3), np.int64))
+    assert [x.shape for x in empty] == [(0, 1536), (0, 3), (0,)]
+
+
+def test_rollouts_of_a_prompt_share_its_image_and_keep_their_logits():
+    """Two prompts with one target image each, 4 rollouts each, and teacher contexts showing the
+    target and a render (rollouts 0 and 1 drew the same render): the student's microbatch
+    encodes 2 images instead of 8, the teacher's 5 instead of 16, and the logits equal those of
+    every row carrying its own copies."""
+    from PIL import Image
+
+    encoder = ChatEncoder.tiny()
+    rng = np.random.default_rng(0)
+    picture = lambda: Image.fromarray(rng.integers(0, 255, (64, 96, 3), np.uint8))
+    targets, renders = [picture(), picture()], [picture(), picture(), picture()]
+
+    def encode(images, text):
+        content = [{"type": "image"} for _ in images] + [{"type": "text", "text": text}]
+        return encoder.encode([{"role": "user", "content": content}], images)
+
+    shown = [renders[0], renders[0], renders[1], renders[2]] * 2
+    student = [encode([targets[r // 4]], "Recreate this chart.") for r in range(8)]
+    teacher = [encode([targets[r // 4], shown[r]], "Feedback: fix it.") for r in range(8)]
+    tokens = rng.integers(5, 3000, size=(8, 5)).astype(np.int32)
+    lengths = np.full(8, 5)
+    batch = assemble(
+        encoder.collate,
+        student,
+        teacher,
+        tokens=tokens,
+        lengths=lengths,
+        sampler_logprobs=np.zeros((8, 5)),
+        weights=np.ones((8, 5)),
+        advantages=np.zeros(8),
+        group_size=4,
+        microbatches=1,
+        max_prompt_tokens=512,
+    )
+    expected_index = {
+        "student": [0, 0, 0, 0, 1, 1, 1, 1],
+        "teacher": [0, 1, 0, 1, 0, 2, 0, 3, 4, 1, 4, 1, 4, 2, 4, 3],
+    }
+    image = np.prod(student[0]["image_grid_thw"][0])
+    model = Qwen3VL(preset("tiny"), rngs=nnx.Rngs(0))
+    logits = nnx.jit(completion_logits, static_argnums=2)
+    for side, examples in (("student", student), ("teacher", teacher)):
+        inputs = jax.tree.map(lambda x: x[0], batch[side])
+        index = expected_index[side]
+        np.testing.assert_array_equal(inputs["image_index"][: len(index)], index)
+        distinct = max(index) + 1
+        np.testing.assert_array_equal(inputs["pixel_values"][distinct * image :], 0)  # fillers
+        copies = append_completions(
+            encoder.collate(examples, inputs["input_ids"].shape[1] - 5), tokens, lengths
+        )
+        assert len(copies["pixel_values"]) == len(index) * image
+        expected = logits(model, copies, 5)
+        np.testing.assert_allclose(logits(model, inputs, 5), expected, atol=1e-5, rtol=0)

@@ -39,7 +39,9 @@ def test_the_plan_reports_what_xla_reports(planned):
     optimizer = make_optimizer(config.optim, config.train.steps)
     graphdef, state = init_state(model, optimizer, config.teacher, config.objective)
     step = make_train_step(graphdef, optimizer, config.objective, config.teacher)
-    batch = plan_module.abstract_batch(shapes, 8, model.config.vision.patch_dim)
+    batch = plan_module.abstract_batch(
+        shapes, 8, model.config.vision.patch_dim, config.sampling.num_samples
+    )
     stats = jit_train_step(step, state, batch, mesh, rules).lower(state, batch).compile()
     stats = stats.memory_analysis()
     expected = (

@@ -219,3 +219,15 @@ def test_the_total_loss_weighs_the_two_terms(encoder, grpo_weight, sd_weight):
     expected = grpo_weight * float(metrics["loss/grpo"]) + sd_weight * float(metrics["loss/sd"])
     assert float(metrics["loss/grpo"]) != 0 and float(metrics["loss/sd"]) != 0
     np.testing.assert_allclose(float(total), expected, rtol=1e-6)
+
+
+def test_fsdp_splits_the_rows_across_devices(encoder):
+    """On 8 devices with FSDP each device computes its own rows: the compiled step's
+    temporaries per device are a fraction of the single-device step's (holding every row's
+    logits on each device, as when XLA gathers activations instead of weights, is not)."""
+    batch = make_batch(encoder, microbatches=1)
+    _, state, step = setup(sgd=True)
+    temp = lambda jitted: jitted.lower(state, batch).compile().memory_analysis().temp_size_in_bytes
+    single = temp(jax.jit(step))
+    sharded = temp(jit_train_step(step, state, batch, make_mesh(fsdp=8)))
+    assert sharded < 0.3 * single, (sharded, single)
