@@ -224,7 +224,9 @@ def make_plan(config, device: str, image: tuple[int, int]) -> tuple[Plan, Shapes
     if sizes:
         per_row = (peak - train_peak(sizes[0])[0]) / (rows - sizes[0])
         room = (capacity - (peak - per_row * rows)) // per_row if per_row > 0 else shapes.rollouts
-        largest = max(0, min(int(room) - int(room) % unit, shapes.rollouts))
+        # A size the step can take: whole groups on the batch axes, splitting the rollouts evenly.
+        usable = [n for n in range(unit, shapes.rollouts + 1, unit) if shapes.rollouts % n == 0]
+        largest = max([n for n in usable if n <= room], default=0)
 
     parameters = _bytes(state.params, shardings.params)
     optimizer_bytes = _bytes(state.opt_state, shardings.opt_state)
@@ -307,10 +309,10 @@ def advice(plan: Plan, shapes: Shapes, config) -> list[str]:
         if plan.largest_microbatch is None:
             lines.append("lower the rollouts per microbatch (train.microbatches)")
         elif plan.largest_microbatch:
-            need = -(-shapes.rollouts // plan.largest_microbatch)
+            need = shapes.rollouts // plan.largest_microbatch
             lines.append(
                 f"the train step needs microbatches of at most {plan.largest_microbatch} rollouts "
-                f"(now {rows}): train.microbatches={need} or more"
+                f"(now {rows}): train.microbatches={need}"
             )
         else:
             lines.append("no microbatch fits beside the resident state")

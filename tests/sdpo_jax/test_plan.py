@@ -99,3 +99,56 @@ def test_the_verdict_and_the_advice(planned, monkeypatch):
 def test_the_command_line_refuses_a_bad_image_size():
     with pytest.raises(SystemExit, match="not WIDTHxHEIGHT"):
         plan_module.main(["chart_tiny", "--device", "tpu-v5e", "--devices", "8", "--image", "big"])
+
+
+def test_the_2b_command_reports_what_xla_reports():
+    """The documented paper-shaped command, run as users run it: its train-step peak is the
+    one XLA reports for the same step compiled here from abstract inputs, and 2b fits."""
+    import re
+    import subprocess
+    import sys
+
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from models.qwen3_vl import Qwen3VL
+    from sdpo_jax.train_step import init_state, jit_train_step, make_optimizer, make_train_step
+
+    command = ["chart", "model.preset=2b", "--device", "h100-80gb", "--devices", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "sdpo_jax.plan", *command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = lambda name: float(re.search(rf"{name}\s+([\d.]+)", done.stdout).group(1))
+    assert re.search(r"^fits: yes, peak [\d.]+ GiB of 79.6 GiB per device$", done.stdout, re.M)
+
+    config = load_config("chart", ["model.preset=2b"], weights=False)
+    mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
+    build = lambda: Qwen3VL(
+        plan_module.architecture(config),
+        rngs=nnx.Rngs(0),
+        dtype=jnp.bfloat16,
+        param_dtype=jnp.float32,
+        remat=True,
+    )
+    optimizer = make_optimizer(config.optim, config.train.steps)
+    graphdef, _ = nnx.split(nnx.eval_shape(build), nnx.Param)
+    state = jax.eval_shape(
+        lambda: init_state(build(), optimizer, config.teacher, config.objective)[1]
+    )
+    step = make_train_step(graphdef, optimizer, config.objective, config.teacher)
+    shapes = plan_module.step_shapes(config, (1280, 960))
+    rows = shapes.rollouts // shapes.microbatches
+    batch = plan_module.abstract_batch(shapes, rows, 1536, config.sampling.num_samples)
+    compiled = jit_train_step(step, state, batch, mesh, rules).lower(state, batch).compile()
+    stats = compiled.memory_analysis()
+    peak = (
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        - stats.alias_size_in_bytes
+        + stats.temp_size_in_bytes
+    )
+    assert printed("XLA peak, train step") == pytest.approx(peak / plan_module.GIB, abs=0.006)
