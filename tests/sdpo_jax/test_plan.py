@@ -22,6 +22,16 @@ OVERRIDES = [
 ]
 
 
+def xla_peak(stats) -> int:
+    """A compiled program's peak: arguments + outputs - donated + temporaries."""
+    return (
+        stats.argument_size_in_bytes
+        + stats.output_size_in_bytes
+        - stats.alias_size_in_bytes
+        + stats.temp_size_in_bytes
+    )
+
+
 @pytest.fixture(scope="module")
 def planned():
     config = load_config("chart_tiny", OVERRIDES)
@@ -33,7 +43,7 @@ def test_the_plan_reports_what_xla_reports(planned):
 
     config, plan, shapes = planned
     assert (shapes.rollouts, shapes.microbatches, shapes.image_tokens) == (16, 2, 12)
-    # The same program compiled here: its peak is arguments + outputs - aliased + temporaries.
+    # The same program compiled here.
     mesh, rules = make_mesh(config.mesh), sharding_rules(config.mesh)
     model, _ = load_model(config.model, seed=0, mesh=mesh, rules=rules)
     optimizer = make_optimizer(config.optim, config.train.steps)
@@ -44,13 +54,7 @@ def test_the_plan_reports_what_xla_reports(planned):
     )
     stats = jit_train_step(step, state, batch, mesh, rules).lower(state, batch).compile()
     stats = stats.memory_analysis()
-    expected = (
-        stats.argument_size_in_bytes
-        + stats.output_size_in_bytes
-        - stats.alias_size_in_bytes
-        + stats.temp_size_in_bytes
-    )
-    assert plan.train_peak == expected
+    assert plan.train_peak == xla_peak(stats)
     assert plan.activations == max(0, stats.temp_size_in_bytes - plan.gradients)
 
 
@@ -144,11 +148,5 @@ def test_the_2b_command_reports_what_xla_reports():
     rows = shapes.rollouts // shapes.microbatches
     batch = plan_module.abstract_batch(shapes, rows, 1536, config.sampling.num_samples)
     compiled = jit_train_step(step, state, batch, mesh, rules).lower(state, batch).compile()
-    stats = compiled.memory_analysis()
-    peak = (
-        stats.argument_size_in_bytes
-        + stats.output_size_in_bytes
-        - stats.alias_size_in_bytes
-        + stats.temp_size_in_bytes
-    )
-    assert printed("XLA peak, train step") == pytest.approx(peak / plan_module.GIB, abs=0.006)
+    peak = xla_peak(compiled.memory_analysis()) / plan_module.GIB
+    assert printed("XLA peak, train step") == pytest.approx(peak, abs=0.006)
