@@ -5,6 +5,9 @@ its wait is the whole render time) and with lag 1 (the next step's generation ru
 step renders). Hidden share = 1 − wait(lag 1) / wait(lag 0), over the steps after the first
 (which compiles).
 
+Steps 2..N that compiled (a new completion or teacher-context length bucket compiles the train
+step again; `time/compile` in TensorBoard) are left out of the medians and counted apart.
+
 Each pair of runs is made twice: rendering what was sampled (the warm-started policy's programs,
 some of which fail at once), and rendering each prompt's gold program in its place (the render
 load of a policy whose programs all work; the tokens the update trains on are the sampled ones
@@ -27,7 +30,15 @@ from sdpo_jax.rollouts import decode
 from sdpo_jax.rundir import machine
 from sdpo_jax.trainer import train
 
-PHASES = ("time/generate", "time/render_wait", "time/teacher_and_batch", "time/update", "time/step")
+PHASES = (
+    "time/generate",
+    "time/render_wait",
+    "time/teacher_and_batch",
+    "time/update",
+    "time/step",
+    "time/compile",
+)
+COMPILING = 0.5  # seconds of compiling that mark a step as one that met a new shape
 
 
 def decode_rendering_gold(prompts, sample, tokenizer, *, step):
@@ -56,7 +67,17 @@ def phases(recipe: str, steps: int, lag: int, gold: bool, run_dir: str) -> dict[
         train(config, ["benchmark"])
     events = EventAccumulator(f"{run_dir}/tb")
     events.Reload()
-    return {p: statistics.median(e.value for e in events.Scalars(p)[1:]) for p in PHASES}
+    steps = [
+        dict(zip(PHASES, row))
+        for row in zip(*([e.value for e in events.Scalars(p)[1:]] for p in PHASES))
+    ]
+    # A step that met a new length bucket compiled the train step again: its phases are not
+    # the steady step's, so the medians leave it out and the compiles are reported on their own.
+    steady = [s for s in steps if s["time/compile"] < COMPILING] or steps
+    medians = {p: statistics.median(s[p] for s in steady) for p in PHASES}
+    medians["steps that compiled"] = len(steps) - len(steady)
+    medians["compile seconds"] = sum(s["time/compile"] for s in steps)
+    return medians
 
 
 def main() -> None:
@@ -70,11 +91,15 @@ def main() -> None:
             for lag in (0, 1):
                 run_dir = f"{tmp}/{'gold' if gold else 'sampled'}-lag{lag}"
                 runs[gold, lag] = phases(args.config, args.steps, lag, gold, run_dir)
-    print(f"\n{machine()}\n{args.config}, median over steps 2..{args.steps} (seconds)")
+    print(
+        f"\n{machine()}\n{args.config}, median over steps 2..{args.steps} that compiled "
+        "nothing new (seconds)"
+    )
     print(f"{'':<26} {'sampled programs':>17} {'gold programs':>17}")
     print(f"{'phase':<26} {'lag 0':>8} {'lag 1':>8} {'lag 0':>8} {'lag 1':>8}")
-    for phase in PHASES:
-        row = " ".join(f"{runs[key][phase]:>8.2f}" for key in sorted(runs))
+    for phase in [*PHASES[:-1], "steps that compiled", "compile seconds"]:
+        cell = lambda v: f"{v:>8d}" if isinstance(v, int) else f"{v:>8.2f}"
+        row = " ".join(cell(runs[key][phase]) for key in sorted(runs))
         print(f"{phase:<26} {row}")
     hidden = [
         1 - runs[gold, 1]["time/render_wait"] / max(runs[gold, 0]["time/render_wait"], 1e-9)

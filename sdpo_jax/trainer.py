@@ -95,6 +95,25 @@ def timed(name: str) -> Callable:
     return decorate
 
 
+class CompileClock:
+    """Seconds XLA spends compiling, from jax's monitoring events. A step that meets a new
+    shape (a longer completion or teacher context bucket) compiles the train step again; each
+    step's `time/compile` says how much of its time that was."""
+
+    EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def __init__(self):
+        self.seconds = 0.0
+        jax.monitoring.register_event_duration_secs_listener(self._record)
+
+    def _record(self, event: str, duration: float, **_) -> None:
+        if event == self.EVENT:
+            self.seconds += duration
+
+    def close(self) -> None:
+        jax.monitoring.unregister_event_duration_listener(self._record)
+
+
 def say(line: str) -> None:
     """A line of the run's log, from process 0 (the others run the same loop)."""
     if hosts.is_main():
@@ -288,6 +307,8 @@ class Monitor:
         self.checks = run.run_dir / "heldout.jsonl"
         self.trained = self._resume_checks(run.start)  # training seconds up to step `done`
         self.tick = time.perf_counter()  # when the last step (or held-out check) ended
+        self.compiles = CompileClock()
+        self.compiled = 0.0  # compile seconds up to the last step's end
         self.progress = tqdm(
             total=self.config.train.steps,
             initial=run.start,
@@ -317,9 +338,10 @@ class Monitor:
         self.done, self.position = done, launched.data_state
         now = time.perf_counter()
         elapsed, self.tick = now - self.tick, now
+        compiled, self.compiled = self.compiles.seconds - self.compiled, self.compiles.seconds
         self.trained += elapsed
         if done % train_cfg.log_every == 0:
-            seconds = self.run.seconds | {"time/step": elapsed}
+            seconds = self.run.seconds | {"time/step": elapsed, "time/compile": compiled}
             host = {k: float(v) for k, v in step_metrics.items() if k != "loss/finite"}
             self.last = host | {k: v for k, v in stats.items() if not k.startswith("hist/")}
             # Every process generates as many tokens per row on average: length_mean is global.
@@ -368,7 +390,7 @@ class Monitor:
             line = {"step": step, "seconds": round(self.trained, 3), "split": split} | scores
             with self.checks.open("a") as out:
                 out.write(json.dumps(line) + "\n")
-        self.tick = time.perf_counter()
+        self.tick, self.compiled = time.perf_counter(), self.compiles.seconds
 
     def _resume_checks(self, start: int) -> float:
         """Keeps the checks of the steps before `start` (a resumed run redoes the others) and
@@ -404,6 +426,7 @@ class Monitor:
 
     def close(self) -> None:
         self.progress.close()
+        self.compiles.close()
         if self.board:
             self.board.close()
 

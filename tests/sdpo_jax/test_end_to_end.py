@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -18,7 +20,7 @@ import sdpo_jax.trainer as trainer_module
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import load_config
 from sdpo_jax.export import export
-from sdpo_jax.trainer import train
+from sdpo_jax.trainer import CompileClock, train
 from tests.sdpo_jax.conftest import SMALL_SPLITS, small_bundled_sets
 
 # Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step, no held-out check.
@@ -64,7 +66,8 @@ def test_two_steps_leave_checkpoints_and_tensorboard_events(recipe, tmp_path):
     for scalar in (
         "loss/total", "loss/grpo", "loss/sd", "reward/mean", "reward/executed", "rollouts/execution_rate",
         "defects/text_overlap", "sd/divergence", "grpo/clip_fraction", "sd/entropy", "optim/grad_norm",
-        "optim/lr", "time/generate", "time/render_wait", "time/update", "rollouts/length_mean",
+        "optim/lr", "time/generate", "time/render_wait", "time/update", "time/compile",
+        "rollouts/length_mean",
         "throughput/generated_tokens_per_s",
     ):  # fmt: skip
         assert scalar in tags["scalars"], scalar
@@ -238,3 +241,16 @@ def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_good_step(
         run("chart_tiny", tmp_path, "train.steps=4", "train.checkpoint_every=10")
     with Checkpointer(tmp_path / "checkpoints", save_every=1, keep=5) as ckpt:
         assert ckpt.all_steps() == [1]
+
+
+def test_the_compile_clock_counts_what_xla_compiles():
+    """`time/compile` comes from jax's compile events: a shape no cache has seen compiles."""
+    clock = CompileClock()
+    try:
+        fresh = 7 + time.time_ns() % 100_003
+        jax.jit(lambda x: (x * 2).sum())(jnp.ones(fresh)).block_until_ready()
+    finally:
+        clock.close()
+    counted = clock.seconds
+    jax.jit(lambda x: (x * 3).sum())(jnp.ones(fresh + 1)).block_until_ready()
+    assert counted > 0 and clock.seconds == counted  # closed: no longer listening
