@@ -39,6 +39,7 @@ from sdpo_jax.rollouts import decode
 from sdpo_jax.runtime import (
     RunError,
     join_processes,
+    keep_compiled,
     load_model,
     load_records,
     make_mesh,
@@ -349,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     config, args = parse(sys.argv[1:] if argv is None else argv)
     try:
         join_processes()
+        keep_compiled()
         out = evaluate(config, ckpt=args.ckpt, clip_model_dir=args.clip)
     except RunError as err:
         sys.exit(f"error: {err}")

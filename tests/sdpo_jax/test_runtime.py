@@ -90,3 +90,31 @@ def test_a_coordinator_without_the_process_count_is_one_line(monkeypatch):
     monkeypatch.delenv("JAX_NUM_PROCESSES", raising=False)
     with pytest.raises(RunError, match="also set JAX_NUM_PROCESSES"):
         join_processes()
+
+
+KEEP = """
+import jax, jax.numpy as jnp
+from sdpo_jax.runtime import keep_compiled
+keep_compiled()
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.jit(lambda x: jnp.sin(x) @ x.T)(jnp.ones((64, 64))).block_until_ready()
+print(jax.config.jax_compilation_cache_dir)
+"""
+
+
+def test_compiled_programs_persist_in_the_user_cache(tmp_path):
+    """What `make train` and `make eval` compile lands in the cache folder beside the bundled
+    data; a folder the user chose with JAX_COMPILATION_CACHE_DIR is kept."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env |= {"JAX_PLATFORMS": "cpu", "XDG_CACHE_HOME": str(tmp_path)}
+    run = lambda env: subprocess.run(
+        [sys.executable, "-c", KEEP], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    folder = tmp_path / "visual_sdpo" / "jax"
+    assert run(env) == str(folder) and any(folder.iterdir())
+    mine = tmp_path / "mine"
+    assert run(env | {"JAX_COMPILATION_CACHE_DIR": str(mine)}) == str(mine)
+    assert any(mine.iterdir())
