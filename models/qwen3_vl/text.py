@@ -2,14 +2,15 @@
 query attention, SwiGLU, no biases) plus DeepStack, which adds visual features from intermediate
 vision blocks to the image-token positions after the first decoder layers.
 
-The layers are stacked and run under `nnx.scan`. Attention optionally reads and writes a
-key/value cache: during the prompt, the cache of all layers [layers, B, kv_heads, max_len,
-head_dim], carried through the scan, each layer writing its new keys in place at (its layer,
-`index`); during decoding, each layer's own [B, kv_heads, max_len, head_dim] arrays, with the
-layers unrolled over parameters sliced once before the decode loop (`TextDecoder.decode`), since
-XLA:CPU copies a scanned layer's weights and cache slice at every step. Queries attend to the
-first `mask.shape[-1]` slots. Heads come before slots so that each head's keys are contiguous:
-in the other order XLA copied the whole cache into that layout at every decoding step.
+Attention over a whole sequence runs in causal query blocks (`causal_attention`). The layers
+are stacked and run under `nnx.scan`. Attention optionally reads and writes a key/value cache:
+during the prompt, the cache of all layers [layers, B, kv_heads, max_len, head_dim], carried
+through the scan, each layer writing its new keys in place at (its layer, `index`); during
+decoding, each layer's own [B, kv_heads, max_len, head_dim] arrays, with the layers unrolled
+over parameters sliced once before the decode loop (`TextDecoder.decode`), since XLA:CPU copies
+a scanned layer's weights and cache slice at every step. Queries attend to the first
+`mask.shape[-1]` slots. Heads come before slots so that each head's keys are contiguous: in the
+other order XLA copied the whole cache into that layout at every decoding step.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from models.qwen3_vl.rope import apply_rope
 from models.sharding import constrain
 
 HIDDEN = ("batch", None, None)  # hidden states: rows over the batch axes, the rest whole
+QUERY_BLOCK = 128  # queries per block of `causal_attention`; read when a function is traced
+MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)  # jax.nn.dot_product_attention's mask value
 
 
 class TextAttention(nnx.Module):
@@ -70,11 +73,43 @@ class TextAttention(nnx.Module):
             keys, values = keys[:, :, :width], values[:, :, :width]
             if length == 1:  # decoding: attend to the cache where it lies
                 return self.o_proj(_decode_attention(q, keys, values, mask)), cache
-            # Prefill: back to [B, slots, kv_heads, head_dim], which XLA folds into the dot.
-            k = keys.transpose(0, 2, 1, 3).astype(q.dtype)
-            v = values.transpose(0, 2, 1, 3).astype(q.dtype)
-        out = jax.nn.dot_product_attention(q, k, v, mask=mask)
+            k, v = keys.astype(q.dtype), values.astype(q.dtype)  # the prompt, from slot 0
+        else:
+            k, v = _heads_first(k, q.dtype), _heads_first(v, q.dtype)
+        out = causal_attention(q, k, v, mask, QUERY_BLOCK)
         return self.o_proj(out.reshape(b, length, -1)), cache
+
+
+def causal_attention(q, k, v, mask, block: int):
+    """Grouped-query causal attention of a whole sequence: q [B, L, heads, head_dim] over k, v
+    [B, kv_heads, L, head_dim], mask [B, 1, L, L] (causal and padding) -> [B, L, heads,
+    head_dim].
+
+    Queries go in blocks of `block`, and each block reads only the keys up to its last query,
+    which skips most of the masked upper triangle. Each KV head's group of query heads is
+    stacked into the block's rows, so K and V are never repeated and the probabilities never
+    transposed: through `jax.nn.dot_product_attention`, XLA:CPU copied every layer's [group,
+    kv_heads, L, L] probabilities into another layout, forward and backward. Numerics as that
+    function: float32 logits and softmax, the probabilities cast to the values' dtype, the same
+    mask value. A row that is all padding attends evenly to the keys of its block rather than to
+    all keys; no real position reads it."""
+    b, length, heads, dim = q.shape
+    kv = k.shape[1]
+    group = heads // kv
+    grouped = q.reshape(b, length, kv, group, dim).transpose(0, 2, 3, 1, 4)
+    outs = []
+    for start in range(0, length, block):
+        end = min(length, start + block)
+        rows = grouped[:, :, :, start:end].reshape(b, kv, group * (end - start), dim)
+        logits = jnp.einsum(
+            "bktd,bksd->bkts", rows, k[:, :, :end], preferred_element_type=jnp.float32
+        )
+        allowed = jnp.tile(mask[:, :, start:end, :end], (1, 1, group, 1))
+        logits = jnp.where(allowed, logits * dim**-0.5, MASKED)
+        probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
+        out = jnp.einsum("bkts,bksd->bktd", probs, v[:, :, :end])
+        outs.append(out.reshape(b, kv, group, end - start, dim))
+    return jnp.concatenate(outs, axis=3).transpose(0, 3, 1, 2, 4).reshape(b, length, heads, dim)
 
 
 def _decode_attention(q, keys, values, mask):
@@ -87,14 +122,15 @@ def _decode_attention(q, keys, values, mask):
     kv = keys.shape[1]
     grouped = q.reshape(b, kv, heads // kv, dim).astype(jnp.float32)
     logits = jnp.einsum("bkgd,bksd->bkgs", grouped, keys.astype(jnp.float32)) * dim**-0.5
-    logits = jnp.where(mask, logits, -0.7 * jnp.finfo(jnp.float32).max)  # mask [B, 1, 1, slots]
+    logits = jnp.where(mask, logits, MASKED)  # mask [B, 1, 1, slots]
     probs = jax.nn.softmax(logits, axis=-1)
     out = jnp.einsum("bkgs,bksd->bkgd", probs, values.astype(jnp.float32))
     return out.reshape(b, 1, heads * dim).astype(q.dtype)
 
 
 def _heads_first(x, dtype):
-    """[B, L, kv_heads, head_dim] -> the cache's [B, kv_heads, L, head_dim]."""
+    """[B, L, kv_heads, head_dim] -> [B, kv_heads, L, head_dim]: the cache's layout, and the
+    one `causal_attention` reads."""
     return x.transpose(0, 2, 1, 3).astype(dtype)
 
 

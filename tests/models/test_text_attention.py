@@ -1,0 +1,68 @@
+"""Causal attention in query blocks equals dense grouped-query attention (NumPy float64) at
+every real position, with its gradients, and keeps the port equal to transformers."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from models.qwen3_vl import text
+from models.qwen3_vl.text import causal_attention
+from tests.models.conftest import logits_of, make_batch
+from tests.models.test_parity import CASES, hf_forward
+
+
+def dense_reference(q, k, v, mask):
+    """q [B, L, heads, dim], k, v [B, kv_heads, L, dim], mask [B, 1, L, L]."""
+    q, k, v = (np.asarray(x, np.float64) for x in (q, k, v))
+    k, v = (np.repeat(x, q.shape[2] // x.shape[1], axis=1) for x in (k, v))
+    scores = np.einsum("bthd,bhsd->bhts", q, k) / np.sqrt(q.shape[-1])
+    scores = np.where(mask, scores, -np.inf)
+    with np.errstate(invalid="ignore"):  # all-padding rows are NaN here and never compared
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("bhts,bhsd->bthd", weights, v)
+
+
+def inputs(length=21, heads=6, kv_heads=2, dim=8):
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((2, length, heads, dim)).astype(np.float32)
+    k, v = (rng.standard_normal((2, kv_heads, length, dim)).astype(np.float32) for _ in range(2))
+    real = np.ones((2, length), bool)
+    real[1, :5] = False  # the second row is left-padded
+    mask = np.tril(np.ones((length, length), bool))[None, None] & real[:, None, None, :]
+    return q, k, v, mask, real
+
+
+def test_blocks_equal_dense_attention_at_real_positions():
+    q, k, v, mask, real = inputs()
+    expected = dense_reference(q, k, v, mask)
+    for block in (4, 8, 21, 128):  # several blocks with a short last one, one block
+        got = np.asarray(jax.jit(causal_attention, static_argnums=4)(q, k, v, mask, block))
+        np.testing.assert_allclose(got[real], expected[real], atol=1e-5, rtol=0)
+
+
+def test_blocks_give_the_dense_gradients():
+    q, k, v, mask, real = inputs()
+    weight = np.random.default_rng(1).standard_normal(q.shape) * real[:, :, None, None]
+
+    def grads(block):
+        loss = lambda q, k, v: (causal_attention(q, k, v, mask, block) * weight).sum()
+        return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v)
+
+    for got, expected in zip(grads(4), grads(128)):
+        assert float(np.abs(expected).max()) > 0.1
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "case", ["left_padded_batch", "two_images_different_grids_one_with_two_frames"]
+)
+def test_the_port_in_small_blocks_matches_transformers(case, hf_model, port, monkeypatch):
+    monkeypatch.setattr(text, "QUERY_BLOCK", 3)  # read when traced: every prompt spans blocks
+    ids, mask, pixels, grid = make_batch(*CASES[case])
+    expected = hf_forward(hf_model, ids, mask, pixels, grid)
+    got = np.asarray(logits_of(port, ids, mask, pixels, grid))
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got[real], expected[real], atol=1e-4, rtol=0)
