@@ -18,6 +18,7 @@ import argparse
 import collections
 import dataclasses
 import glob
+import os
 import re
 import statistics
 import tempfile
@@ -158,7 +159,7 @@ def main():
         f"\n{machine()}; jax {jax.__version__}, flax {flax.__version__}, torch "
         f"{torch.__version__}, transformers {transformers.__version__}\nforward+backward, batch "
         f"{args.batch} x {SEQUENCE} tokens, 1 image {GRID}, float32, {args.steps} steps, "
-        f"torch threads {torch.get_num_threads()}"
+        f"torch threads {torch.get_num_threads()}; XLA_FLAGS '{os.environ.get('XLA_FLAGS', '')}'"
     )
     print(f"{'implementation':<24}{'step ms':>10}{'tokens/s':>12}{'vs torch':>10}")
     for name, median in medians.items():

@@ -22,6 +22,7 @@ Rows of the table:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -153,7 +154,7 @@ def main():
         f"\n{machine()}; jax {jax.__version__}, torch {torch.__version__}, transformers "
         f"{transformers.__version__}\nsampling {PROMPTS} prompts (180-240 tokens, 1 image {GRID})"
         f" x {SAMPLES} samples x {args.new} new tokens, float32, CPU, {args.runs} runs, torch "
-        f"threads {torch.get_num_threads()}"
+        f"threads {torch.get_num_threads()}; XLA_FLAGS '{os.environ.get('XLA_FLAGS', '')}'"
     )
     print(
         f"{'implementation':<29}{'prefill s':>10}{'total s':>9}{'decode tok/s':>13}"
