@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from models.qwen3_vl.attention import MASKED, causal_attention
 from models.qwen3_vl.config import TextConfig
 from models.qwen3_vl.layers import Dense, Embed, RMSNorm, scan_layers, stacked
 from models.qwen3_vl.rope import apply_rope
@@ -26,7 +27,6 @@ from models.sharding import constrain
 
 HIDDEN = ("batch", None, None)  # hidden states: rows over the batch axes, the rest whole
 QUERY_BLOCK = 128  # queries per block of `causal_attention`; read when a function is traced
-MASKED = -0.7 * float(jnp.finfo(jnp.float32).max)  # jax.nn.dot_product_attention's mask value
 
 
 class TextAttention(nnx.Module):
@@ -78,38 +78,6 @@ class TextAttention(nnx.Module):
             k, v = _heads_first(k, q.dtype), _heads_first(v, q.dtype)
         out = causal_attention(q, k, v, mask, QUERY_BLOCK)
         return self.o_proj(out.reshape(b, length, -1)), cache
-
-
-def causal_attention(q, k, v, mask, block: int):
-    """Grouped-query causal attention of a whole sequence: q [B, L, heads, head_dim] over k, v
-    [B, kv_heads, L, head_dim], mask [B, 1, L, L] (causal and padding) -> [B, L, heads,
-    head_dim].
-
-    Queries go in blocks of `block`, and each block reads only the keys up to its last query,
-    which skips most of the masked upper triangle. Each KV head's group of query heads is
-    stacked into the block's rows, so K and V are never repeated and the probabilities never
-    transposed: through `jax.nn.dot_product_attention`, XLA:CPU copied every layer's [group,
-    kv_heads, L, L] probabilities into another layout, forward and backward. Numerics as that
-    function: float32 logits and softmax, the probabilities cast to the values' dtype, the same
-    mask value. A row that is all padding attends evenly to the keys of its block rather than to
-    all keys; no real position reads it."""
-    b, length, heads, dim = q.shape
-    kv = k.shape[1]
-    group = heads // kv
-    grouped = q.reshape(b, length, kv, group, dim).transpose(0, 2, 3, 1, 4)
-    outs = []
-    for start in range(0, length, block):
-        end = min(length, start + block)
-        rows = grouped[:, :, :, start:end].reshape(b, kv, group * (end - start), dim)
-        logits = jnp.einsum(
-            "bktd,bksd->bkts", rows, k[:, :, :end], preferred_element_type=jnp.float32
-        )
-        allowed = jnp.tile(mask[:, :, start:end, :end], (1, 1, group, 1))
-        logits = jnp.where(allowed, logits * dim**-0.5, MASKED)
-        probs = jax.nn.softmax(logits, axis=-1).astype(v.dtype)
-        out = jnp.einsum("bkts,bksd->bktd", probs, v[:, :, :end])
-        outs.append(out.reshape(b, kv, group, end - start, dim))
-    return jnp.concatenate(outs, axis=3).transpose(0, 3, 1, 2, 4).reshape(b, length, heads, dim)
 
 
 def _decode_attention(q, keys, values, mask):

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from models.qwen3_vl.attention import segment_attention
 from models.qwen3_vl.config import VisionConfig
 from models.qwen3_vl.layers import Dense, Embed, LayerNorm, scan_layers, stacked
 from models.qwen3_vl.rope import apply_rope, vision_cos_sin
@@ -68,29 +69,6 @@ class PatchEmbed(nnx.Module):
 # Queries per attention block: scores are [heads, block, patches]. Read when the tower is traced
 # (benchmarks/vision_memory.py raises it to compare with one dense call).
 ATTENTION_BLOCK = 512
-
-
-def segment_attention(q, k, v, segment, block: int):
-    """Softmax attention of q, k, v [patches, heads, head_dim] within equal `segment` ids.
-
-    Up to `block` patches attend in one call. Beyond, query blocks run in a loop whose body is
-    rematerialised, so neither the forward nor the backward holds more than one block's scores."""
-    n = q.shape[0]
-
-    def attend(q_block, q_segment):
-        mask = q_segment[:, None] == segment[None, :]
-        out = jax.nn.dot_product_attention(q_block[None], k[None], v[None], mask=mask[None, None])
-        return out[0]
-
-    if n <= block:
-        return attend(q, segment)
-    pad = -n % block
-    q_blocks = jnp.pad(q, ((0, pad), (0, 0), (0, 0))).reshape(-1, block, *q.shape[1:])
-    s_blocks = jnp.pad(segment, (0, pad), mode="edge").reshape(-1, block)  # pad rows are dropped
-    out = jax.lax.map(
-        lambda args: jax.checkpoint(attend, prevent_cse=False)(*args), (q_blocks, s_blocks)
-    )
-    return out.reshape(-1, *q.shape[1:])[:n]
 
 
 class VisionAttention(nnx.Module):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.qwen3_vl import text
-from models.qwen3_vl.text import causal_attention
+from models.qwen3_vl.attention import causal_attention
 from tests.models.conftest import logits_of, make_batch
 from tests.models.test_parity import CASES, hf_forward
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.qwen3_vl.vision import segment_attention
+from models.qwen3_vl.attention import segment_attention
 
 
 def dense_reference(q, k, v, segment):
