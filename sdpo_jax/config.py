@@ -129,7 +129,9 @@ class TeacherConfig:
     feedback has nothing to teach (it ran, no defect, and no sibling solution is shown).
     `max_context_tokens` caps the teacher's context before the completion (0: no cap): the
     feedback text is cut first, then the demonstration, then the render image; the completion
-    is never cut."""
+    is never cut. `departures` (charts) adds how the render departs from the target on
+    ChartMimic's measures (plot calls, panels, text, colours), read from the gold program's
+    render; a policy learns to revise from it only if its warm start was shown it."""
 
     weights: Literal["live", "ema"] = "live"
     ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
@@ -146,6 +148,8 @@ class TeacherConfig:
     solution: bool = False
     solution_text: str = "A correct solution from another attempt:\n{solution}"
     skip_clean: bool = False
+    departures: bool = False
+    departures_header: str = "Compared with the target:"
     max_context_tokens: int = _field(0, lo=0, doc="0: no cap")
 
 

@@ -92,9 +92,12 @@ def gap(
     attempted = [write.rollouts.prompt_of(row) for row in range(len(write.results))]
     for name, teacher in teachers.items():
         contexts = [
-            teacher_prompt(encoder, prompt, result, teacher, config.data.letterbox)[0]
+            teacher_prompt(
+                encoder, prompt, result, teacher, config.data.letterbox,
+                reference=references.get(prompt.record),
+            )[0]
             for prompt, result in zip(attempted, write.results)
-        ]
+        ]  # fmt: skip
         rows[name] = attempt(
             model, encoder, attempted, config, pool, references, rng=jax.random.fold_in(rng, 1),
             num_samples=1, temperature=temperature, encodings=contexts,

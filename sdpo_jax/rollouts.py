@@ -152,8 +152,10 @@ def train_batch(
     results: Sequence[RenderResult],
     parts: Sequence[Reward],
     encoder,
+    references: References | None = None,
 ) -> tuple[dict, dict]:
-    """(batch for the train step, host-side metrics and per-row details for logging)."""
+    """(batch for the train step, host-side metrics and per-row details for logging).
+    `references`: the gold renders, which `teacher.departures` compares each render with."""
     group = rollouts.group_size
     # Completions are trained at the length bucket of the longest one (of any process), not at
     # max_new_tokens.
@@ -183,12 +185,13 @@ def train_batch(
     teacher_cfg = config.teacher
     shown = solutions(rollouts, results, parts) if teacher_cfg.solution else [None] * len(results)
     image_size = config.data.letterbox
-    contexts = [
-        teacher_prompt(
-            encoder, rollouts.prompt_of(row), result, teacher_cfg, image_size, shown[row]
+    contexts = []
+    for row, result in enumerate(results):
+        prompt = rollouts.prompt_of(row)
+        reference = references.get(prompt.record) if references else None
+        contexts.append(
+            teacher_prompt(encoder, prompt, result, teacher_cfg, image_size, shown[row], reference)
         )
-        for row, result in enumerate(results)
-    ]
     # SDPO's self-distillation mask: a row whose feedback teaches nothing is left out.
     distilled = np.array(
         [not (teacher_cfg.skip_clean and clean(r) and s is None) for r, s in zip(results, shown)]

@@ -24,29 +24,42 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from render_service.metrics.chartmimic import departures
 from render_service.types import RenderResult
 from sdpo_jax.config import TeacherConfig
 from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt, letterbox, template_messages
+from sdpo_jax.rewards import RECORDS
 
 ELLIPSIS = " …"
 
 
-def feedback_text(result: RenderResult, config: TeacherConfig) -> str:
-    """The defect list or the execution error as the teacher reads it."""
+def feedback_text(
+    result: RenderResult, config: TeacherConfig, reference: RenderResult | None = None
+) -> str:
+    """The defect list or the execution error as the teacher reads it, then (with
+    `config.departures` and a chart record on both sides) how the render departs from the
+    reference render of the gold program."""
     if not result.ok:
         error = (result.error or "unknown error").strip()
         return config.error.format(error=error[: config.max_error_chars])
-    if not result.defects:
-        return config.no_defects
-    ranked = sorted(result.defects, key=lambda d: -d.severity)[: config.max_defects]
-    items = [
-        config.defect_item.format(
-            lines=", ".join(map(str, sorted(d.source_lines))) or "?", message=d.message
-        )
-        for d in ranked
-    ]
-    return "\n".join([config.defects_header, *items])
+    text = config.no_defects
+    if result.defects:
+        ranked = sorted(result.defects, key=lambda d: -d.severity)[: config.max_defects]
+        items = [
+            config.defect_item.format(
+                lines=", ".join(map(str, sorted(d.source_lines))) or "?", message=d.message
+            )
+            for d in ranked
+        ]
+        text = "\n".join([config.defects_header, *items])
+    record = RECORDS["chartmimic"]
+    if not (config.departures and reference is not None and record in reference.metrics):
+        return text
+    found = departures(result.metrics.get(record), reference.metrics[record])
+    return (
+        "\n".join([text, config.departures_header, *(f"- {d}" for d in found)]) if found else text
+    )
 
 
 def demonstration(code: str, domain: str, config: TeacherConfig) -> str:
@@ -101,10 +114,12 @@ def teacher_prompt(
     config: TeacherConfig,
     image_size: tuple[int, int] | None,
     solution: str | None = None,
+    reference: RenderResult | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
     """(the encoded teacher context, prompt part only, for one rollout of `prompt`: input_ids,
     mm_token_type_ids, pixel_values and image_grid_thw, the prompt's images first; whether the
-    `max_context_tokens` cap cut it). `solution` is a sibling's program to show."""
+    `max_context_tokens` cap cut it). `solution` is a sibling's program to show; `reference`
+    the render of the prompt's gold program, for `config.departures`."""
     image = render_image(result, image_size) if config.show_render else None
     demo = demonstration(solution, prompt.record.domain, config) if solution else None
     base = template_messages(prompt.record.messages)
@@ -113,7 +128,7 @@ def teacher_prompt(
         messages = teacher_messages(base, feedback, config, image is not None, demo)
         return encoder.encode(messages, [*prompt.images, *([image] if image else [])])
 
-    feedback = feedback_text(result, config)
+    feedback = feedback_text(result, config, reference)
     encoded = encode(feedback, demo, image)
     cap = config.max_context_tokens
     if not cap or len(encoded["input_ids"]) <= cap:

@@ -259,7 +259,9 @@ class Run:
     def feedback(self, launched: Launched, results) -> tuple[dict, dict]:
         """Rewards and advantages, credit weights, teacher contexts: the train batch."""
         parts = score(self.config, launched.rollouts, results, self.references)
-        return train_batch(self.config, launched.rollouts, results, parts, self.encoder)
+        return train_batch(
+            self.config, launched.rollouts, results, parts, self.encoder, self.references
+        )
 
     @timed("update")
     def update(self, batch: dict) -> dict:

@@ -11,11 +11,13 @@
   recall = Σ similarity / #gold.
 Each score is 0 when either side is empty, as ChartMimic's. A candidate without a record
 (it failed before drawing anything ChartMimic would save) scores 0 on every metric.
+
+`departures` says in words where a candidate loses those scores, for a teacher to read.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -38,6 +40,61 @@ def chartmimic_scores(candidate: dict | None, gold: dict) -> dict[str, float]:
         "type": f1_score(matched, sum(types_candidate.values()), sum(types_gold.values())),
         "color": color_f1(candidate["colors"], gold["colors"]),
     }
+
+
+def departures(candidate: dict | None, gold: dict, limit: int = 6) -> list[str]:
+    """How a candidate's chart departs from the gold one on ChartMimic's four measures, one
+    sentence per measure it loses on, naming what to draw, write or colour (up to `limit` items
+    each). The defect detectors cannot say this: a bar chart drawn as a pie has no defect.
+    Empty when the two agree; a candidate without a record is taken to draw nothing."""
+    candidate = candidate or {"types": {}, "layout": [], "texts": [], "colors": []}
+    lines = []
+    if candidate["types"] != gold["types"]:
+        lines.append(
+            f"plot calls: the target makes {_counts(gold['types'])}; yours makes "
+            f"{_counts(candidate['types'])}"
+        )
+    if Counter(map(tuple, candidate["layout"])) != Counter(map(tuple, gold["layout"])):
+        lines.append(
+            f"panels: the target has {_panels(gold['layout'])}; yours has "
+            f"{_panels(candidate['layout'])}"
+        )
+    texts, theirs = Counter(candidate["texts"]), Counter(gold["texts"])
+    if missing := theirs - texts:
+        lines.append(f"text in the target that yours lacks: {_quoted(missing, limit)}")
+    if extra := texts - theirs:
+        lines.append(f"text in yours that the target lacks: {_quoted(extra, limit)}")
+    if Counter(map(tuple, candidate["colors"])) != Counter(map(tuple, gold["colors"])):
+        lines.append(
+            f"colours by call: the target has {_colors(gold['colors'], limit)}; yours has "
+            f"{_colors(candidate['colors'], limit)}"
+        )
+    return lines
+
+
+def _counts(types: dict[str, int]) -> str:
+    return ", ".join(f"{name} x{n}" for name, n in sorted(types.items())) or "none"
+
+
+def _panels(layout) -> str:
+    if not layout:
+        return "no axes"
+    rows, cols = layout[0][:2]
+    return f"{len(layout)} {'panel' if len(layout) == 1 else 'panels'} in a {rows} x {cols} grid"
+
+
+def _quoted(texts: Counter, limit: int) -> str:
+    shown = [repr(t) for t in sorted(texts.elements())[:limit]]
+    more = sum(texts.values()) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def _colors(colors, limit: int) -> str:
+    by_call = defaultdict(list)
+    for method, color in colors:
+        by_call[method].append(color)
+    parts = [f"{method} {' '.join(cs[:limit])}" for method, cs in sorted(by_call.items())]
+    return ", ".join(parts) or "none"
 
 
 def color_f1(candidate, gold) -> float:

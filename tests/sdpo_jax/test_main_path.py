@@ -98,7 +98,7 @@ def rollout(encoder, pool, config, prompt, names):
     references.submit([prompt.record])
     results = pool.render(render_requests(rollouts.requests, references))
     parts = score_rollouts(config, rollouts, results, references)
-    batch, stats = train_batch(config, rollouts, results, parts, encoder)
+    batch, stats = train_batch(config, rollouts, results, parts, encoder, references)
     return rollouts, results, parts, batch, stats
 
 
@@ -168,6 +168,21 @@ def test_solution_and_skip_clean_through_the_trainer_path(encoder, pool, config,
     assert batch["sd_mask"][0, 0].sum() > 0 and batch["sd_mask"][0, 1].sum() == 0
     assert batch["mask"][0, 1].sum() > 0  # GRPO still sees the clean row
     assert stats["teacher/solution_share"] == 0.5 and stats["teacher/distilled_share"] == 0.5
+
+
+def test_departures_from_the_gold_render_reach_the_teacher(encoder, pool, config, prompt):
+    """With teacher.departures, the row whose chart has an extra note is told so, compared
+    with the gold program's render; the row that drew the gold chart is told nothing more."""
+    config = dataclasses.replace(
+        config, teacher=dataclasses.replace(config.teacher, departures=True)
+    )
+    _, _, _, batch, _ = rollout(encoder, pool, config, prompt, ("defective_fence_end", "no_fence"))
+    tok = encoder.tokenizer
+    width = batch["tokens"].shape[-1]
+    departed = tok.decode(batch["teacher"]["input_ids"][0, 0][:-width])
+    same = tok.decode(batch["teacher"]["input_ids"][0, 1][:-width])
+    assert "Compared with the target:\n- text in yours that the target lacks: '" in departed
+    assert "Compared with the target" not in same
 
 
 def test_the_on_policy_ratio_is_one_at_temperature_below_one(encoder, config, prompt):

@@ -172,3 +172,22 @@ def test_the_cap_cuts_the_feedback_first_then_the_solution_then_the_render(encod
     encoded, cut = teacher_prompt(encoder, p, RENDERED, tiny, SIZE)
     text = encoder.tokenizer.decode(encoded["input_ids"])
     assert cut and text.count("<|vision_start|>") == 1 and tiny.outro in text
+
+
+def test_departures_from_the_target_follow_the_defects_when_asked():
+    gold = {"types": {"bar": 2}, "layout": [(1, 1, 0, 0, 0, 0)], "texts": ["Sales"], "colors": []}
+    drawn = {"types": {"pie": 1}, "layout": [(1, 1, 0, 0, 0, 0)], "texts": [], "colors": []}
+    result = RenderResult("r", ok=True, image_png=png("red"), metrics={"chartmimic": drawn})
+    reference = RenderResult("ref", ok=True, metrics={"chartmimic": gold})
+    asked = TeacherConfig(departures=True)
+    assert feedback_text(result, asked, reference).splitlines() == [
+        CONFIG.no_defects,
+        "Compared with the target:",
+        "- plot calls: the target makes bar x2; yours makes pie x1",
+        "- text in the target that yours lacks: 'Sales'",
+    ]
+    assert feedback_text(result, CONFIG, reference) == CONFIG.no_defects  # off by default
+    assert feedback_text(result, asked) == CONFIG.no_defects  # no gold render to compare with
+    same = RenderResult("s", ok=True, metrics={"chartmimic": gold}, defects=RENDERED.defects)
+    assert feedback_text(same, asked, reference) == feedback_text(RENDERED, CONFIG)
+    assert feedback_text(FAILED, asked, reference) == feedback_text(FAILED, CONFIG)

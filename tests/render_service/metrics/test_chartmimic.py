@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from matplotlib.colors import to_rgb
 
-from render_service.metrics.chartmimic import chartmimic_scores, color_f1
+from render_service.metrics.chartmimic import chartmimic_scores, color_f1, departures
 from render_service.metrics.color import color_similarity
 from render_service.metrics.f1 import f1_score, multiset_f1
 from render_service.types import RenderRequest
@@ -165,3 +165,32 @@ def test_multiline_axis_labels_count_and_multiline_tick_labels_do_not(chart_reco
     result = chart_recorder.render(RenderRequest("m", "chart", code, options={"record": True}))
     assert result.ok, result.error
     assert sorted(result.metrics["chartmimic"]["texts"]) == ["month", "note", "of year"]
+
+
+def test_departures_name_each_injected_change_and_nothing_else(chart_recorder, gold):
+    """Each change made to the gold program is named on its own line, in terms the writer can
+    act on; the unchanged program departs in nothing."""
+    assert departures(record(chart_recorder), gold) == []
+    assert departures(record(chart_recorder, title=""), gold) == [
+        "text in the target that yours lacks: 'Sales'"
+    ]
+    assert departures(record(chart_recorder, title='ax.set_title("Costs")\n'), gold) == [
+        "text in the target that yours lacks: 'Sales'",
+        "text in yours that the target lacks: 'Costs'",
+    ]
+    assert departures(record(chart_recorder, second_axes=""), gold) == [
+        "panels: the target has 2 panels in a 1 x 2 grid; yours has 1 panel in a 1 x 2 grid"
+    ]
+    assert departures(record(chart_recorder, second="green"), gold) == [
+        "colours by call: the target has bar #0000ff #ff0000, line #000000; yours has "
+        "bar #008000 #ff0000, line #000000"
+    ]
+    swapped = textwrap.dedent(PROGRAM.format(**BASE)).replace("ax.bar(", "ax.barh(")
+    result = chart_recorder.render(RenderRequest("r", "chart", swapped, options={"record": True}))
+    assert departures(result.metrics["chartmimic"], gold)[0] == (
+        "plot calls: the target makes bar x1, plot x1; yours makes barh x1, plot x1"
+    )
+    assert (
+        departures(None, gold)[0]
+        == "plot calls: the target makes bar x1, plot x1; yours makes none"
+    )
