@@ -13,7 +13,10 @@ split (never the held-out split), teaching the two skills Visual-SDPO rests on:
 - revising from feedback, with probability `warmstart.revise_share`: the prompt is exactly the
   teacher context the trainer builds (`sdpo_jax.teacher.teacher_prompt`) for an attempt (the
   clean gold program, a defective one or a failing one, rendered by the same pool), and the
-  answer is the gold program. A share `solution_share` of the revisions of failed or defective
+  answer is the gold program. With `teacher.departures` the context also says how the attempt's
+  chart departs from the gold render, and another train item's gold program joins the attempts
+  as a chart that departs in type, text and colour, so that the policy learns to act on those
+  lines. A share `solution_share` of the revisions of failed or defective
   attempts is also shown the gold program as a sibling's solution. This is the skill the
   self-distillation moves into the student: without it the teacher is no better than the
   student.
@@ -44,6 +47,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from render_service import RenderPool, RenderRequest, injections, metrics
+from render_service.metrics.scoring import scoring_options
 from sdpo_jax.batch import completion_mask, stack_microbatches
 from sdpo_jax.config import Config, OptimConfig, parse_args
 from sdpo_jax.credit import DOMAIN_LANGUAGES
@@ -51,10 +55,11 @@ from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.feedback_gap import gap, table
 from sdpo_jax.rundir import machine
 from sdpo_jax.runtime import RunError, load_prompts, split_records
-from sdpo_jax.teacher import render_image, teacher_prompt
+from sdpo_jax.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
 
 KINDS = ("gold", "defective", "revise", "revise_solution")
+OTHER = "other item"  # the attempt that is another train item's gold program
 RENDER_CHUNK = 64  # requests per progress-bar update while the attempts render
 
 
@@ -94,10 +99,13 @@ def build_examples(
     """The examples of each kind (see `KINDS`) for the train `prompts`, and counts of the
     injections that applied and were detected."""
     seed = config.warmstart.seed
-    attempts = []  # (prompt index, injection name or "gold", code)
+    departures = config.teacher.departures
+    attempts = []  # (prompt index, injection name, "gold" or OTHER, code)
     for index, prompt in enumerate(prompts):
         gold, domain = prompt.record.gold, prompt.record.domain
         attempts.append((index, "gold", gold))
+        if departures and len(prompts) > 1:  # a whole other chart, to revise toward this one
+            attempts.append((index, OTHER, prompts[(index + 1) % len(prompts)].record.gold))
         for injection in injections.for_domain(domain):
             rng = random.Random(f"{seed}:{prompt.record.id}:{injection.name}")
             injected = injection.apply(gold, rng)
@@ -107,6 +115,8 @@ def build_examples(
         RenderRequest(f"warmstart-{i}", prompts[index].record.domain, code)
         for i, (index, _, code) in enumerate(attempts)
     ]
+    if departures:  # the records the departures compare
+        requests = [scoring_options(r) for r in requests]
     results = []
     with tqdm(total=len(requests), desc="rendering attempts", unit="render") as progress:
         for start in range(0, len(requests), RENDER_CHUNK):
@@ -117,12 +127,19 @@ def build_examples(
     examples: dict[str, list[Example]] = {kind: [] for kind in KINDS}
     counts: dict[str, dict[str, int]] = {}
     answers = [answer_ids(tokenizer, p.record.gold, p.record.domain) for p in prompts]
+    golds = {index: r for (index, name, _), r in zip(attempts, results) if name == "gold"}
     for (index, name, code), result in tqdm(
         list(zip(attempts, results)), desc="encoding examples", unit="example"
     ):
         prompt, answer = prompts[index], answers[index]
-        kind = "gold" if name == "gold" else injections.INJECTIONS[name].kind
-        seen = (not result.ok) if kind == injections.ERROR else bool(result.defects)
+        reference = golds[index] if departures else None
+        kind = name if name in ("gold", OTHER) else injections.INJECTIONS[name].kind
+        if kind == injections.ERROR:
+            seen = not result.ok
+        elif kind == OTHER:  # seen where the departures say something
+            seen = feedback_text(result, teacher, reference) != feedback_text(result, teacher)
+        else:
+            seen = bool(result.defects)
         stats = counts.setdefault(name, {"applied": 0, "detected": 0})
         stats["applied"] += 1
         stats["detected"] += seen
@@ -130,16 +147,19 @@ def build_examples(
             examples["gold"].append(Example.of(prompt.encoded, prompt.images, answer))
         elif not seen:
             continue  # the renderer does not see it: no feedback to revise from
-        elif kind != injections.ERROR:
+        elif kind not in (injections.ERROR, OTHER):
             ids = answer_ids(tokenizer, code, prompt.record.domain)
             examples["defective"].append(Example.of(prompt.encoded, prompt.images, ids))
         images = [*prompt.images, render_image(result, config.data.letterbox)]
-        context, _ = teacher_prompt(encoder, prompt, result, teacher, config.data.letterbox)
+        context, _ = teacher_prompt(
+            encoder, prompt, result, teacher, config.data.letterbox, reference=reference
+        )
         examples["revise"].append(Example.of(context, images, answer))
         if name != "gold":
             context, _ = teacher_prompt(
-                encoder, prompt, result, teacher, config.data.letterbox, solution=prompt.record.gold
-            )
+                encoder, prompt, result, teacher, config.data.letterbox,
+                solution=prompt.record.gold, reference=reference,
+            )  # fmt: skip
             examples["revise_solution"].append(Example.of(context, images, answer))
     return examples, counts
 

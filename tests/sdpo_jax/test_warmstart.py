@@ -10,12 +10,13 @@ import pytest
 from models.qwen3_vl import load_hf
 from models.qwen3_vl.tokenizer import ChatEncoder
 from render_service import RenderConfig, RenderPool, RenderRequest, injections, metrics
+from render_service.metrics.scoring import scoring_options
 from sdpo_jax.config import load_config
 from sdpo_jax.data import bundled, synthetic
 from sdpo_jax.data.records import PromptRecord, user_prompt
 from sdpo_jax.runtime import load_prompts
 from sdpo_jax.teacher import teacher_prompt
-from sdpo_jax.warmstart import KINDS, answer_text, build_examples, main, make_batch
+from sdpo_jax.warmstart import KINDS, OTHER, answer_text, build_examples, main, make_batch
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +25,7 @@ def pool():
         yield pool
 
 
-def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool, tmp_path):
-    config = load_config("chart_tiny", ["model.path=none"])
-    encoder = ChatEncoder.tiny()
+def chart_prompts(pool, config, encoder, tmp_path):
     items = synthetic.items("chart", 2, seed=5)
     records = []
     for item in items:
@@ -34,7 +33,13 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
         image.write_bytes(pool.render([RenderRequest(item.id, "chart", item.code)])[0].image_png)
         prompt = user_prompt(str(image), item.instruction)
         records.append(PromptRecord(item.id, "chart", prompt, str(image), item.code))
-    prompts = load_prompts(config, encoder, records)
+    return items, load_prompts(config, encoder, records)
+
+
+def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool, tmp_path):
+    config = load_config("chart_tiny", ["model.path=none"])
+    encoder = ChatEncoder.tiny()
+    items, prompts = chart_prompts(pool, config, encoder, tmp_path)
     examples, counts = build_examples(config, encoder, prompts, pool)
     assert set(examples) == set(KINDS) and all(examples[k] for k in KINDS)
     assert len(examples["gold"]) == 2
@@ -54,6 +59,30 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
     batch = make_batch(encoder, examples["revise_solution"][:3])
     assert batch["tokens"].shape[1] >= max(len(e.answer) for e in examples["revise_solution"][:3])
     assert batch["inputs"]["pixel_values"].shape[0] >= 3 * 48  # at least the targets (48 patches)
+
+
+def test_with_departures_revisions_read_how_an_attempt_departs_from_the_gold_render(pool, tmp_path):
+    """teacher.departures: each item is also attempted with the other item's gold program, and
+    its revision context names how that chart departs from this item's gold render; the
+    revisions of the gold program itself depart in nothing."""
+    config = load_config("chart_tiny", ["model.path=none", "teacher.departures=true"])
+    encoder = ChatEncoder.tiny()
+    _, prompts = chart_prompts(pool, config, encoder, tmp_path)
+    examples, counts = build_examples(config, encoder, prompts, pool)
+    assert counts[OTHER] == {"applied": 2, "detected": 2}
+    contexts = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise"]]
+    departing = [c for c in contexts if "Compared with the target:" in c]
+    assert len(departing) >= 2
+    lines = ("- plot calls: ", "- panels: ", "- text in ", "- colours by call: ")
+    assert all(any(line in c for line in lines) for c in departing)
+    assert sum("- text in the target that yours lacks: " in c for c in departing) >= 2
+    # the gold program's revision is told nothing more than without departures
+    clean = pool.render([scoring_options(RenderRequest("g", "chart", prompts[0].record.gold))])[0]
+    context, _ = teacher_prompt(encoder, prompts[0], clean, config.teacher, (128, 96), None, clean)
+    assert "Compared with" not in encoder.tokenizer.decode(context["input_ids"])
+    assert any(
+        np.array_equal(e.prompt["input_ids"], context["input_ids"]) for e in examples["revise"]
+    )
 
 
 def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
