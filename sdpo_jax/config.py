@@ -396,6 +396,12 @@ def validate(config: Config, *, weights: bool = True) -> None:
             f"reward.visual={visual!r} does not score {task} programs; for data.task={task!r} "
             f"use one of: {', '.join(v for v, tasks in VISUAL_TASKS.items() if task in tasks)}"
         )
+    if config.teacher.departures and visual != "chartmimic":
+        raise ConfigError(
+            "teacher.departures compares the ChartMimic records of a render and of the gold "
+            f"program, which reward.visual={visual!r} does not make; use it with "
+            "reward.visual=chartmimic (charts) or leave it off"
+        )
     cap, prompt = config.teacher.max_context_tokens, config.data.max_prompt_tokens
     if cap and cap < prompt + CONTEXT_MARGIN:
         raise ConfigError(
