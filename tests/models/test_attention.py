@@ -106,7 +106,7 @@ def test_causal_blocks_give_the_dense_gradients():
     "case", ["left_padded_batch", "two_images_different_grids_one_with_two_frames"]
 )
 def test_the_port_in_small_blocks_matches_transformers(case, hf_model, port, monkeypatch):
-    monkeypatch.setattr(text, "QUERY_BLOCK", 3)  # read when traced: every prompt spans blocks
+    monkeypatch.setattr(text, "QUERY_BLOCKS", 5)  # read when traced: blocks of 2-4 tokens
     ids, mask, pixels, grid = make_batch(*CASES[case])
     expected = hf_forward(hf_model, ids, mask, pixels, grid)
     got = np.asarray(logits_of(port, ids, mask, pixels, grid))
