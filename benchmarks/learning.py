@@ -128,6 +128,7 @@ def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
     overrides = plan.overrides(task, arm, seed, out)
     run_dir = out / task / arm / f"seed{seed}"
     done = run_dir / "result.json"
+    from sdpo_jax import memory_maps
     from sdpo_jax.config import load_config
     from sdpo_jax.trainer import train
 
@@ -140,6 +141,7 @@ def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
                 "delete that folder or pass another --out"
             )
         return json.loads(done.read_text())
+    memory_maps.release_near_limit()  # the last runs' programs stay cached in this process
     began = time.perf_counter()
     train(config, ["benchmarks/learning.py", *overrides])
     result = {

@@ -48,6 +48,7 @@ from tqdm import tqdm
 
 from render_service import RenderPool, RenderRequest, injections, metrics
 from render_service.metrics.scoring import scoring_options
+from sdpo_jax import memory_maps
 from sdpo_jax.batch import completion_mask, stack_microbatches
 from sdpo_jax.config import Config, OptimConfig, parse_args
 from sdpo_jax.credit import DOMAIN_LANGUAGES
@@ -174,7 +175,8 @@ def draw(rng: np.random.Generator, config: Config) -> str:
 
 
 # Padded lengths: powers of two and the midpoints between them, so a batch wastes at most a
-# third on padding while the step compiles for a few dozen shapes.
+# third on padding while the step compiles for a few dozen shapes (fewer live at once where
+# the kernel's memory-map limit is near: see `memory_maps`).
 LADDER = tuple(sorted({b for k in range(6, 13) for b in (1 << k, 3 << (k - 1))}))
 
 
@@ -257,7 +259,7 @@ def train(config: Config, model, encoder, examples: dict[str, list[Example]]) ->
     step = make_sft_step(graphdef, optimizer)
     rng = np.random.default_rng(ws.seed)
     groups = {kind: length_groups(found) for kind, found in examples.items() if found}
-    losses = []
+    losses, compiled = [], set()  # the batch shapes whose programs are live
     progress = tqdm(range(ws.steps), desc="warm start", unit="step", dynamic_ncols=True)
     for i in progress:
         kind = draw(rng, config)
@@ -266,6 +268,11 @@ def train(config: Config, model, encoder, examples: dict[str, list[Example]]) ->
         sizes = np.array([len(by_length[k]) for k in keys], np.float64)
         group = by_length[keys[rng.choice(len(keys), p=sizes / sizes.sum())]]
         batch = make_batch(encoder, [group[j] for j in rng.integers(len(group), size=ws.batch)])
+        shapes = tuple(np.shape(leaf) for leaf in jax.tree.leaves(batch))
+        if shapes not in compiled:  # a new program: make room for it under the map limit
+            if memory_maps.release_near_limit():
+                compiled.clear()
+            compiled.add(shapes)
         params, opt_state, loss = step(params, opt_state, batch)
         losses.append(float(loss))
         if i % 10 == 0:

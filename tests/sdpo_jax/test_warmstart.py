@@ -2,6 +2,7 @@
 renderer sees, and `python -m sdpo_jax.warmstart` runs two steps end to end, writing a folder
 that loads as a model, with its README and held-out table."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,12 +12,24 @@ from models.qwen3_vl import load_hf
 from models.qwen3_vl.tokenizer import ChatEncoder
 from render_service import RenderConfig, RenderPool, RenderRequest, injections, metrics
 from render_service.metrics.scoring import scoring_options
+from sdpo_jax import memory_maps
 from sdpo_jax.config import load_config
 from sdpo_jax.data import bundled, synthetic
 from sdpo_jax.data.records import PromptRecord, user_prompt
 from sdpo_jax.runtime import load_prompts
 from sdpo_jax.teacher import teacher_prompt
-from sdpo_jax.warmstart import KINDS, OTHER, answer_text, build_examples, main, make_batch
+from sdpo_jax.warmstart import (
+    KINDS,
+    OTHER,
+    Example,
+    answer_ids,
+    answer_text,
+    build_examples,
+    fresh_model,
+    main,
+    make_batch,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +72,30 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
     batch = make_batch(encoder, examples["revise_solution"][:3])
     assert batch["tokens"].shape[1] >= max(len(e.answer) for e in examples["revise_solution"][:3])
     assert batch["inputs"]["pixel_values"].shape[0] >= 3 * 48  # at least the targets (48 patches)
+
+
+def test_programs_dropped_near_the_map_limit_leave_the_training_unchanged(
+    pool, tmp_path, monkeypatch
+):
+    settings = ["warmstart.preset=tiny", "warmstart.steps=3", "warmstart.batch=1"]
+    config = load_config("chart_tiny", ["model.path=none", "warmstart.revise_share=0", *settings])
+    encoder = ChatEncoder.tiny()
+    _, prompts = chart_prompts(pool, config, encoder, tmp_path)
+    answer = answer_ids(encoder.tokenizer, prompts[0].record.gold, "chart")
+    gold = Example.of(prompts[0].encoded, prompts[0].images, answer)
+    short = dataclasses.replace(gold, answer=answer[:40])  # a second program
+
+    def losses():
+        model, _ = fresh_model(config)
+        return train(config, model, encoder, {"gold": [gold, short]})
+
+    kept = losses()
+    released, release = [], memory_maps.release_near_limit
+    monkeypatch.setattr(
+        memory_maps, "release_near_limit", lambda: released.append(release(share=0.0)) or True
+    )
+    assert losses() == pytest.approx(kept, rel=1e-6)
+    assert len(released) >= 2 and all(released)  # before each program not live
 
 
 def test_with_departures_revisions_read_how_an_attempt_departs_from_the_gold_render(pool, tmp_path):
