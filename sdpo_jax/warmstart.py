@@ -55,7 +55,7 @@ from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.feedback_gap import gap, table
 from sdpo_jax.rundir import machine
-from sdpo_jax.runtime import RunError, load_prompts, split_records
+from sdpo_jax.runtime import RunError, keep_compiled, load_prompts, split_records
 from sdpo_jax.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
 
@@ -322,6 +322,7 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
     from models.qwen3_vl.tokenizer import TINY_FOLDER
 
     out = Path(config.warmstart.out or f"runs/{config.name}-warmstart")
+    keep_compiled()  # a program dropped near the map limit then loads instead of compiling
     began = time.perf_counter()
     model, encoder = fresh_model(config)
     domain = "slide_html" if config.data.task == "slide" else config.data.task
