@@ -7,7 +7,8 @@ room Visual-SDPO has to work in, measured on the policy as it stands (`model.pat
 item of `eval.quick_split` (the first `eval.quick_items`; all when 0) the policy writes
 `sampling.num_samples` attempts as in training, then revises each attempt once from the teacher's
 context on it: its render and defects, or its error. The revision runs with the render image
-shown and with it hidden (`teacher.show_render`), so the table also says what the image adds.
+shown and with it hidden (`teacher.show_render`), so the table also says what the image adds;
+with `teacher.departures`, also without the departures.
 Each row gives execution, defects, reward, the benchmark's visual score and the parts it
 averages (ChartMimic's four F1s, Design2Code's four block scores): a teacher that fixes defects
 but draws no closer to the target teaches clean programs, not faithful ones.
@@ -129,14 +130,25 @@ def measure(config: Config) -> dict[str, dict[str, float]]:
         prompts = load_prompts(config, encoder, records)
         if not prompts:
             raise RunError(f"no {config.eval.quick_split} item of {config.name} loads")
-        teachers = {
-            f"with feedback, render {'shown' if show else 'hidden'}": dataclasses.replace(
-                config.teacher, show_render=show
-            )
-            for show in (True, False)
-        }
+        teachers = revision_teachers(config.teacher)
         key = jax.random.key(config.train.seed)
         return gap(config, model, encoder, prompts, pool, teachers=teachers, rng=key)
+
+
+def revision_teachers(teacher: TeacherConfig) -> dict[str, TeacherConfig]:
+    """{row name: context} each attempt is revised from: the config's with the render shown and
+    hidden and, when it adds departures, without them too, so the table says what each adds."""
+    rows = {
+        f"with feedback, render {'shown' if show else 'hidden'}": dataclasses.replace(
+            teacher, show_render=show
+        )
+        for show in (True, False)
+    }
+    if teacher.departures:
+        rows["with feedback, no departures, render shown"] = dataclasses.replace(
+            teacher, show_render=True, departures=False
+        )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sdpo_jax import feedback_gap
+from sdpo_jax.config import TeacherConfig
 from sdpo_jax.data import bundled
 
 ROWS = ["without feedback", "with feedback, render shown", "with feedback, render hidden"]
@@ -33,3 +34,15 @@ def test_rows_and_visual_parts_of_the_shipped_chart_policy(tmp_path, monkeypatch
     printed = capsys.readouterr().out
     assert "validation split, 2 attempts per item at temperature 0.7" in printed
     assert all(f"| {row} |" in printed for row in ROWS) and "| color |" in printed
+
+
+def test_with_departures_attempts_are_also_revised_without_them():
+    plain = feedback_gap.revision_teachers(TeacherConfig())
+    assert list(plain) == ROWS[1:] and [t.show_render for t in plain.values()] == [True, False]
+    rows = feedback_gap.revision_teachers(TeacherConfig(departures=True))
+    assert list(rows) == [*ROWS[1:], "with feedback, no departures, render shown"]
+    assert [(t.show_render, t.departures) for t in rows.values()] == [
+        (True, True),
+        (False, True),
+        (True, False),
+    ]
