@@ -211,10 +211,14 @@ class WarmstartConfig:
     Each example either writes the program from the prompt (gold, or with probability
     `defect_share` a gold program with one injected defect), or, with probability
     `revise_share`, revises: its prompt is the teacher context the trainer builds for an
-    attempt (clean, defective or failing), its answer the gold program."""
+    attempt (clean, defective or failing), its answer the gold program. With
+    `teacher.departures`, a share `content_share` of the revisions start from a gold program
+    changed in one scored property (`sdpo_jax.content_edits`), which only the departures name.
+    `init` continues from a warm-started folder instead of fresh weights."""
 
     out: str | None = None  # None: runs/<name>-warmstart
     preset: Literal["tiny", "mini"] = "mini"  # the fresh model it starts from
+    init: str | None = None  # a model folder to continue from; None: fresh `preset` weights
     steps: int = _field(1600, lo=1)
     batch: int = _field(16, lo=1, doc="sequences per step")
     lr: float = _field(1e-3, lo=0.0)
@@ -222,6 +226,9 @@ class WarmstartConfig:
     defect_share: float = _field(0.4, lo=0.0, hi=1.0)
     revise_share: float = _field(0.4, lo=0.0, hi=1.0)
     solution_share: float = _field(0.2, lo=0.0, hi=1.0, doc="of revisions, shown a solution")
+    content_share: float = _field(
+        0.3, lo=0.0, hi=1.0, doc="of revisions, a content edit (with teacher.departures)"
+    )
     seed: int = 0
     train_items: int = _field(0, lo=0, doc="the first N train items only; 0: all")
     eval_items: int = _field(32, lo=0, doc="held-out items in the closing table")

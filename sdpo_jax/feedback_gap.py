@@ -111,6 +111,8 @@ def gap(
 
 def table(scores: dict[str, dict[str, float]], visual: str) -> str:
     """The gap as Markdown: one row per setting, the visual score's parts after it."""
+    if not scores:
+        return "Not measured: no item was scored."
     parts = [k for k in next(iter(scores.values())) if k in PARTS]
     labels = [*ROWS[:-1], f"visual ({visual})", *parts]
     lines = ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]

@@ -16,7 +16,9 @@ split (never the held-out split), teaching the two skills Visual-SDPO rests on:
   answer is the gold program. With `teacher.departures` the context also says how the attempt's
   chart departs from the gold render, and another train item's gold program joins the attempts
   as a chart that departs in type, text and colour, so that the policy learns to act on those
-  lines. A share `solution_share` of the revisions of failed or defective
+  lines; so do content edits of the gold program (`sdpo_jax.content_edits`: a changed title,
+  colour or plot call, which only the departures name), drawn as a share `content_share` of
+  the revisions. A share `solution_share` of the revisions of failed or defective
   attempts is also shown the gold program as a sibling's solution. This is the skill the
   self-distillation moves into the student: without it the teacher is no better than the
   student.
@@ -51,6 +53,7 @@ from render_service.metrics.scoring import scoring_options
 from sdpo_jax import memory_maps
 from sdpo_jax.batch import completion_mask, stack_microbatches
 from sdpo_jax.config import Config, OptimConfig, parse_args
+from sdpo_jax.content_edits import EDITS
 from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.feedback_gap import gap, table
@@ -59,8 +62,9 @@ from sdpo_jax.runtime import RunError, keep_compiled, load_prompts, split_record
 from sdpo_jax.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
 
-KINDS = ("gold", "defective", "revise", "revise_solution")
+KINDS = ("gold", "defective", "revise", "revise_content", "revise_solution")
 OTHER = "other item"  # the attempt that is another train item's gold program
+CONTENT = "content"  # the kind of the content edits' attempts
 RENDER_CHUNK = 64  # requests per progress-bar update while the attempts render
 
 
@@ -106,7 +110,12 @@ def build_examples(
         gold, domain = prompt.record.gold, prompt.record.domain
         attempts.append((index, "gold", gold))
         if departures and len(prompts) > 1:  # a whole other chart, to revise toward this one
-            attempts.append((index, OTHER, prompts[(index + 1) % len(prompts)].record.gold))
+            donor = prompts[(index + 1) % len(prompts)].record.gold
+            attempts.append((index, OTHER, donor))
+            for name, edit in EDITS.items():  # or this one changed in one scored property
+                edited = edit(gold, donor, random.Random(f"{seed}:{prompt.record.id}:{name}"))
+                if edited is not None:
+                    attempts.append((index, name, edited))
         for injection in injections.for_domain(domain):
             rng = random.Random(f"{seed}:{prompt.record.id}:{injection.name}")
             injected = injection.apply(gold, rng)
@@ -134,10 +143,11 @@ def build_examples(
     ):
         prompt, answer = prompts[index], answers[index]
         reference = golds[index] if departures else None
-        kind = name if name in ("gold", OTHER) else injections.INJECTIONS[name].kind
+        kind = {"gold": "gold", OTHER: OTHER, **dict.fromkeys(EDITS, CONTENT)}.get(name)
+        kind = kind or injections.INJECTIONS[name].kind
         if kind == injections.ERROR:
             seen = not result.ok
-        elif kind == OTHER:  # seen where the departures say something
+        elif kind in (OTHER, CONTENT):  # seen where the departures say something
             seen = feedback_text(result, teacher, reference) != feedback_text(result, teacher)
         else:
             seen = bool(result.defects)
@@ -148,15 +158,17 @@ def build_examples(
             examples["gold"].append(Example.of(prompt.encoded, prompt.images, answer))
         elif not seen:
             continue  # the renderer does not see it: no feedback to revise from
-        elif kind not in (injections.ERROR, OTHER):
+        elif kind not in (injections.ERROR, OTHER, CONTENT):
             ids = answer_ids(tokenizer, code, prompt.record.domain)
             examples["defective"].append(Example.of(prompt.encoded, prompt.images, ids))
         images = [*prompt.images, render_image(result, config.data.letterbox)]
         context, _ = teacher_prompt(
             encoder, prompt, result, teacher, config.data.letterbox, reference=reference
         )
-        examples["revise"].append(Example.of(context, images, answer))
-        if name != "gold":
+        examples["revise_content" if kind == CONTENT else "revise"].append(
+            Example.of(context, images, answer)
+        )
+        if name != "gold" and kind != CONTENT:
             context, _ = teacher_prompt(
                 encoder, prompt, result, teacher, config.data.letterbox,
                 solution=prompt.record.gold, reference=reference,
@@ -165,12 +177,16 @@ def build_examples(
     return examples, counts
 
 
-def draw(rng: np.random.Generator, config: Config) -> str:
-    """The kind of the next batch, in the configured mix: a revision (some shown a solution),
-    or writing (some with a defect)."""
+def draw(rng: np.random.Generator, config: Config, kinds: Sequence[str] = KINDS) -> str:
+    """The kind of the next batch, in the configured mix: a revision (some shown a solution,
+    some of a content edit where `kinds` has those), or writing (some with a defect)."""
     ws = config.warmstart
     if rng.random() < ws.revise_share:
-        return "revise_solution" if rng.random() < ws.solution_share else "revise"
+        share = rng.random()
+        if share < ws.solution_share:
+            return "revise_solution"
+        content = "revise_content" in kinds and share < ws.solution_share + ws.content_share
+        return "revise_content" if content else "revise"
     return "defective" if rng.random() < ws.defect_share else "gold"
 
 
@@ -236,10 +252,13 @@ def make_sft_step(graphdef, optimizer):
     return jax.jit(step, donate_argnums=(0, 1))
 
 
-def fresh_model(config: Config):
-    from models.qwen3_vl import Qwen3VL, preset
+def initial_model(config: Config):
+    """The model the warm start trains: `warmstart.init`'s weights, or a fresh preset."""
+    from models.qwen3_vl import Qwen3VL, load_hf, preset
     from models.qwen3_vl.tokenizer import ChatEncoder
 
+    if config.warmstart.init:
+        return load_hf(config.warmstart.init, dtype=jnp.float32), ChatEncoder.tiny()
     model = Qwen3VL(
         preset(config.warmstart.preset),
         rngs=nnx.Rngs(config.warmstart.seed),
@@ -262,7 +281,7 @@ def train(config: Config, model, encoder, examples: dict[str, list[Example]]) ->
     losses, compiled = [], set()  # the batch shapes whose programs are live
     progress = tqdm(range(ws.steps), desc="warm start", unit="step", dynamic_ncols=True)
     for i in progress:
-        kind = draw(rng, config)
+        kind = draw(rng, config, tuple(groups))
         by_length = groups.get(kind, groups["gold"])
         keys = sorted(by_length)
         sizes = np.array([len(by_length[k]) for k in keys], np.float64)
@@ -288,15 +307,16 @@ def readme(config: Config, argv: Sequence[str], scores: dict, counts: dict, info
     )
     return f"""# Warm-started policy for `{config.name}`
 
-Made by `sdpo_jax.warmstart` (supervised fine-tuning of the `{ws.preset}` preset on the bundled
-{config.data.task} train split, data seed {config.data.seed}, never the held-out split):
+Made by `sdpo_jax.warmstart` (supervised fine-tuning on the bundled {config.data.task} train
+split, data seed {config.data.seed}, never the held-out split):
 
 ```bash
 {" ".join(argv)}
 ```
 
-{info["steps"]} steps of {ws.batch} sequences, lr {ws.lr}, defect share {ws.defect_share},
-revise share {ws.revise_share} (solution share {ws.solution_share}), seed {ws.seed};
+{info["steps"]} steps of {ws.batch} sequences from {ws.init or f"fresh {ws.preset} weights"},
+lr {ws.lr}, defect share {ws.defect_share}, revise share {ws.revise_share} (solution share
+{ws.solution_share}, content share {ws.content_share}), seed {ws.seed};
 {info["minutes"]:.1f} minutes on {info["machine"]}; final loss {info["final_loss"]:.3f}
 (mean of the last 50 steps).
 
@@ -324,7 +344,7 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
     out = Path(config.warmstart.out or f"runs/{config.name}-warmstart")
     keep_compiled()  # a program dropped near the map limit then loads instead of compiling
     began = time.perf_counter()
-    model, encoder = fresh_model(config)
+    model, encoder = initial_model(config)
     domain = "slide_html" if config.data.task == "slide" else config.data.task
     with RenderPool(config.render, registry=metrics.registry(), warm_domains=(domain,)) as pool:
         train_records = split_records(config, "train", pool.render)

@@ -14,6 +14,7 @@ from render_service import RenderConfig, RenderPool, RenderRequest, injections, 
 from render_service.metrics.scoring import scoring_options
 from sdpo_jax import memory_maps
 from sdpo_jax.config import load_config
+from sdpo_jax.content_edits import EDITS
 from sdpo_jax.data import bundled, synthetic
 from sdpo_jax.data.records import PromptRecord, user_prompt
 from sdpo_jax.runtime import load_prompts
@@ -25,7 +26,8 @@ from sdpo_jax.warmstart import (
     answer_ids,
     answer_text,
     build_examples,
-    fresh_model,
+    draw,
+    initial_model,
     main,
     make_batch,
     train,
@@ -54,7 +56,8 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
     encoder = ChatEncoder.tiny()
     items, prompts = chart_prompts(pool, config, encoder, tmp_path)
     examples, counts = build_examples(config, encoder, prompts, pool)
-    assert set(examples) == set(KINDS) and all(examples[k] for k in KINDS)
+    assert set(examples) == set(KINDS) and not examples["revise_content"]  # no departures
+    assert all(examples[k] for k in KINDS if k != "revise_content")
     assert len(examples["gold"]) == 2
     # every error injection that applied made its program fail, so each gave a revision
     for injection in injections.for_domain("chart", errors=True):
@@ -86,7 +89,7 @@ def test_programs_dropped_near_the_map_limit_leave_the_training_unchanged(
     short = dataclasses.replace(gold, answer=answer[:40])  # a second program
 
     def losses():
-        model, _ = fresh_model(config)
+        model, _ = initial_model(config)
         return train(config, model, encoder, {"gold": [gold, short]})
 
     kept = losses()
@@ -120,6 +123,34 @@ def test_with_departures_revisions_read_how_an_attempt_departs_from_the_gold_ren
     assert any(
         np.array_equal(e.prompt["input_ids"], context["input_ids"]) for e in examples["revise"]
     )
+    # content edits: revisions of their own kind, each told what changed, never written as
+    # answers nor shown the gold program as a solution
+    edits = [n for n in EDITS if n in counts]
+    assert edits and sum(counts[n]["detected"] for n in edits) == len(examples["revise_content"])
+    told = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise_content"]]
+    assert all("Compared with the target:" in c for c in told)
+    shown = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise_solution"]]
+    assert len(shown) == sum(c["detected"] for n, c in counts.items() if n not in (*EDITS, "gold"))
+    golds = {tuple(e.answer) for e in examples["gold"]}
+    assert all(tuple(e.answer) in golds for e in examples["revise_content"])
+
+
+def test_content_revisions_are_drawn_only_where_there_are_some():
+    """Without content edits (no departures) the mix is the one without them; with them they
+    take `content_share` of the revisions."""
+    config = load_config("chart_tiny", ["model.path=none", "warmstart.content_share=0.5"])
+    without = [k for k in KINDS if k != "revise_content"]
+    plain = load_config("chart_tiny", ["model.path=none", "warmstart.content_share=0"])
+
+    def draws(config, kinds):
+        rng = np.random.default_rng(0)
+        return [draw(rng, config, kinds) for _ in range(4000)]
+
+    assert draws(config, without) == draws(plain, KINDS)
+    drawn = draws(config, KINDS)
+    ws = config.warmstart
+    share = drawn.count("revise_content") / len(drawn)
+    assert share == pytest.approx(ws.revise_share * ws.content_share, abs=0.03)
 
 
 def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
@@ -148,3 +179,10 @@ def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
     record = json.loads((out / "warmstart.json").read_text())
     assert len(record["losses"]) == 2 and np.all(np.isfinite(record["losses"]))
     assert set(record["scores"]) == {"without feedback", "with feedback"}
+    # `warmstart.init` continues from that folder; with no held-out item, the table says so
+    again = tmp_path / "again"
+    main(["chart_tiny", f"warmstart.init={out}", "warmstart.steps=1", "warmstart.batch=1",
+          "warmstart.train_items=2", "warmstart.eval_items=0", f"warmstart.out={again}"])  # fmt: skip
+    assert load_hf(again).config.text.hidden_size == 64
+    readme = (again / "README.md").read_text()
+    assert f"from {out}" in readme and "Not measured" in readme

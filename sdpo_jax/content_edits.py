@@ -1,0 +1,113 @@
+"""Content edits: a gold chart program changed in one thing ChartMimic scores.
+
+The warm start revises such attempts toward the gold program with `teacher.departures` on.
+The edited program still runs, and the prompt image (128 x 96) cannot show a title's words:
+the departures, which name the change, are what the loss on the changed tokens can be lowered
+from. (An edit can cause a defect too, as bars turned horizontal can crowd their labels.) These
+attempts teach the policy to read what the feedback says, not only that there is some.
+
+Each edit takes the program, a donor program (another train item's gold) and a seeded
+`random.Random`, and returns the edited program, or None where it finds nothing to change.
+"""
+
+from __future__ import annotations
+
+import ast
+import random
+from collections.abc import Callable
+
+TEXT_CALLS = ("set_title", "set_xlabel", "set_ylabel", "suptitle")
+# Plot calls swapped for another that draws the same data another way, with the keywords
+# renamed that the other call names differently (a stacked bar's `bottom` is a `left`).
+SWAPS = {"bar": "barh", "barh": "bar", "plot": "scatter", "scatter": "plot", "fill_between": "plot"}
+BAR_KEYWORDS = {"bottom": "left", "width": "height"}
+RENAMED = {
+    "barh": BAR_KEYWORDS,
+    "bar": {new: old for old, new in BAR_KEYWORDS.items()},
+}
+
+
+def _calls(code: str) -> list[ast.Call]:
+    """Single-line method calls in `code` (`x.name(...)`), in source order; none when it does
+    not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.lineno == node.end_lineno
+    ]
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
+def _replace(code: str, node: ast.AST, text: str) -> str:
+    """`code` with the single-line `node` replaced by `text`."""
+    lines = code.split("\n")
+    line = lines[node.lineno - 1]
+    lines[node.lineno - 1] = line[: node.col_offset] + text + line[node.end_col_offset :]
+    return "\n".join(lines)
+
+
+def _strings(code: str, pick: Callable[[ast.Call], ast.AST | None]) -> list[tuple[ast.AST, str]]:
+    """The string constants `pick` selects from the calls of `code`, with their values."""
+    nodes = [pick(call) for call in _calls(code)]
+    return [(n, n.value) for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def _text_argument(call: ast.Call) -> ast.AST | None:
+    return call.args[0] if call.func.attr in TEXT_CALLS and call.args else None
+
+
+def _color_keyword(call: ast.Call) -> ast.AST | None:
+    return next((k.value for k in call.keywords if k.arg == "color"), None)
+
+
+def _swap_string(code: str, donor: str, rng: random.Random, pick) -> str | None:
+    """One string `pick` selects in `code` replaced by a different one from `donor`."""
+    ours = _strings(code, pick)
+    theirs = sorted({value for _, value in _strings(donor, pick)})
+    if not ours:
+        return None
+    node, value = rng.choice(ours)
+    options = [t for t in theirs if t != value and t not in {v for _, v in ours}]
+    if not options:
+        return None
+    return _replace(code, node, repr(rng.choice(options)))
+
+
+def retitle(code: str, donor: str, rng: random.Random) -> str | None:
+    """A title or axis label takes the donor's words: a text departure."""
+    return _swap_string(code, donor, rng, _text_argument)
+
+
+def recolor(code: str, donor: str, rng: random.Random) -> str | None:
+    """A mark's colour takes one of the donor's: a colour departure."""
+    return _swap_string(code, donor, rng, _color_keyword)
+
+
+def retype(code: str, donor: str, rng: random.Random) -> str | None:
+    """A plot call becomes one that draws the same data another way (bars turned horizontal,
+    a line drawn as points): a plot-call departure. `donor` is unused: the swap is fixed."""
+    del donor
+    calls = [c for c in _calls(code) if c.func.attr in SWAPS]
+    if not calls:
+        return None
+    chosen = rng.choice(calls)
+    call = ast.parse(ast.unparse(chosen), mode="eval").body
+    swapped = SWAPS[call.func.attr]
+    renamed = RENAMED.get(swapped, {})
+    call.func.attr = swapped
+    for keyword in call.keywords:
+        keyword.arg = renamed.get(keyword.arg, keyword.arg)
+    return _replace(code, chosen, ast.unparse(call))
+
+
+EDITS: dict[str, Callable[[str, str, random.Random], str | None]] = {
+    "retitle": retitle,
+    "recolor": recolor,
+    "retype": retype,
+}
