@@ -4,8 +4,11 @@ seeds, written up as docs/results.md (`make bench-learning`).
     python benchmarks/learning.py            # every arm below; at most 120 min on 2 CPU cores
     python benchmarks/learning.py --quick    # one task, the three core arms, 3 seeds
     python benchmarks/learning.py --report   # rewrite the page from the finished runs only
+    python benchmarks/learning.py --set model.path=DIR --out runs/other --docs runs/other
+                                             # every run from another policy, on its own page
 
-Every trained arm starts from the task's shipped warm start with the recipe's budget (steps x
+Every trained arm starts from the same policy (the task's shipped warm start, or the folder
+`--set model.path=...` names) with the recipe's budget (steps x
 prompts x samples) and, for a given seed, the same prompt order and sampling key: arms differ
 only in their objective or teacher. Each run scores the held-out split with the trainer's quick
 check (64 items x 4 samples, sampled as in training with a fixed key) before the first step,
@@ -27,6 +30,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +125,21 @@ QUICK = Plan(
     seeds=(0, 1, 2),
     extra=("train.steps=30", "eval.quick_items=32"),
 )
+
+
+def plan_of(quick: bool, settings: Sequence[str] = ()) -> Plan:
+    """The quick or the full plan with `settings` added to every run; exits with one line
+    where a task's recipe refuses them."""
+    from sdpo_jax.config import ConfigError, load_config
+
+    plan = QUICK if quick else FULL
+    plan = dataclasses.replace(plan, extra=(*plan.extra, *settings))
+    for task in sorted({task for task, _, _ in plan.runs()}):
+        try:
+            load_config(f"{task}_tiny", list(plan.extra))
+        except ConfigError as err:
+            sys.exit(f"error: --set: {err}")
+    return plan
 
 
 def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
@@ -449,7 +468,8 @@ def page(tasks: dict, header: dict) -> str:
         f"- date: {header['date']}; runs: {header['runs']} of {header['planned']} planned "
         f"finished, {header['minutes']:.0f} min",
         f"- code: {header['commit']}",
-        "- every trained arm: the task's shipped warm start, the recipe's budget "
+        "- every trained arm: the same starting policy (the task's shipped warm start unless the "
+        "command sets `model.path`), the recipe's budget "
         f"({header['budgets']}), the same prompt order and sampling key for a given seed",
         f"- held-out check ({header['checks']}): sampled at the training temperature with a "
         "fixed key; the score is each benchmark's primary score (`primary` in `make eval`'s "
@@ -568,8 +588,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--report", action="store_true", help="only rewrite the page")
     parser.add_argument("--out", type=Path, help="default: runs/learning[-quick]")
     parser.add_argument("--docs", type=Path, default=ROOT / "docs")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for every run, as the trainer takes it (repeatable)",
+    )
     args = parser.parse_args(argv)
-    plan = QUICK if args.quick else FULL
+    plan = plan_of(args.quick, args.set)
     args.out = args.out or ROOT / "runs" / ("learning-quick" if args.quick else "learning")
 
     import jax

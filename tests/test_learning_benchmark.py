@@ -158,6 +158,16 @@ def test_the_plan_checks_the_start_once_per_seed_and_the_midpoint_on_core_arms(t
     assert settings("chart", "no_credit", 2)["eval.quick_every"] == "0"
 
 
+def test_set_adds_a_setting_to_every_run_and_refuses_a_bad_one_in_one_line(tmp_path, capsys):
+    plan = learning.plan_of(True, ["objective.credit_gamma=0.5"])
+    for run in plan.runs():
+        assert plan.overrides(*run, tmp_path)[-1] == "objective.credit_gamma=0.5"
+    with pytest.raises(SystemExit, match=r"^error: --set: unknown key 'objective.gama'"):
+        learning.plan_of(True, ["objective.gama=1"])
+    with pytest.raises(SystemExit, match="no finished runs"):  # the settings were accepted
+        learning.main(["--quick", "--report", "--set", "train.steps=2", "--out", str(tmp_path)])
+
+
 def test_two_tiny_runs_finish_cache_and_refuse_other_settings(tmp_path, monkeypatch):
     from sdpo_jax.data import bundled
 
