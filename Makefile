@@ -9,7 +9,7 @@ ARGS ?=
 # Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: setup system test lint format train warmstart feedback-gap export tensorboard bench bench-learning eval eval-compare
+.PHONY: setup system test lint format train warmstart feedback-gap feedback-reading export tensorboard bench bench-learning eval eval-compare
 
 # The JAX build `make setup` installs: cpu, tpu, cuda12 or cuda13; detected when not given
 # (`make setup ACCEL=cuda13` on a host whose driver supports CUDA 13).
@@ -64,6 +64,11 @@ warmstart: setup
 # how much better the policy writes from the teacher's context than without (validation split).
 feedback-gap: setup
 	$(PY) -m sdpo_jax.feedback_gap $(CONFIG) eval.quick_split=validation $(ARGS)
+
+# `make feedback-reading CONFIG=chart_tiny [ARGS="model.path=runs/chart_tiny-departures"]`: whether
+# the policy reads its feedback: the cost of the gold tokens a content edit changed, teacher-forced.
+feedback-reading: setup
+	$(PY) -m sdpo_jax.feedback_reading $(CONFIG) eval.quick_split=validation $(ARGS)
 
 # `make export CKPT=runs/chart_tiny OUT=exports/chart_tiny` (CKPT: a run dir or one of its checkpoints/<step>).
 export: setup $(REFERENCES)
