@@ -385,11 +385,12 @@ def validate(config: Config, *, weights: bool = True) -> None:
             "(config.json + safetensors), e.g. make train CONFIG=chart "
             'ARGS="model.path=/models/Qwen3-VL-8B-Instruct"; the *_tiny configs run without weights'
         )
-    if model.path is not None and not os.path.isfile(os.path.join(model.path, "config.json")):
-        raise ConfigError(
-            f"model.path={model.path!r} is not a model folder (no config.json there); "
-            "point it at a folder as transformers writes it"
-        )
+    for key, path in (("model.path", model.path), ("warmstart.init", config.warmstart.init)):
+        if path is not None and not os.path.isfile(os.path.join(path, "config.json")):
+            raise ConfigError(
+                f"{key}={path!r} is not a model folder (no config.json there); "
+                "point it at a folder as transformers writes it"
+            )
     if config.train.batch_prompts % config.train.microbatches:
         raise ConfigError(
             f"train.microbatches={config.train.microbatches} must divide "

@@ -143,8 +143,10 @@ def build_examples(
     ):
         prompt, answer = prompts[index], answers[index]
         reference = golds[index] if departures else None
-        kind = {"gold": "gold", OTHER: OTHER, **dict.fromkeys(EDITS, CONTENT)}.get(name)
-        kind = kind or injections.INJECTIONS[name].kind
+        if name in EDITS:
+            kind = CONTENT
+        else:
+            kind = name if name in ("gold", OTHER) else injections.INJECTIONS[name].kind
         if kind == injections.ERROR:
             seen = not result.ok
         elif kind in (OTHER, CONTENT):  # seen where the departures say something

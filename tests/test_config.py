@@ -126,6 +126,8 @@ def test_paper_scale_without_weights_says_how_to_point_at_them():
 def test_model_path_must_be_a_model_folder(tmp_path):
     with pytest.raises(ConfigError, match=r"no config\.json"):
         load_config("web", [f"model.path={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"^warmstart\.init=.*\(no config\.json"):
+        load_config("chart_tiny", [f"warmstart.init={tmp_path}"])
 
 
 def test_unknown_recipe_lists_the_available_ones():
