@@ -17,7 +17,6 @@ but draws no closer to the target teaches clean programs, not faithful ones.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Sequence
 
 import jax
@@ -32,12 +31,12 @@ from render_service.metrics import (
     slide_scores,
 )
 from render_service.metrics.chartmimic import CHARTMIMIC_METRICS
-from sdpo_jax.config import Config, TeacherConfig, parse_args
+from sdpo_jax.config import Config, TeacherConfig
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.heldout import Attempts, attempt
 from sdpo_jax.rewards import RECORDS
 from sdpo_jax.rollouts import References
-from sdpo_jax.runtime import RunError, load_model, load_prompts, split_records
+from sdpo_jax.runtime import RunError, load_model, load_prompts, measured, split_records
 from sdpo_jax.teacher import teacher_prompt
 
 ROWS = ("executed", "defect-free", "defects / program", "reward", "visual")
@@ -154,11 +153,7 @@ def revision_teachers(teacher: TeacherConfig) -> dict[str, TeacherConfig]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config, _ = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        scores = measure(config)
-    except RunError as err:
-        sys.exit(f"error: {err}")
+    config, scores = measured(argv, measure)
     print(
         f"{config.name}, {config.eval.quick_split} split, {config.sampling.num_samples} attempts "
         f"per item at temperature {config.sampling.temperature}, model {config.model.path}"

@@ -24,17 +24,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
-import sys
 from collections.abc import Sequence
 
 import numpy as np
 
 from render_service import RenderPool, RenderRequest, metrics
 from render_service.metrics.scoring import scoring_options
-from sdpo_jax.config import Config, parse_args
+from sdpo_jax.config import Config
 from sdpo_jax.content_edits import EDITS
 from sdpo_jax.rollouts import References
-from sdpo_jax.runtime import RunError, load_model, load_prompts, split_records
+from sdpo_jax.runtime import RunError, load_model, load_prompts, measured, split_records
 from sdpo_jax.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, token_logprobs
 from sdpo_jax.warmstart import Example, answer_ids, answer_text, make_batch
@@ -143,11 +142,7 @@ def table(scores: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    config, _ = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        scores = measure(config)
-    except RunError as err:
-        sys.exit(f"error: {err}")
+    config, scores = measured(argv, measure)
     print(
         f"{config.name}, {config.eval.quick_split} split, model {config.model.path}: negative "
         "log-likelihood per gold token that a content edit changed"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +20,7 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from sdpo_jax import hosts
-from sdpo_jax.config import Config, MeshConfig, ModelConfig
+from sdpo_jax.config import Config, MeshConfig, ModelConfig, parse_args
 from sdpo_jax.data import records as sources
 from sdpo_jax.data.bundled import Render, ensure_bundled
 from sdpo_jax.data.pipeline import LoadPrompt, Prompt, SkipCounter
@@ -27,6 +29,19 @@ from sdpo_jax.data.records import BadSource, PromptRecord
 
 class RunError(RuntimeError):
     """A problem with the run's inputs, explained in one line."""
+
+
+T = TypeVar("T")
+
+
+def measured(argv: Sequence[str] | None, measure: Callable[[Config], T]) -> tuple[Config, T]:
+    """A measuring command's front door: the config from `argv` (the command line when None),
+    then `measure(config)`; a RunError exits with its one line."""
+    config, _ = parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return config, measure(config)
+    except RunError as err:
+        sys.exit(f"error: {err}")
 
 
 def join_processes() -> None:
