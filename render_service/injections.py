@@ -89,7 +89,7 @@ def _receiver(call: ast.Call) -> str | None:
     return ast.unparse(call.func.value) if isinstance(call.func, ast.Attribute) else None
 
 
-def _replace_segment(code: str, node: ast.AST, text: str) -> str:
+def replace_segment(code: str, node: ast.AST, text: str) -> str:
     """`code` with the single-line `node` replaced by `text`."""
     lines = code.split("\n")
     line = lines[node.lineno - 1]
@@ -156,7 +156,7 @@ def long_tick_labels(code: str, rng: random.Random):
     labels = [f"{label} {suffix}" for label in _string_list(call.args[0])]
     edited = ast.parse(ast.unparse(call), mode="eval").body
     edited.args[0] = ast.parse(repr(labels), mode="eval").body
-    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+    return replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 
 def legend_over_data(code: str, rng: random.Random):
@@ -173,7 +173,7 @@ def legend_over_data(code: str, rng: random.Random):
     text = _with_keywords(
         call, drop=("bbox_to_anchor",), loc="'center'", framealpha="1", fontsize="16"
     )
-    return _replace_segment(code, call, text), (call.lineno,)
+    return replace_segment(code, call, text), (call.lineno,)
 
 
 def text_outside_axes(code: str, rng: random.Random):
@@ -204,11 +204,11 @@ def low_contrast_mark(code: str, rng: random.Random):
     titles = _single_line(_calls(code, "set_title"))
     if marks and (not titles or rng.random() < 0.7):
         call = rng.choice(marks)
-        return _replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
+        return replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
     call = _pick(rng, titles)
     if call is None:
         return None
-    return _replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
+    return replace_segment(code, call, _with_keywords(call, color=faint)), (call.lineno,)
 
 
 def figure_too_small(code: str, rng: random.Random):
@@ -225,7 +225,7 @@ def figure_too_small(code: str, rng: random.Random):
     if call is None:
         return None
     size = rng.choice(("(1.5, 1.2)", "(1.8, 1.2)", "(1.2, 1.6)"))
-    return _replace_segment(code, call, _with_keywords(call, figsize=size)), (call.lineno,)
+    return replace_segment(code, call, _with_keywords(call, figsize=size)), (call.lineno,)
 
 
 def unclipped_artist(code: str, rng: random.Random):
@@ -238,7 +238,7 @@ def unclipped_artist(code: str, rng: random.Random):
         return None
     values = [e.value for e in call.args[1].elts]
     top = max(1, round(min(values) + (max(values) - min(values)) * 0.4))
-    code = _replace_segment(code, call, _with_keywords(call, clip_on="False"))
+    code = replace_segment(code, call, _with_keywords(call, clip_on="False"))
     code, limit = _insert_after(code, call.lineno, f"{_receiver(call)}.set_ylim(0, {top})")
     return code, (call.lineno, limit)
 
@@ -259,7 +259,7 @@ def misaligned_panels(code: str, rng: random.Random):
     edited = ast.parse(ast.unparse(call), mode="eval").body
     bottom = edited.args[0].elts[1]
     bottom.value = round(bottom.value + rng.choice((-1, 1)) * rng.choice((0.012, 0.015)), 3)
-    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+    return replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 
 # --------------------------------------------------------------------------- chart errors
@@ -278,7 +278,7 @@ def length_mismatch(code: str, rng: random.Random):
         return None
     edited = ast.parse(ast.unparse(call), mode="eval").body
     edited.args[1].elts.pop()
-    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+    return replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 
 def misspelled_method(code: str, rng: random.Random):
@@ -605,7 +605,7 @@ def _move(code: str, shape: _Shape, left: float, top: float) -> str:
     edited = ast.parse(ast.unparse(shape.call), mode="eval").body
     edited.args[-4] = ast.parse(f"Inches({round(left, 2):g})", mode="eval").body
     edited.args[-3] = ast.parse(f"Inches({round(top, 2):g})", mode="eval").body
-    return _replace_segment(code, shape.call, ast.unparse(edited))
+    return replace_segment(code, shape.call, ast.unparse(edited))
 
 
 def _movable(shapes: dict[str, _Shape]) -> list[_Shape]:
@@ -647,7 +647,7 @@ def pptx_font_too_large(code: str, rng: random.Random):
         return None
     scale = rng.choice((3, 3.5, 4))
     for node in nodes:
-        code = _replace_segment(code, node.value, f"Pt({round(node.value.args[0].value * scale)})")
+        code = replace_segment(code, node.value, f"Pt({round(node.value.args[0].value * scale)})")
     return code, tuple(node.lineno for node in nodes)
 
 
@@ -662,7 +662,7 @@ def pptx_box_too_small(code: str, rng: random.Random):
         return None
     edited = ast.parse(ast.unparse(call), mode="eval").body
     edited.args[-1] = ast.parse(f"Inches({rng.choice((0.12, 0.15, 0.18))})", mode="eval").body
-    return _replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
+    return replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 
 def pptx_off_slide(code: str, rng: random.Random):
@@ -778,7 +778,7 @@ def pptx_light_grey_text(code: str, rng: random.Random):
     if node is None:
         return None
     grey = f"0x{rng.choice(LIGHT_GREYS):02X}"
-    return _replace_segment(code, node, f"RGBColor({grey}, {grey}, {grey})"), (node.lineno,)
+    return replace_segment(code, node, f"RGBColor({grey}, {grey}, {grey})"), (node.lineno,)
 
 
 PYTHON = ("chart",)

@@ -16,6 +16,8 @@ import ast
 import random
 from collections.abc import Callable
 
+from render_service.injections import replace_segment
+
 TEXT_CALLS = ("set_title", "set_xlabel", "set_ylabel", "suptitle")
 # Plot calls swapped for another that draws the same data another way, with the keywords
 # renamed that the other call names differently (a stacked bar's `bottom` is a `left`).
@@ -44,14 +46,6 @@ def _calls(code: str) -> list[ast.Call]:
     return sorted(found, key=lambda n: (n.lineno, n.col_offset))
 
 
-def _replace(code: str, node: ast.AST, text: str) -> str:
-    """`code` with the single-line `node` replaced by `text`."""
-    lines = code.split("\n")
-    line = lines[node.lineno - 1]
-    lines[node.lineno - 1] = line[: node.col_offset] + text + line[node.end_col_offset :]
-    return "\n".join(lines)
-
-
 def _strings(code: str, pick: Callable[[ast.Call], ast.AST | None]) -> list[tuple[ast.AST, str]]:
     """The string constants `pick` selects from the calls of `code`, with their values."""
     nodes = [pick(call) for call in _calls(code)]
@@ -76,7 +70,7 @@ def _swap_string(code: str, donor: str, rng: random.Random, pick) -> str | None:
     options = [t for t in theirs if t != value and t not in {v for _, v in ours}]
     if not options:
         return None
-    return _replace(code, node, repr(rng.choice(options)))
+    return replace_segment(code, node, repr(rng.choice(options)))
 
 
 def retitle(code: str, donor: str, rng: random.Random) -> str | None:
@@ -103,7 +97,7 @@ def retype(code: str, donor: str, rng: random.Random) -> str | None:
     call.func.attr = swapped
     for keyword in call.keywords:
         keyword.arg = renamed.get(keyword.arg, keyword.arg)
-    return _replace(code, chosen, ast.unparse(call))
+    return replace_segment(code, chosen, ast.unparse(call))
 
 
 EDITS: dict[str, Callable[[str, str, random.Random], str | None]] = {

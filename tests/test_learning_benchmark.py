@@ -158,7 +158,7 @@ def test_the_plan_checks_the_start_once_per_seed_and_the_midpoint_on_core_arms(t
     assert settings("chart", "no_credit", 2)["eval.quick_every"] == "0"
 
 
-def test_set_adds_a_setting_to_every_run_and_refuses_a_bad_one_in_one_line(tmp_path, capsys):
+def test_set_adds_a_setting_to_every_run_and_refuses_a_bad_one_in_one_line(tmp_path):
     plan = learning.plan_of(True, ["objective.credit_gamma=0.5"])
     for run in plan.runs():
         assert plan.overrides(*run, tmp_path)[-1] == "objective.credit_gamma=0.5"

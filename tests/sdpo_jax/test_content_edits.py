@@ -37,9 +37,7 @@ def test_retitle_gives_one_title_or_label_the_donors_words():
     edited = retitle(CODE, DONOR, random.Random(0))
     [(before, after)] = changed_lines(CODE, edited)
     assert "'Rail Freight 2021'" in after
-    assert before.replace(before[before.index("(") + 1 : -1], "") == after.replace(
-        after[after.index("(") + 1 : -1], ""
-    )  # the same call, only its text changed
+    assert before.split("(")[0] == after.split("(")[0]  # the same call, only its text changed
 
 
 def test_recolor_gives_one_mark_a_donor_colour():

@@ -129,8 +129,8 @@ def test_with_departures_revisions_read_how_an_attempt_departs_from_the_gold_ren
     assert edits and sum(counts[n]["detected"] for n in edits) == len(examples["revise_content"])
     told = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise_content"]]
     assert all("Compared with the target:" in c for c in told)
-    shown = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise_solution"]]
-    assert len(shown) == sum(c["detected"] for n, c in counts.items() if n not in (*EDITS, "gold"))
+    solved = sum(c["detected"] for n, c in counts.items() if n not in (*EDITS, "gold"))
+    assert len(examples["revise_solution"]) == solved
     golds = {tuple(e.answer) for e in examples["gold"]}
     assert all(tuple(e.answer) in golds for e in examples["revise_content"])
 
