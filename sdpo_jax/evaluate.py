@@ -43,6 +43,7 @@ from sdpo_jax.runtime import (
     load_model,
     load_records,
     make_mesh,
+    one_line_errors,
     sharding_rules,
 )
 from sdpo_jax.sampling import SampleOutput
@@ -348,12 +349,10 @@ def parse(argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
 
 def main(argv: Sequence[str] | None = None) -> Path:
     config, args = parse(sys.argv[1:] if argv is None else argv)
-    try:
+    with one_line_errors():
         join_processes()
         keep_compiled()
         out = evaluate(config, ckpt=args.ckpt, clip_model_dir=args.clip)
-    except RunError as err:
-        sys.exit(f"error: {err}")
     if not hosts.is_main():
         return out
     print(f"reports in {out}: report.json, report.md, report.png")

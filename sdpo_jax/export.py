@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 
 from sdpo_jax.checkpoints import Checkpointer
 from sdpo_jax.config import Config, ConfigError, load_config
-from sdpo_jax.runtime import RunError, load_model
+from sdpo_jax.runtime import RunError, load_model, one_line_errors
 from sdpo_jax.train_step import init_state, make_optimizer, place_state
 
 # Keys renamed since runs were saved, so an older run's config.txt still loads.
@@ -104,10 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step", type=int, default=None)
     parser.add_argument("--dtype", choices=("bfloat16", "float32"), default="bfloat16")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors():
         out = export(args.run_dir, args.out, step=args.step, dtype=jnp.dtype(args.dtype))
-    except RunError as err:
-        sys.exit(f"error: {err}")
     print(
         f"exported {args.run_dir} to {out}; check it with: python -m models.qwen3_vl.verify --hf {out}"
     )

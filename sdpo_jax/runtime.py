@@ -7,6 +7,7 @@ layout, too few devices) are raised as `RunError` with one line saying what to c
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -34,14 +35,28 @@ class RunError(RuntimeError):
 T = TypeVar("T")
 
 
+@contextlib.contextmanager
+def one_line_errors():
+    """What a command's user can fix, as one line on exit instead of a traceback: a RunError,
+    or a package the environment lacks (an install that `make setup` did not finish, or a
+    dependency pyproject.toml forgot)."""
+    try:
+        yield
+    except RunError as err:
+        sys.exit(f"error: {err}")
+    except ImportError as err:
+        sys.exit(
+            f"error: a package this command needs is missing ({err}). Run `make setup` again; "
+            "if that does not bring it, pyproject.toml's dependencies lack it: please report it"
+        )
+
+
 def measured(argv: Sequence[str] | None, measure: Callable[[Config], T]) -> tuple[Config, T]:
     """A measuring command's front door: the config from `argv` (the command line when None),
     then `measure(config)`; a RunError exits with its one line."""
     config, _ = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
+    with one_line_errors():
         return config, measure(config)
-    except RunError as err:
-        sys.exit(f"error: {err}")
 
 
 def join_processes() -> None:

@@ -17,15 +17,13 @@ def main(argv: list[str] | None = None) -> None:
     if print_only:
         print(format_config(config))
         return
-    from sdpo_jax.runtime import RunError, join_processes, keep_compiled
+    from sdpo_jax.runtime import join_processes, keep_compiled, one_line_errors
     from sdpo_jax.trainer import train
 
-    try:
+    with one_line_errors():
         join_processes()
         keep_compiled()
         train(config, ["python", "-m", "sdpo_jax.train", *argv])
-    except RunError as err:
-        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

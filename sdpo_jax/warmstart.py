@@ -58,7 +58,13 @@ from sdpo_jax.credit import DOMAIN_LANGUAGES
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.feedback_gap import gap, table
 from sdpo_jax.rundir import machine
-from sdpo_jax.runtime import RunError, keep_compiled, load_prompts, split_records
+from sdpo_jax.runtime import (
+    RunError,
+    keep_compiled,
+    load_prompts,
+    one_line_errors,
+    split_records,
+)
 from sdpo_jax.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.train_step import completion_logits, make_optimizer, token_logprobs
 
@@ -389,10 +395,8 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     config, _ = parse_args(argv)
-    try:
+    with one_line_errors():
         warmstart(config, ["python", "-m", "sdpo_jax.warmstart", *argv])
-    except RunError as err:
-        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

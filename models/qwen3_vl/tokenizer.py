@@ -10,12 +10,17 @@ result equals what transformers' Qwen3VLProcessor produces for the same text and
 
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import PIL.Image
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+# Only transformers' tokenizers are used here, which need no torch: its advice that torch is
+# missing would greet every run that installed no torch.
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+from transformers import AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
 
 from models.qwen3_vl.processor import ImageProcessor
 
