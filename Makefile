@@ -52,28 +52,28 @@ format: setup $(REFERENCES)
 
 # The main job: `make train` (chart_tiny), `make train CONFIG=chart ARGS="model.path=/models/Qwen3-VL-8B-Instruct"`.
 train: setup
-	$(PY) -m sdpo_jax.train $(CONFIG) $(ARGS)
+	$(PY) -m sdpo_jax train $(CONFIG) $(ARGS)
 
 # `make warmstart CONFIG=chart_tiny [ARGS="warmstart.out=weights/chart_tiny"]`: the supervised
 # warm start the tiny recipes begin from (on 2 CPU cores: 1 h 41 min for chart_tiny; 44 min for
 # slide_tiny with ARGS="warmstart.steps=700 warmstart.warmup_steps=50").
 warmstart: setup
-	$(PY) -m sdpo_jax.warmstart $(CONFIG) $(ARGS)
+	$(PY) -m sdpo_jax warmstart $(CONFIG) $(ARGS)
 
 # `make feedback-gap CONFIG=chart_tiny [ARGS="model.path=exports/chart_tiny eval.quick_items=16"]`:
 # how much better the policy writes from the teacher's context than without (validation split).
 feedback-gap: setup
-	$(PY) -m sdpo_jax.feedback_gap $(CONFIG) eval.quick_split=validation $(ARGS)
+	$(PY) -m sdpo_jax feedback-gap $(CONFIG) eval.quick_split=validation $(ARGS)
 
 # `make feedback-reading CONFIG=chart_tiny [ARGS="model.path=runs/chart_tiny-departures"]`: whether
 # the policy reads its feedback: the cost of the gold tokens a content edit changed, teacher-forced.
 feedback-reading: setup
-	$(PY) -m sdpo_jax.feedback_reading $(CONFIG) eval.quick_split=validation $(ARGS)
+	$(PY) -m sdpo_jax feedback-reading $(CONFIG) eval.quick_split=validation $(ARGS)
 
 # `make export CKPT=runs/chart_tiny OUT=exports/chart_tiny` (CKPT: a run dir or one of its checkpoints/<step>).
 export: setup $(REFERENCES)
 	@[ -n "$(CKPT)" ] && [ -n "$(OUT)" ] || { echo "usage: make export CKPT=runs/<run>[/checkpoints/<step>] OUT=<folder>"; exit 2; }
-	$(PY) -m sdpo_jax.export $(CKPT) $(OUT)
+	$(PY) -m sdpo_jax export $(CKPT) $(OUT)
 	$(PY) -m models.qwen3_vl.verify --hf $(OUT)
 
 LOGDIR ?= runs
@@ -92,9 +92,9 @@ bench-learning: setup
 
 # `make eval CONFIG=chart_tiny [CKPT=runs/chart_tiny] [MODEL=/models/base] [DATA=/data/ChartMimic] [ARGS="eval.limit=8"]`
 eval: setup
-	$(PY) -m sdpo_jax.evaluate $(CONFIG) $(ARGS) $(if $(CKPT),--ckpt $(CKPT)) $(if $(MODEL),--model $(MODEL)) $(if $(DATA),--data $(DATA))
+	$(PY) -m sdpo_jax evaluate $(CONFIG) $(ARGS) $(if $(CKPT),--ckpt $(CKPT)) $(if $(MODEL),--model $(MODEL)) $(if $(DATA),--data $(DATA))
 
 # `make eval-compare A=runs/base/eval B=runs/chart_tiny/eval/step20`
 eval-compare: setup
 	@[ -n "$(A)" ] && [ -n "$(B)" ] || { echo "usage: make eval-compare A=<report dir or report.json> B=<...>"; exit 2; }
-	$(PY) -m sdpo_jax.eval_compare $(A) $(B)
+	$(PY) -m sdpo_jax eval-compare $(A) $(B)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl import Qwen3VL, preset
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 
 def lowered(depth: int, *, remat: bool, batch: int, length: int):

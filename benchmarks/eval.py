@@ -28,8 +28,8 @@ import time
 from render_service import RenderConfig, RenderPool, RenderRequest
 from render_service.metrics import chartmimic_scores, registry, score_items
 from render_service.metrics.chartmimic import CHARTMIMIC_METRICS
-from sdpo_jax.data.synthetic import items
-from sdpo_jax.rundir import machine
+from render_service.programs.synthetic import items
+from sdpo_jax.loop.rundir import machine
 
 # The record field each of ChartMimic's four evaluators reads from its own run.
 FIELDS = {"text": "texts", "layout": "layout", "type": "types", "color": "colors"}

@@ -149,7 +149,7 @@ def train_one(task: str, arm: str, seed: int, out: Path, plan: Plan) -> dict:
     done = run_dir / "result.json"
     from sdpo_jax import memory_maps
     from sdpo_jax.config import load_config
-    from sdpo_jax.trainer import train
+    from sdpo_jax.loop.trainer import train
 
     config = load_config(f"{task}_tiny", overrides)
     if done.exists():
@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import jax
 
-    from sdpo_jax.rundir import machine, versions
+    from sdpo_jax.loop.rundir import machine, versions
 
     # Arms compile the same programs: each is compiled once for the whole benchmark.
     jax.config.update("jax_compilation_cache_dir", str(args.out / "jax-cache"))

@@ -33,7 +33,7 @@ import transformers
 from flax import nnx
 
 from models.qwen3_vl import load_hf, preset
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 SEQUENCE = 1024
 GRID = (1, 16, 16)

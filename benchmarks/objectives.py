@@ -21,8 +21,8 @@ import time
 import jax
 import jax.numpy as jnp
 
-from sdpo_jax.objectives import SUPPORTS, self_distillation_loss
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
+from sdpo_jax.method.objectives import SUPPORTS, self_distillation_loss
 
 GIB = 1024**3
 

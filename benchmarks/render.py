@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 from render_service import RenderConfig, RenderPool, RenderRequest
 from render_service.chart.renderer import ChartRenderer
 from render_service.labeled import load_cases
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 CASES = os.path.join(os.path.dirname(__file__), "..", "tests", "render_service", "cases", "chart")
 

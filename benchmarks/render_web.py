@@ -20,7 +20,7 @@ import time
 
 from render_service.config import RenderConfig
 from render_service.types import RenderRequest
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 CASES = pathlib.Path(__file__).resolve().parents[1] / "tests" / "render_service" / "cases"
 

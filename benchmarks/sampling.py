@@ -32,8 +32,8 @@ import torch
 import transformers
 from model_step import bench_config, reference_and_port  # same directory: shared model
 
-from sdpo_jax.rundir import machine
-from sdpo_jax.sampling import generate
+from sdpo_jax.loop.rundir import machine
+from sdpo_jax.loop.sampling import generate
 
 PROMPTS, SAMPLES = 4, 8
 GRID = (1, 16, 16)

@@ -26,7 +26,7 @@ import time
 import uuid
 
 from render_service import RenderConfig, RenderPool, RenderRequest, SandboxLimits
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 CASES = pathlib.Path(__file__).resolve().parents[1] / "tests" / "render_service" / "cases"
 SHARE = {"chart": 0.6, "web": 0.2, "slide_html": 0.12, "slide_pptx": 0.08}

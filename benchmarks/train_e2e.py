@@ -24,11 +24,11 @@ import statistics
 import tempfile
 from unittest import mock
 
-import sdpo_jax.trainer
+import sdpo_jax.loop.trainer
 from sdpo_jax.config import load_config
-from sdpo_jax.rollouts import decode
-from sdpo_jax.rundir import machine
-from sdpo_jax.trainer import train
+from sdpo_jax.loop.rollouts import decode
+from sdpo_jax.loop.rundir import machine
+from sdpo_jax.loop.trainer import train
 
 PHASES = (
     "time/generate",
@@ -63,7 +63,9 @@ def phases(recipe: str, steps: int, lag: int, gold: bool, run_dir: str) -> dict[
             "eval.quick_items=0",
         ],
     )
-    with mock.patch.object(sdpo_jax.trainer, "decode", decode_rendering_gold if gold else decode):
+    with mock.patch.object(
+        sdpo_jax.loop.trainer, "decode", decode_rendering_gold if gold else decode
+    ):
         train(config, ["benchmark"])
     events = EventAccumulator(f"{run_dir}/tb")
     events.Reload()

@@ -24,8 +24,8 @@ from model_step import bench_config  # the same small model as benchmarks/model_
 
 from models.qwen3_vl import Qwen3VL, preset
 from sdpo_jax.config import ObjectiveConfig, OptimConfig, TeacherConfig
-from sdpo_jax.rundir import machine
-from sdpo_jax.train_step import (
+from sdpo_jax.loop.rundir import machine
+from sdpo_jax.loop.train_step import (
     completion_logits,
     init_state,
     make_optimizer,

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from models.qwen3_vl import Qwen3VL, preset, vision
-from sdpo_jax.rundir import machine
+from sdpo_jax.loop.rundir import machine
 
 GIB = 1 << 30
 TEXT_TOKENS = 64  # the prompt's words around the image

@@ -18,9 +18,9 @@ from sdpo_jax.config import (
     TrainConfig,
 )
 
-# The visual score each task's benchmark reports (sdpo_jax/rewards.py).
+# The visual score each task's benchmark reports (sdpo_jax/method/rewards.py).
 BENCHMARK_VISUAL = {"chart": "chartmimic", "web": "design2code", "slide": "slide"}
-# The warm-started tiny policies shipped with the repository (sdpo_jax/warmstart.py).
+# The warm-started tiny policies shipped with the repository (sdpo_jax/warmstart/sft.py).
 WARMSTART = Path(__file__).resolve().parent.parent / "weights"
 # The tasks with a shipped warm start.
 WARM_STARTED = ("chart", "web", "slide")
@@ -93,13 +93,13 @@ def paper_scale(task: str) -> Config:
             lr=1e-6, warmup_steps=0, min_lr_ratio=1.0, weight_decay=0.01, grad_clip=1.0
         ),
         # [S] 32 prompts per step (data.train_batch_size=32). Accumulated over 16 microbatches
-        # of 16 rollouts, the 8B step fits 8 x H100 and a v5p-8 (python -m sdpo_jax.plan).
+        # of 16 rollouts, the 8B step fits 8 x H100 and a v5p-8 (python -m sdpo_jax plan).
         train=TrainConfig(batch_prompts=32, microbatches=16, steps=200),
     )
 
 
 # Room for the longest bundled gold program of each task (fence and end of turn included,
-# measured with the tiny tokenizer; tests/sdpo_jax/test_bundled.py checks that every one fits).
+# measured with the tiny tokenizer; tests/sdpo_jax/data/test_bundled.py checks that every one fits).
 TINY_NEW_TOKENS = {"chart": 512, "web": 640, "slide": 448}
 # Steps chosen on the validation split: 60 chart steps gained more than 30 on every seed;
 # slides gain within 30 (docs/training.md).

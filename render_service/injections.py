@@ -3,7 +3,7 @@
 Each injection takes a clean program and a seeded `random.Random` and returns the program with
 one defect of a known kind caused at known lines, or None when the program has no statement it
 can change. Two users:
-- the warm start (`sdpo_jax.warmstart`) teaches the tiny policy to write programs of which a
+- the warm start (`sdpo_jax.warmstart.sft`) teaches the tiny policy to write programs of which a
   share carry such a defect, and to revise them from the renderer's feedback;
 - labeled detector cases: the injected lines are the ground truth the detectors' tracing is
   checked against.

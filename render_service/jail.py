@@ -24,8 +24,6 @@ import subprocess
 import sys
 import warnings
 
-import render_service
-
 NOBODY = 65534
 # Read-only extras a render needs when they exist: the dynamic loader's cache, font settings
 # and caches (without them fontconfig rebuilds its cache on every worker start), and the
@@ -53,7 +51,7 @@ def jail_command(command: list[str], scratch_mb: int, scratch: str = "/tmp") -> 
             "bubblewrap (bwrap) is not installed: run `make setup` (apt-get install "
             "bubblewrap), or set render.sandbox=unsafe to run without the OS sandbox"
         )
-    package = os.path.dirname(os.path.abspath(render_service.__file__))
+    package = os.path.dirname(os.path.abspath(__file__))  # render_service/
     args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     args += ["--uid", str(NOBODY), "--gid", str(NOBODY)]
     args += ["--ro-bind", "/usr", "/usr"]

@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Iterable
 
-import render_service
 from render_service import wire
 from render_service.config import RenderConfig
 from render_service.jail import check_jail, jail_command, warn_unsafe
@@ -112,7 +111,7 @@ class RenderPool:
         self.close()
 
     def _worker_command(self) -> tuple[list[str], dict[str, str]]:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(render_service.__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # above the package
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         extra = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         threads = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}

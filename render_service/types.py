@@ -87,3 +87,8 @@ class RenderResult:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     # Domain-specific numbers (slide aesthetics, metric records); empty when none apply.
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """A render with nothing to fix: the code ran, drew an image and shows no defect."""
+        return self.ok and self.image_png is not None and not self.defects

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from models.qwen3_vl.config import PRESETS
 from render_service.config import RenderConfig
-from sdpo_jax.choices import Aggregation, Divergence, KLEstimator, Support, VisualScore
+from sdpo_jax.method.choices import Aggregation, Divergence, KLEstimator, Support, VisualScore
 
 Dtype = Literal["float32", "bfloat16"]
 Task = Literal["chart", "web", "slide"]
@@ -155,7 +155,7 @@ class TeacherConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RewardConfig:
-    """R = w_exec * executed + w_vis * visual - w_def * defect penalty (sdpo_jax/rewards.py).
+    """R = w_exec * executed + w_vis * visual - w_def * defect penalty (sdpo_jax/method/rewards.py).
     `visual` picks the score: each recipe sets the one its task's benchmark uses."""
 
     w_exec: float = _field(1.0, lo=0.0)
@@ -206,14 +206,14 @@ class EvalConfig:
 
 @dataclasses.dataclass(frozen=True)
 class WarmstartConfig:
-    """Supervised fine-tuning that makes the tiny policy (`python -m sdpo_jax.warmstart`).
+    """Supervised fine-tuning that makes the tiny policy (`python -m sdpo_jax warmstart`).
 
     Each example either writes the program from the prompt (gold, or with probability
     `defect_share` a gold program with one injected defect), or, with probability
     `revise_share`, revises: its prompt is the teacher context the trainer builds for an
     attempt (clean, defective or failing), its answer the gold program. With
     `teacher.departures`, a share `content_share` of the revisions start from a gold program
-    changed in one scored property (`sdpo_jax.content_edits`), which only the departures name.
+    changed in one scored property (`sdpo_jax.warmstart.content_edits`), which only the departures name.
     `init` continues from a warm-started folder instead of fresh weights."""
 
     out: str | None = None  # None: runs/<name>-warmstart

@@ -16,6 +16,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from sdpo_jax.errors import RunError
+
 T = TypeVar("T")
 
 
@@ -26,8 +28,6 @@ def is_main() -> bool:
 
 def share(batch_prompts: int) -> int:
     """The prompts of each global batch of `batch_prompts` that this process takes."""
-    from sdpo_jax.runtime import RunError  # runtime uses this module
-
     count = jax.process_count()
     if batch_prompts % count:
         raise RunError(
@@ -110,8 +110,6 @@ def _check_block(array: jax.Array) -> None:
     """The rows this process gave must be its block of the global array: the images of a
     microbatch are concatenated in process order and the model matches them to rows in
     order. True for meshes laid out over `jax.devices()` (process-major)."""
-    from sdpo_jax.runtime import RunError  # runtime uses this module
-
     axis = next((d for d, name in enumerate(array.sharding.spec) if name is not None), None)
     if axis is None:
         return

@@ -7,13 +7,10 @@ layout, too few devices) are raised as `RunError` with one line saying what to c
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
-import sys
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -21,42 +18,12 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from sdpo_jax import hosts
-from sdpo_jax.config import Config, MeshConfig, ModelConfig, parse_args
+from sdpo_jax.config import Config, MeshConfig, ModelConfig
 from sdpo_jax.data import records as sources
 from sdpo_jax.data.bundled import Render, ensure_bundled
 from sdpo_jax.data.pipeline import LoadPrompt, Prompt, SkipCounter
 from sdpo_jax.data.records import BadSource, PromptRecord
-
-
-class RunError(RuntimeError):
-    """A problem with the run's inputs, explained in one line."""
-
-
-T = TypeVar("T")
-
-
-@contextlib.contextmanager
-def one_line_errors():
-    """What a command's user can fix, as one line on exit instead of a traceback: a RunError,
-    or a package the environment lacks (an install that `make setup` did not finish, or a
-    dependency pyproject.toml forgot)."""
-    try:
-        yield
-    except RunError as err:
-        sys.exit(f"error: {err}")
-    except ImportError as err:
-        sys.exit(
-            f"error: a package this command needs is missing ({err}). Run `make setup` again; "
-            "if that does not bring it, pyproject.toml's dependencies lack it: please report it"
-        )
-
-
-def measured(argv: Sequence[str] | None, measure: Callable[[Config], T]) -> tuple[Config, T]:
-    """A measuring command's front door: the config from `argv` (the command line when None),
-    then `measure(config)`; a RunError exits with its one line."""
-    config, _ = parse_args(list(sys.argv[1:] if argv is None else argv))
-    with one_line_errors():
-        return config, measure(config)
+from sdpo_jax.errors import RunError
 
 
 def join_processes() -> None:

@@ -1,30 +1,5 @@
-"""`python -m sdpo_jax.train CONFIG [key.sub=value ...] [--print-config]` (what `make train` runs).
+"""Deprecated path of `python -m sdpo_jax train`, kept for the commands users saved."""
 
-python -m sdpo_jax.train chart_tiny train.steps=4
-python -m sdpo_jax.train chart model.path=/models/Qwen3-VL-8B-Instruct
-"""
+from sdpo_jax.commands import deprecated
 
-from __future__ import annotations
-
-import sys
-
-from sdpo_jax.config import format_config, parse_args
-
-
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    config, print_only = parse_args(argv)
-    if print_only:
-        print(format_config(config))
-        return
-    from sdpo_jax.runtime import join_processes, keep_compiled, one_line_errors
-    from sdpo_jax.trainer import train
-
-    with one_line_errors():
-        join_processes()
-        keep_compiled()
-        train(config, ["python", "-m", "sdpo_jax.train", *argv])
-
-
-if __name__ == "__main__":
-    main()
+deprecated(__name__, "train")

@@ -193,7 +193,8 @@ def test_paper_sharding_rules_cover_every_logical_axis_of_the_model():
 
 def test_mesh_shape_fills_the_open_axis():
     from sdpo_jax.config import MeshConfig
-    from sdpo_jax.runtime import RunError, mesh_shape
+    from sdpo_jax.errors import RunError
+    from sdpo_jax.runtime import mesh_shape
 
     assert mesh_shape(MeshConfig(data=1, fsdp=-1, tensor=2), 8) == (1, 4, 2)
     assert mesh_shape(MeshConfig(data=2, fsdp=2, tensor=2), 8) == (2, 2, 2)
@@ -205,8 +206,8 @@ def test_mesh_shape_fills_the_open_axis():
 
 def test_an_older_runs_config_still_loads(tmp_path):
     """Runs saved before the render limits moved under `render.limits` keep exporting."""
+    from sdpo_jax.commands.export import run_config
     from sdpo_jax.config import format_config
-    from sdpo_jax.export import run_config
 
     config = load_config("chart_tiny", ["render.limits.wall_seconds=7"])
     old_keys = ("wall_seconds", "cpu_seconds", "memory_mb")

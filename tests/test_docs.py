@@ -1,12 +1,12 @@
-"""Each choice's allowed values are written once (sdpo_jax/choices.py); the config takes its
+"""Each choice's allowed values are written once (sdpo_jax/method/choices.py); the config takes its
 types from there and docs/objective.md lists exactly those values."""
 
 import re
 import typing
 from pathlib import Path
 
-from sdpo_jax import choices
 from sdpo_jax.config import ObjectiveConfig, RewardConfig
+from sdpo_jax.method import choices
 
 DOC = (Path(__file__).parent.parent / "docs" / "objective.md").read_text()
 

@@ -20,7 +20,7 @@ import PIL.Image
 # Only transformers' tokenizers are used here, which need no torch: its advice that torch is
 # missing would greet every run that installed no torch.
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-from transformers import AutoTokenizer, PreTrainedTokenizerBase  # noqa: E402
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from models.qwen3_vl.processor import ImageProcessor
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from sdpo_jax.data.synthetic import PALETTE, TOPICS, WORDS, chart_item
+from render_service.programs.synthetic import PALETTE, TOPICS, WORDS, chart_item
 
 
 def bundled(rng: random.Random) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from sdpo_jax.data.synthetic import PALETTE, TOPICS, WORDS, slide_item, web_item
+from render_service.programs.synthetic import PALETTE, TOPICS, WORDS, slide_item, web_item
 
 _NOUNS = (
     "teams", "reports", "budgets", "orders", "routes", "stores", "farms", "clinics", "schools",

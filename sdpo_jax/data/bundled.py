@@ -21,10 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from render_service.programs import synthetic
 from render_service.types import RenderRequest, RenderResult
-from sdpo_jax.data import synthetic
 from sdpo_jax.data.records import PromptRecord, user_prompt, write_jsonl
-from sdpo_jax.rewards import clean
 
 # Tune on train rewards or on the validation split; held-out is for reporting only. The train
 # split is large because the warm start learns the programs from it: with 256 items the tiny
@@ -55,14 +54,14 @@ def ensure_bundled(task: str, *, render: Render, root: Path | None = None, seed:
     items = synthetic.items(task, sum(SPLITS.values()), seed=seed)
     results = _render_all(items, render, f"building the bundled {task} set (once) in {folder}")
     for attempt in range(1, MAX_ATTEMPTS):
-        redo = [i for i, result in enumerate(results) if not clean(result)]
+        redo = [i for i, result in enumerate(results) if not result.clean]
         if not redo:
             break
         for i in redo:
             items[i] = synthetic.item(task, seed, i, attempt)
         for i, result in zip(redo, _render_all([items[i] for i in redo], render, None)):
             results[i] = result
-    unfit = [(item.id, r) for item, r in zip(items, results) if not clean(r)]
+    unfit = [(item.id, r) for item, r in zip(items, results) if not r.clean]
     if unfit:
         item_id, result = unfit[0]
         why = result.error or "; ".join(d.message for d in result.defects)

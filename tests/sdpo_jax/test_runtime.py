@@ -8,7 +8,8 @@ import jax
 import pytest
 
 from models.qwen3_vl import preset
-from sdpo_jax.runtime import RunError, describe_devices, refuse_paper_scale_on_cpu
+from sdpo_jax.errors import RunError
+from sdpo_jax.runtime import describe_devices, refuse_paper_scale_on_cpu
 
 
 def _folder(tmp_path, name):
