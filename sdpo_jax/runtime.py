@@ -125,6 +125,26 @@ def refuse_paper_scale_on_cpu(path: str) -> None:
         )
 
 
+def check_rows_fit(mesh: Mesh | None, rules: dict | None, rows: int) -> None:
+    """The train step splits each microbatch's rollouts over the mesh's batch axes, so their
+    count must be a multiple of those axes' devices: one line at the start, not a sharding
+    error at the first step."""
+    from models.sharding import DEFAULT_RULES
+
+    if mesh is None:
+        return
+    axes = (DEFAULT_RULES if rules is None else rules).get("batch") or ()
+    axes = (axes,) if isinstance(axes, str) else axes
+    ways = math.prod(mesh.shape[a] for a in axes if a in mesh.shape)
+    if rows % ways:
+        names = " x ".join(f"mesh.{a}" for a in axes)
+        raise RunError(
+            f"{rows} rollouts a microbatch (train.batch_prompts x sampling.num_samples / "
+            f"train.microbatches) cannot be split over the {ways} devices of {names}; make "
+            f"them a multiple of {ways}, or set {names} to sizes whose product divides {rows}"
+        )
+
+
 def sharding_rules(config: MeshConfig) -> dict | None:
     """The config's rules table, or None for the model's default table."""
     return {name: tuple(axes) or None for name, axes in config.rules} if config.rules else None

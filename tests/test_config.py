@@ -1,6 +1,7 @@
 """Config loading: every recipe loads, overrides convert types, bad keys and values are named."""
 
 import dataclasses
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -202,6 +203,29 @@ def test_mesh_shape_fills_the_open_axis():
         mesh_shape(MeshConfig(data=1, fsdp=-1, tensor=3), 8)
     with pytest.raises(RunError, match="at most one"):
         mesh_shape(MeshConfig(data=-1, fsdp=-1, tensor=1), 8)
+
+
+@pytest.mark.parametrize("name", ["chart_tiny", "web_tiny", "slide_tiny", "chart"])
+def test_every_recipe_takes_all_devices(name):
+    """A recipe started on 8 devices (one host's, or two of 4) uses all 8, no mesh flags."""
+    from sdpo_jax.runtime import mesh_shape
+
+    config = load_config(name, [], weights=False)
+    for devices in (1, 2, 8):
+        assert math.prod(mesh_shape(config.mesh, devices)) == devices
+
+
+def test_rollouts_that_the_mesh_cannot_split_stop_with_one_line():
+    from models.sharding import make_mesh
+    from sdpo_jax.errors import RunError
+    from sdpo_jax.runtime import check_rows_fit
+
+    check_rows_fit(make_mesh(data=8), None, 8)
+    check_rows_fit(None, None, 3)  # one device: no mesh
+    with pytest.raises(
+        RunError, match=r"^6 rollouts a microbatch .* the 4 devices of mesh.data x mesh.fsdp"
+    ):
+        check_rows_fit(make_mesh(data=2, fsdp=2), None, 6)
 
 
 def test_an_older_runs_config_still_loads(tmp_path):

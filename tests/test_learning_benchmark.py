@@ -180,7 +180,7 @@ def test_two_tiny_runs_finish_cache_and_refuse_other_settings(tmp_path, monkeypa
         seeds=(0,),
         midpoint=0.5,
         extra=("train.steps=2", "eval.quick_items=2", "sampling.num_samples=2",
-               "sampling.max_new_tokens=24", "render.workers=1"),
+               "sampling.max_new_tokens=24", "render.workers=1", "mesh.data=1"),
     )  # fmt: skip
     results = [learning.train_one(t, a, s, tmp_path, plan) for t, a, s in plan.runs()]
     assert [r["arm"] for r in results] == ["grpo", "vsdpo"]

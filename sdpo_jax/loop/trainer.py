@@ -61,6 +61,7 @@ from sdpo_jax.loop.train_step import (
 )
 from sdpo_jax.method.rewards import RECORDS
 from sdpo_jax.runtime import (
+    check_rows_fit,
     describe_devices,
     heldout_prompts,
     load_model,
@@ -178,6 +179,8 @@ class Run:
         )
         say(describe_devices())
         self.mesh, self.rules = make_mesh(config.mesh), sharding_rules(config.mesh)
+        rows = config.train.batch_prompts * config.sampling.num_samples
+        check_rows_fit(self.mesh, self.rules, rows // config.train.microbatches)
         model, self.encoder = load_model(
             config.model, seed=config.train.seed, mesh=self.mesh, rules=self.rules
         )

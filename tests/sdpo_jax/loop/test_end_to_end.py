@@ -23,8 +23,10 @@ from sdpo_jax.loop.checkpoints import Checkpointer
 from sdpo_jax.loop.trainer import CompileClock, train
 from tests.sdpo_jax.conftest import SMALL_SPLITS, small_bundled_sets
 
-# Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step, no held-out check.
+# Small enough for CI: 2 prompts x 2 samples x 24 new tokens per step, no held-out check, on
+# one device as on a laptop (the 4 rollouts would not split over the 8 simulated ones).
 QUICK = [
+    "mesh.data=1",
     "train.batch_prompts=2",
     "sampling.num_samples=2",
     "sampling.max_new_tokens=24",

@@ -1,8 +1,8 @@
 """A run launched as two processes trains as one process does on all their devices.
 
 Two `python -m sdpo_jax train`-style processes of 4 simulated CPU devices each, joined by the
-JAX_* variables (gloo collectives), run chart_tiny for 2 steps on a data-parallel mesh over
-their 8 devices; this test process runs the same config on its own 8 devices. Each of the two
+JAX_* variables (gloo collectives), run chart_tiny for 2 steps with the recipe's own mesh, data-parallel
+over their 8 devices; this test process runs the same config on its own 8 devices. Each of the two
 samples and renders its own prompt of every global batch with its own render pool, so equal
 parameters mean the global batch held the same prompts, in the same order, with the same
 sampling randomness. The two-process checkpoint then resumes here, in one process, and its
@@ -39,7 +39,6 @@ OVERRIDES = [
     "render.limits.wall_seconds=60",
     "eval.quick_items=2",
     "eval.quick_every=2",
-    "mesh.data=-1",
 ]
 CHILD = """
 import os
