@@ -128,8 +128,8 @@ class TeacherConfig:
     row's own) as a demonstration; `skip_clean` gives no distillation loss to a row whose
     feedback has nothing to teach (it ran, no defect, and no sibling solution is shown).
     `max_context_tokens` caps the teacher's context before the completion (0: no cap): the
-    feedback text is cut first, then the demonstration, then the render image; the completion
-    is never cut. `departures` (charts) adds how the render departs from the target on
+    feedback's tail is cut while its header and first item fit beside the demonstration, else
+    the demonstration goes, then the render image; the completion is never cut. `departures` (charts) adds how the render departs from the target on
     ChartMimic's measures (plot calls, panels, text, colours), read from the gold program's
     render; a policy learns to revise from it only if its warm start was shown it."""
 

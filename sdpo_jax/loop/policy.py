@@ -27,9 +27,14 @@ VISION_TOKENS = (
 )
 
 
+# The chat's end of turn and the model's end of text: Qwen3-VL's generation config stops at both.
+END_TOKENS = ("<|im_end|>", "<|endoftext|>")
+
+
 def eos_ids(tokenizer) -> list[int]:
-    """The ids that end a completion: the chat's end of turn and the tokenizer's EOS."""
-    ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.eos_token_id}
+    """The ids that end a completion: `END_TOKENS` the vocabulary has, and the tokenizer's EOS."""
+    vocab = tokenizer.get_vocab()
+    ids = {vocab[token] for token in END_TOKENS if token in vocab} | {tokenizer.eos_token_id}
     return sorted(i for i in ids if isinstance(i, int) and i >= 0)
 
 

@@ -41,14 +41,18 @@ class TrainState:
 
 
 def lr_schedule(config: OptimConfig, total_steps: int) -> optax.Schedule:
-    """Linear warmup to `lr`, then cosine decay to `lr * min_lr_ratio` at `total_steps`."""
-    return optax.warmup_cosine_decay_schedule(
+    """The rate of update k (0-based, as optax counts): linear warmup that reaches `lr` at
+    update `warmup_steps` - 1, then cosine decay to `lr * min_lr_ratio` at the last update.
+    Read one ahead of optax's count, so the first update learns (a warmup from 0 read at
+    count 0 would make it a no-op)."""
+    base = optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=config.lr,
         warmup_steps=config.warmup_steps,
         decay_steps=max(total_steps, config.warmup_steps + 1),
         end_value=config.lr * config.min_lr_ratio,
     )
+    return lambda count: base(count + 1)
 
 
 def make_optimizer(config: OptimConfig, total_steps: int) -> optax.GradientTransformation:
@@ -150,13 +154,45 @@ def make_loss(graphdef, objective: ObjectiveConfig) -> Callable:
             is_clip=objective.is_clip,
             normalizer=sd_norm,
         )
-        loss = objective.grpo_weight * pg + objective.sd_weight * sd
+        # β·KL is its own term: an SD-only run (grpo_weight 0) keeps its reference penalty.
+        kl = pg_metrics.get("kl_loss", 0.0)
+        loss = objective.grpo_weight * (pg - kl) + kl + objective.sd_weight * sd
         metrics = {f"grpo/{k}": v for k, v in pg_metrics.items()}
         metrics |= {f"sd/{k}": v for k, v in sd_metrics.items()}
         metrics |= {"loss/total": loss, "loss/grpo": pg, "loss/sd": sd}
         return loss, metrics
 
     return loss_fn
+
+
+def combine_microbatches(
+    per_mb: dict[str, jax.Array], sd_mask: jax.Array, mask: jax.Array
+) -> dict[str, jax.Array]:
+    """Each metric over the whole batch from its microbatches' values [M], as one batch of
+    them would give: loss terms (each a share of a batch-wide normaliser) add up; minima and
+    maxima take the extreme; means weigh each microbatch by its tokens (`sd/` ones by those
+    distilled, the rest by the completion tokens). A statistic of no token at all is NaN,
+    not ±inf."""
+    tokens = {"sd/": sd_mask.sum(axis=(1, 2)), "": mask.sum(axis=(1, 2))}
+    combined = {}
+    for name, values in per_mb.items():
+        weight = tokens["sd/" if name.startswith("sd/") else ""]
+        seen = weight.sum() > 0
+        if name.startswith("loss/") or name.endswith("loss"):
+            combined[name] = values.sum()
+        elif name.endswith("_min"):
+            combined[name] = jnp.where(
+                seen, jnp.min(jnp.where(weight > 0, values, jnp.inf)), jnp.nan
+            )
+        elif name.endswith("_max"):
+            combined[name] = jnp.where(
+                seen, jnp.max(jnp.where(weight > 0, values, -jnp.inf)), jnp.nan
+            )
+        else:
+            combined[name] = jnp.where(
+                seen, (values * weight).sum() / jnp.maximum(weight.sum(), 1.0), jnp.nan
+            )
+    return combined
 
 
 def make_train_step(
@@ -178,8 +214,7 @@ def make_train_step(
 
         zeros = jax.tree.map(jnp.zeros_like, state.params)
         grads, per_mb = jax.lax.scan(accumulate, zeros, batch)
-        # Loss terms add up over microbatches (global normalizers); the other metrics are means.
-        metrics = {k: v.sum() if k.startswith("loss/") else v.mean() for k, v in per_mb.items()}
+        metrics = combine_microbatches(per_mb, batch["sd_mask"], batch["mask"])
         metrics["optim/grad_norm"] = optax.tree.norm(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -259,3 +294,19 @@ def jit_train_step(
         out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
         donate_argnums=0,
     )
+
+
+class CompiledSteps:
+    """The jitted step of each batch structure that comes, compiled when first met. A teacher
+    batch holds vision inputs only when some rollout rendered (a slide prompt has no image of
+    its own), and a step compiled with one structure's shardings refuses the other."""
+
+    def __init__(self, step: Callable, mesh: Mesh | None, rules=None):
+        self.step, self.mesh, self.rules = step, mesh, rules
+        self.jitted: dict[Any, Callable] = {}
+
+    def __call__(self, state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+        structure = jax.tree.structure(batch)
+        if structure not in self.jitted:
+            self.jitted[structure] = jit_train_step(self.step, state, batch, self.mesh, self.rules)
+        return self.jitted[structure](state, batch)

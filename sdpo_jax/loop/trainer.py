@@ -51,9 +51,9 @@ from sdpo_jax.loop.pictures import credited_code, target_vs_render
 from sdpo_jax.loop.policy import sample
 from sdpo_jax.loop.rollouts import References, Rollouts, decode, render_requests, score, train_batch
 from sdpo_jax.loop.train_step import (
+    CompiledSteps,
     batch_shardings,
     init_state,
-    jit_train_step,
     lr_schedule,
     make_optimizer,
     make_train_step,
@@ -136,13 +136,21 @@ def resumed_position(saved: dict, batch_prompts: int) -> dict:
     return {"next_index": begun * (batch_prompts // count)}
 
 
+def sampling_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """(training, held-out) keys: training step s samples with fold_in(training, s), held-out
+    batch k with fold_in(held-out, k·batch_prompts). From one key both would be the same draw
+    (step 2 and held-out batch 1 at 2 prompts a batch)."""
+    training, heldout = jax.random.split(jax.random.key(seed))
+    return training, heldout
+
+
 def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     """Runs (or resumes) the configured training; returns the last step's scalar metrics."""
     steps, lag = config.train.steps, config.train.offpolicy_lag
     with contextlib.ExitStack() as stack:
         run = Run(config, argv, stack)
         monitor = stack.enter_context(Monitor(run))
-        if config.eval.quick_before:
+        if config.eval.quick_before and not run.start:  # a resumed run keeps the first's
             monitor.heldout("before", run.start, run.heldout())
         try:
             pending = run.generate(run.start)
@@ -188,8 +196,8 @@ class Run:
         self.graphdef, self.state = init_state(model, optimizer, config.teacher, config.objective)
         self.state = place_state(self.state, self.mesh, self.rules)
         self.step_fn = make_train_step(self.graphdef, optimizer, config.objective, config.teacher)
-        self.jitted = None
-        self.key = jax.random.key(config.train.seed)
+        self.steps = CompiledSteps(self.step_fn, self.mesh, self.rules)
+        self.key, self.heldout_key = sampling_keys(config.train.seed)
         self.skipped = SkipCounter()
         self.seconds: dict[str, float] = {}
         domain = "slide_html" if config.data.task == "slide" else config.data.task
@@ -274,9 +282,7 @@ class Run:
         update's compute, not its dispatch."""
         if jax.process_count() > 1:  # every process's rows, as global arrays
             batch = hosts.global_batch(batch, batch_shardings(batch, self.mesh, self.rules))
-        if self.jitted is None:
-            self.jitted = jit_train_step(self.step_fn, self.state, batch, self.mesh, self.rules)
-        self.state, step_metrics = self.jitted(self.state, batch)
+        self.state, step_metrics = self.steps(self.state, batch)
         step_metrics["loss/finite"].block_until_ready()
         return step_metrics
 
@@ -291,7 +297,7 @@ class Run:
             self.config,
             self.pool,
             self.references,
-            rng=self.key,
+            rng=self.heldout_key,
         )
         return found.summary()
 
@@ -393,7 +399,8 @@ class Monitor:
             split = self.config.eval.quick_split
             self.board.scalars(step, {f"{split}/{k}": v for k, v in scores.items()})
             self.board.flush()
-            line = {"step": step, "seconds": round(self.trained, 3), "split": split} | scores
+            line = {"step": step, "seconds": round(self.trained, 3), "split": split}
+            line |= {"check": when} | scores
             with self.checks.open("a") as out:
                 out.write(json.dumps(line) + "\n")
         self.tick, self.compiled = time.perf_counter(), self.compiles.seconds
@@ -406,6 +413,12 @@ class Monitor:
         lines = [json.loads(line) for line in self.checks.read_text().splitlines() if line]
         kept = [line for line in lines if line["step"] < start]
         self.checks.write_text("".join(json.dumps(line) + "\n" for line in kept))
+        first = next((line for line in kept if line.get("check", "before") == "before"), None)
+        if start and first is not None and first["step"] == 0:  # the weights it started from
+            scores = {
+                k: v for k, v in first.items() if k not in ("step", "seconds", "split", "check")
+            }
+            self.scores["before"] = (0, scores)
         upto = [line for line in lines if line["step"] <= start]
         return upto[-1]["seconds"] if upto else 0.0
 

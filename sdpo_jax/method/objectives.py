@@ -378,7 +378,9 @@ def group_advantages(
     """A_i = (R_i − mean_group) / (std_group + ε), or R_i − mean_group without the std (Dr. GRPO).
 
     `rewards` is [num_groups · group_size] with each group's rollouts contiguous. The std is the
-    sample std (ddof=1), as in verl and TRL.
+    sample std (ddof=1), as in verl and TRL. Each group is first shifted by its first reward,
+    which changes neither A nor the std: a group of equal rewards is then exactly zero, where
+    in float32 their mean leaves a residue as large as their std, and A would be ±0.1.
     """
     rewards = jnp.asarray(rewards, jnp.float32)
     if rewards.ndim != 1 or group_size < 2 or rewards.shape[0] % group_size:
@@ -387,6 +389,7 @@ def group_advantages(
             f"{group_size}; pass a flat vector of num_groups × group_size (≥ 2) rewards"
         )
     groups = rewards.reshape(-1, group_size)
+    groups = groups - groups[:, :1]
     centred = groups - groups.mean(axis=1, keepdims=True)
     if normalize_std:
         centred = centred / (groups.std(axis=1, ddof=1, keepdims=True) + eps)

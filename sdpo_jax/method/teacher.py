@@ -10,9 +10,10 @@ The student's completion is appended to this context unchanged, token for token,
 assembly (`sdpo_jax.loop.batch`), so the teacher scores exactly the tokens the student produced;
 the model recomputes MRoPE positions for the longer sequence in its own forward pass.
 
-With `max_context_tokens` the context before the completion is capped: the feedback text is cut
-first (its head kept: an error's summary line comes first), then the demonstration dropped,
-then the render image; the completion is never cut.
+With `max_context_tokens` the context before the completion is capped. The feedback is cut from
+its tail (an error's summary line and the defect list's first items come first) while its
+header and first item still fit beside the demonstration; otherwise the demonstration goes and
+the whole feedback is fitted again, then the render image too. The completion is never cut.
 """
 
 from __future__ import annotations
@@ -133,17 +134,22 @@ def teacher_prompt(
     cap = config.max_context_tokens
     if not cap or len(encoded["input_ids"]) <= cap:
         return encoded, False
-    # Cut the feedback's tail, a few tokens more each time the re-encoding still overflows.
     ids = encoder.tokenizer.encode(feedback, add_special_tokens=False)
-    keep = len(ids)
-    while keep > 0:
-        keep = max(0, keep - (len(encoded["input_ids"]) - cap) - 2)
-        cut = encoder.tokenizer.decode(ids[:keep]) + ELLIPSIS if keep else ELLIPSIS.strip()
-        encoded = encode(cut, demo, image)
-        if len(encoded["input_ids"]) <= cap:
+    head = "\n".join(feedback.split("\n")[:2])  # the header and its first item
+    least = len(encoder.tokenizer.encode(head, add_special_tokens=False))
+
+    def fit(demo: str | None, image: Image.Image | None) -> tuple[dict[str, np.ndarray], int]:
+        """The context with the longest head of the feedback that fits; how many tokens."""
+        keep, encoded = len(ids), encode(feedback, demo, image)
+        while len(encoded["input_ids"]) > cap and keep > 0:
+            keep = max(0, keep - (len(encoded["input_ids"]) - cap) - 2)
+            cut = encoder.tokenizer.decode(ids[:keep]) + ELLIPSIS if keep else ELLIPSIS.strip()
+            encoded = encode(cut, demo, image)
+        return encoded, keep
+
+    frames = [(demo, image), (None, image), (None, None)][0 if demo else 1 :]
+    for shown_demo, shown_image in frames:
+        encoded, kept = fit(shown_demo, shown_image)
+        if len(encoded["input_ids"]) <= cap and kept >= min(least, len(ids)):
             return encoded, True
-    for shown in (image, None):  # without the demonstration, then without the render too
-        encoded = encode(ELLIPSIS.strip(), None, shown)
-        if len(encoded["input_ids"]) <= cap:
-            return encoded, True
-    return encoded, True  # only the prompt and the frame: within the cap the config guarantees
+    return encoded, True  # only the frame and what fit: within the cap the config guarantees

@@ -215,12 +215,15 @@ def test_the_held_out_check_runs_before_during_and_after_and_ends_the_run_with_o
     assert seconds[0] == 0 and seconds[0] < seconds[1] < seconds[2]
     assert checks[1]["reward"] == events.Scalars("heldout/reward")[1].value
 
-    # Resumed for one more step: the checks before step 3 stay, the clock goes on from step 3.
+    # Resumed for one more step: the checks before step 3 stay, the clock goes on from step 3,
+    # and "before" is still the check of the weights the run started from, not the resumed ones.
     run("chart_tiny", tmp_path, "train.steps=4", "eval.quick_items=2", "eval.quick_every=2")
     again = [json.loads(line) for line in (tmp_path / "heldout.jsonl").read_text().splitlines()]
-    assert [c["step"] for c in again] == [0, 2, 3, 4]
-    assert again[:2] == checks[:2] and again[2]["seconds"] == seconds[2]
-    assert again[3]["seconds"] > seconds[2]
+    assert [(c["step"], c["check"]) for c in again] == [(0, "before"), (2, "during"), (4, "after")]
+    assert again[:2] == checks[:2] and again[2]["seconds"] > seconds[2]
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith(f"held-out reward (2 items x 2 samples): {checks[0]['reward']:.3f} -> ")
+    assert line.split(" -> ")[1].startswith(f"{again[2]['reward']:.3f} ")
 
 
 def test_a_loss_that_is_not_finite_stops_the_run_and_keeps_the_last_good_step(

@@ -382,8 +382,21 @@ def test_group_advantages_match_numpy(normalize_std):
     np.testing.assert_allclose(np.asarray(got), expected.reshape(-1), rtol=RTOL, atol=1e-6)
 
 
-def test_group_of_equal_rewards_gets_zero_advantage():
-    assert not np.any(np.asarray(obj.group_advantages(jnp.ones(8), 4)))
+@pytest.mark.parametrize("value", [1.0, 1.7, 1.3, 0.1, 1234.5678])
+@pytest.mark.parametrize("group_size", [4, 8])
+def test_group_of_equal_rewards_gets_zero_advantage(value, group_size):
+    """In float32 the mean of 8 copies of 1.7 is not exactly 1.7, and the std of the residue
+    is as small as the residue: dividing one by the other gave +-0.106 to every rollout."""
+    rewards = jnp.full(2 * group_size, value, jnp.float32)
+    assert not np.any(np.asarray(obj.group_advantages(rewards, group_size)))
+
+
+def test_equal_groups_among_random_rewards_get_zero_advantage():
+    """Over 2,000 reward values (a paper step's scale), no group of equal rewards moves."""
+    rng = np.random.default_rng(0)
+    values = rng.choice(rng.random(50) * 3, size=250)  # 250 groups, each of one repeated value
+    rewards = np.repeat(values, 8).astype(np.float32)
+    assert np.abs(np.asarray(obj.group_advantages(jnp.asarray(rewards), 8))).max() == 0.0
 
 
 # --- bad input --------------------------------------------------------------------------------

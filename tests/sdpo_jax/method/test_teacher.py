@@ -148,7 +148,9 @@ def test_a_sibling_solution_is_shown_fenced_after_the_feedback(encoder):
 
 def test_the_cap_cuts_the_feedback_first_then_the_solution_then_the_render(encoder):
     """A long error is cut from its tail (its summary line stays), within the cap; a cap too
-    small for the demonstration drops it, then the render image; the frame stays."""
+    small for the demonstration drops it and keeps the feedback, then drops the render image;
+    the frame stays. (It used to cut the feedback to "…" beside the demonstration, then drop
+    the demonstration too: neither survived.)"""
     p = prompt(encoder)
     long_error = "ValueError: shapes differ (line 4)\n" + "  frame line 7: x = 1\n" * 400
     failed = RenderResult("f", ok=False, error=long_error)
@@ -160,13 +162,23 @@ def test_the_cap_cuts_the_feedback_first_then_the_solution_then_the_render(encod
     assert cut and len(full["input_ids"]) > cap >= len(encoded["input_ids"]) > cap - 20
     assert "ValueError: shapes differ (line 4)" in text and ELLIPSIS in text
     assert config.intro in text and config.outro in text
-    # a rendered attempt with a long solution: the defect list is cut, then the solution goes
+    # a rendered attempt with a long solution: the solution goes, the defect list stays whole
     code = "x = 1\n" * 300
-    small = TeacherConfig(max_context_tokens=len(p.encoded["input_ids"]) + 90)
+    plain, _ = teacher_prompt(encoder, p, RENDERED, TeacherConfig(), SIZE)
+    small = TeacherConfig(max_context_tokens=len(plain["input_ids"]))
     encoded, cut = teacher_prompt(encoder, p, RENDERED, small, SIZE, solution=code)
     text = encoder.tokenizer.decode(encoded["input_ids"])
     assert cut and "x = 1" not in text and len(encoded["input_ids"]) <= small.max_context_tokens
     assert text.count("<|vision_start|>") == 2  # the render stayed
+    assert small.defects_header in text and "x tick labels overlap" in text and ELLIPSIS not in text
+    # a short solution fits beside the defect list's header and first item: both stay
+    short = "plt.title('Sales')\n"
+    whole, _ = teacher_prompt(encoder, p, RENDERED, TeacherConfig(), SIZE, solution=short)
+    snug = TeacherConfig(max_context_tokens=len(whole["input_ids"]) - 8)
+    encoded, cut = teacher_prompt(encoder, p, RENDERED, snug, SIZE, solution=short)
+    text = encoder.tokenizer.decode(encoded["input_ids"])
+    assert cut and "plt.title('Sales')" in text and snug.defects_header in text
+    assert "- line 4, 5: title is cut" in text
     # without room for the render either, only the prompt's own image is left
     tiny = TeacherConfig(max_context_tokens=len(p.encoded["input_ids"]) + 40)
     encoded, cut = teacher_prompt(encoder, p, RENDERED, tiny, SIZE)
