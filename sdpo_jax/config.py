@@ -213,7 +213,9 @@ class WarmstartConfig:
     `revise_share`, revises: its prompt is the teacher context the trainer builds for an
     attempt (clean, defective or failing), its answer the gold program. With
     `teacher.departures`, a share `content_share` of the revisions start from a gold program
-    changed in one scored property (`sdpo_jax.warmstart.content_edits`), which only the departures name.
+    changed in one scored property (`sdpo_jax.warmstart.content_edits`), which only the
+    departures name. A share `read_share` of the batches read: fresh content, named only by
+    the departures, with the loss on the changed tokens (`sdpo_jax.warmstart.reading`).
     `init` continues from a warm-started folder instead of fresh weights."""
 
     out: str | None = None  # None: runs/<name>-warmstart
@@ -229,9 +231,13 @@ class WarmstartConfig:
     content_share: float = _field(
         0.3, lo=0.0, hi=1.0, doc="of revisions, a content edit (with teacher.departures)"
     )
+    read_share: float = _field(
+        0.0, lo=0.0, hi=1.0, doc="of batches, reading fresh content from the departures (charts)"
+    )
+    read_per_prompt: int = _field(2, lo=1, doc="fresh versions of each train program to read")
     seed: int = 0
     train_items: int = _field(0, lo=0, doc="the first N train items only; 0: all")
-    eval_items: int = _field(32, lo=0, doc="held-out items in the closing table")
+    eval_items: int = _field(32, lo=0, doc="validation items the closing lead is measured on")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,6 +409,11 @@ def validate(config: Config, *, weights: bool = True) -> None:
         raise ConfigError(
             f"reward.visual={visual!r} does not score {task} programs; for data.task={task!r} "
             f"use one of: {', '.join(v for v, tasks in VISUAL_TASKS.items() if task in tasks)}"
+        )
+    if config.warmstart.read_share and visual != "chartmimic":
+        raise ConfigError(
+            "warmstart.read_share reads the departures of charts, which reward.visual="
+            f"{visual!r} does not make; use it with a chart recipe or leave it at 0"
         )
     if config.teacher.departures and visual != "chartmimic":
         raise ConfigError(

@@ -169,16 +169,19 @@ def combine_microbatches(
     per_mb: dict[str, jax.Array], sd_mask: jax.Array, mask: jax.Array
 ) -> dict[str, jax.Array]:
     """Each metric over the whole batch from its microbatches' values [M], as one batch of
-    them would give: loss terms (each a share of a batch-wide normaliser) add up; minima and
-    maxima take the extreme; means weigh each microbatch by its tokens (`sd/` ones by those
-    distilled, the rest by the completion tokens). A statistic of no token at all is NaN,
-    not ±inf."""
+    them would give: loss terms (each a share of a batch-wide normaliser) and token counts add
+    up; minima and maxima take the extreme; means weigh each microbatch by its tokens (`sd/`
+    ones by those distilled, `*_credited` / `*_rest` by those counted for them, the rest by
+    the completion tokens). A statistic of no token at all is NaN, not ±inf."""
     tokens = {"sd/": sd_mask.sum(axis=(1, 2)), "": mask.sum(axis=(1, 2))}
     combined = {}
     for name, values in per_mb.items():
         weight = tokens["sd/" if name.startswith("sd/") else ""]
+        for part in ("credited", "rest"):  # means over those tokens only, counted alongside
+            if name.endswith(f"_{part}"):
+                weight = per_mb[f"sd/{part}_tokens"]
         seen = weight.sum() > 0
-        if name.startswith("loss/") or name.endswith("loss"):
+        if name.startswith("loss/") or name.endswith(("loss", "_tokens")):
             combined[name] = values.sum()
         elif name.endswith("_min"):
             combined[name] = jnp.where(

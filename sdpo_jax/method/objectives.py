@@ -365,6 +365,14 @@ def self_distillation_loss(
     metrics["divergence"] = _masked_mean(jax.lax.stop_gradient(d), mask)
     metrics["entropy"] = _masked_mean(entropy, mask)
     metrics["credited_share"] = _masked_mean((w > 1.0).astype(jnp.float32), mask)
+    # Where the teacher disagrees: a teacher that reads its feedback departs from the student
+    # most on the statements the feedback implicates (credited tokens) than on the rest.
+    credited = mask * (w > 1.0)
+    rest = mask - credited
+    metrics["divergence_credited"] = _masked_mean(jax.lax.stop_gradient(d), credited)
+    metrics["divergence_rest"] = _masked_mean(jax.lax.stop_gradient(d), rest)
+    metrics["credited_tokens"] = credited.sum()
+    metrics["rest_tokens"] = rest.sum()
     return loss, metrics
 
 

@@ -13,6 +13,7 @@ Each edit takes the program, a donor program (another train item's gold) and a s
 from __future__ import annotations
 
 import ast
+import difflib
 import random
 from collections.abc import Callable
 
@@ -29,7 +30,7 @@ RENAMED = {
 }
 
 
-def _calls(code: str) -> list[ast.Call]:
+def calls(code: str) -> list[ast.Call]:
     """Single-line method calls in `code` (`x.name(...)`), in source order; none when it does
     not parse."""
     try:
@@ -48,7 +49,7 @@ def _calls(code: str) -> list[ast.Call]:
 
 def _strings(code: str, pick: Callable[[ast.Call], ast.AST | None]) -> list[tuple[ast.AST, str]]:
     """The string constants `pick` selects from the calls of `code`, with their values."""
-    nodes = [pick(call) for call in _calls(code)]
+    nodes = [pick(call) for call in calls(code)]
     return [(n, n.value) for n in nodes if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
@@ -87,10 +88,10 @@ def retype(code: str, donor: str, rng: random.Random) -> str | None:
     """A plot call becomes one that draws the same data another way (bars turned horizontal,
     a line drawn as points): a plot-call departure. `donor` is unused: the swap is fixed."""
     del donor
-    calls = [c for c in _calls(code) if c.func.attr in SWAPS]
-    if not calls:
+    swappable = [c for c in calls(code) if c.func.attr in SWAPS]
+    if not swappable:
         return None
-    chosen = rng.choice(calls)
+    chosen = rng.choice(swappable)
     call = ast.parse(ast.unparse(chosen), mode="eval").body
     swapped = SWAPS[call.func.attr]
     renamed = RENAMED.get(swapped, {})
@@ -105,3 +106,16 @@ EDITS: dict[str, Callable[[str, str, random.Random], str | None]] = {
     "recolor": recolor,
     "retype": retype,
 }
+
+
+def changed_tokens(tokenizer, before: str, after: str) -> list[int]:
+    """Positions of the tokens of `after` that differ from `before`, token by token; where
+    tokens were only removed, the two tokens around the gap."""
+    ours = tokenizer.encode(before, add_special_tokens=False)
+    theirs = tokenizer.encode(after, add_special_tokens=False)
+    changed = set()
+    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
+    for op, _, _, start, end in matcher.get_opcodes():
+        if op != "equal":
+            changed.update(range(start, end) if end > start else (start - 1, start))
+    return sorted(i for i in changed if 0 <= i < len(theirs))

@@ -22,7 +22,6 @@ Charts only: the departures compare ChartMimic records.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import random
 
 import numpy as np
@@ -35,8 +34,8 @@ from sdpo_jax.loop.rollouts import References
 from sdpo_jax.loop.train_step import completion_logits, token_logprobs
 from sdpo_jax.method.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.runtime import load_model, load_prompts, split_records
-from sdpo_jax.warmstart.content_edits import EDITS
-from sdpo_jax.warmstart.sft import Example, answer_ids, answer_text, make_batch
+from sdpo_jax.warmstart.content_edits import EDITS, changed_tokens
+from sdpo_jax.warmstart.examples import Example, answer_ids, answer_text, make_batch
 
 CONTEXTS = (
     "the prompt only",
@@ -44,19 +43,6 @@ CONTEXTS = (
     "revision, defects and departures",
     "revision, departures and the gold program as a solution",
 )
-
-
-def changed_tokens(tokenizer, before: str, after: str) -> list[int]:
-    """Positions of the tokens of `after` that differ from `before`, token by token; where
-    tokens were only removed, the two tokens around the gap."""
-    ours = tokenizer.encode(before, add_special_tokens=False)
-    theirs = tokenizer.encode(after, add_special_tokens=False)
-    changed = set()
-    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
-    for op, _, _, start, end in matcher.get_opcodes():
-        if op != "equal":
-            changed.update(range(start, end) if end > start else (start - 1, start))
-    return sorted(i for i in changed if 0 <= i < len(theirs))
 
 
 def nll(model, encoder, context: dict, images, answer: np.ndarray, positions) -> float:
@@ -68,63 +54,75 @@ def nll(model, encoder, context: dict, images, answer: np.ndarray, positions) ->
 
 
 def measure(config: Config) -> dict[str, dict[str, float]]:
-    """{edit: {context: mean NLL per changed token, "items": how many items it applied to}}."""
+    """{edit: {context: mean NLL per changed token, "items": how many items it applied to}} for
+    the config's policy on its quick split."""
     if config.reward.visual != "chartmimic":
         raise RunError("feedback_reading compares ChartMimic records: run it on a chart recipe")
     model, encoder = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
-    tokenizer, size = encoder.tokenizer, config.data.letterbox
-    teacher = dataclasses.replace(config.teacher, departures=True)
-    plain = dataclasses.replace(teacher, departures=False)
     with RenderPool(config.render, registry=metrics.registry(), warm_domains=("chart",)) as pool:
         records = split_records(config, config.eval.quick_split, pool.render)
         prompts = load_prompts(config, encoder, records[: config.eval.quick_items or None])
-        if len(prompts) < 2:
-            raise RunError(f"content edits need 2 {config.eval.quick_split} items of {config.name}")
-        references = References(pool, "chartmimic")
-        references.submit([p.record for p in prompts])
-        edits = [
-            (name, i, edit(p.record.gold, prompts[(i + 1) % len(prompts)].record.gold,
-                           random.Random(f"{config.train.seed}:{p.record.id}:{name}")))
-            for name, edit in EDITS.items()
-            for i, p in enumerate(prompts)
-        ]  # fmt: skip
-        edits = [(name, i, code) for name, i, code in edits if code is not None]
-        requests = [
-            scoring_options(RenderRequest(f"{name}-{i}", "chart", code)) for name, i, code in edits
-        ]
-        results = pool.render(requests)
-        costs: dict[str, dict[str, list[float]]] = {}
-        for (name, i, code), result in zip(edits, results, strict=True):
-            prompt, reference = prompts[i], references.get(prompts[i].record)
-            if feedback_text(result, teacher, reference) == feedback_text(result, plain):
-                continue  # failed to run, or the departures say nothing
-            gold = prompt.record.gold
-            answer = answer_ids(tokenizer, gold, "chart")
-            positions = changed_tokens(
-                tokenizer, answer_text(code, "chart"), answer_text(gold, "chart")
-            )
-            images = [*prompt.images, render_image(result, size)]
-            contexts = {
-                CONTEXTS[0]: (prompt.encoded, prompt.images),
-                CONTEXTS[1]: (teacher_prompt(encoder, prompt, result, plain, size)[0], images),
-                CONTEXTS[2]: (
-                    teacher_prompt(encoder, prompt, result, teacher, size, reference=reference)[0],
-                    images,
-                ),
-                CONTEXTS[3]: (
-                    teacher_prompt(
-                        encoder, prompt, result, teacher, size, solution=gold, reference=reference
-                    )[0],
-                    images,
-                ),
-            }
-            row = costs.setdefault(name, {c: [] for c in CONTEXTS})
-            for context, (encoded, shown) in contexts.items():
-                row[context].append(nll(model, encoder, encoded, shown, answer, positions))
+        return costs(config, model, encoder, prompts, pool)
+
+
+def costs(config: Config, model, encoder, prompts, pool) -> dict[str, dict[str, float]]:
+    """The table `measure` makes, for `prompts` (chart prompts, at least 2) and a live pool."""
+    tokenizer, size = encoder.tokenizer, config.data.letterbox
+    teacher = dataclasses.replace(config.teacher, departures=True)
+    plain = dataclasses.replace(teacher, departures=False)
+    if len(prompts) < 2:
+        raise RunError(f"content edits need 2 {config.eval.quick_split} items of {config.name}")
+    references = References(pool, "chartmimic")
+    references.submit([p.record for p in prompts])
+    edits = [
+        (name, i, edit(p.record.gold, prompts[(i + 1) % len(prompts)].record.gold,
+                       random.Random(f"{config.train.seed}:{p.record.id}:{name}")))
+        for name, edit in EDITS.items()
+        for i, p in enumerate(prompts)
+    ]  # fmt: skip
+    edits = [(name, i, code) for name, i, code in edits if code is not None]
+    requests = [
+        scoring_options(RenderRequest(f"{name}-{i}", "chart", code)) for name, i, code in edits
+    ]
+    results = pool.render(requests)
+    found: dict[str, dict[str, list[float]]] = {}
+    for (name, i, code), result in zip(edits, results, strict=True):
+        prompt, reference = prompts[i], references.get(prompts[i].record)
+        if feedback_text(result, teacher, reference) == feedback_text(result, plain):
+            continue  # failed to run, or the departures say nothing
+        gold = prompt.record.gold
+        answer = answer_ids(tokenizer, gold, "chart")
+        positions = changed_tokens(
+            tokenizer, answer_text(code, "chart"), answer_text(gold, "chart")
+        )
+        images = [*prompt.images, render_image(result, size)]
+        contexts = {
+            CONTEXTS[0]: (prompt.encoded, prompt.images),
+            CONTEXTS[1]: (teacher_prompt(encoder, prompt, result, plain, size)[0], images),
+            CONTEXTS[2]: (
+                teacher_prompt(encoder, prompt, result, teacher, size, reference=reference)[0],
+                images,
+            ),
+            CONTEXTS[3]: (
+                teacher_prompt(
+                    encoder, prompt, result, teacher, size, solution=gold, reference=reference
+                )[0],
+                images,
+            ),
+        }
+        row = found.setdefault(name, {c: [] for c in CONTEXTS})
+        for context, (encoded, shown) in contexts.items():
+            row[context].append(nll(model, encoder, encoded, shown, answer, positions))
     return {
         name: {c: float(np.mean(v)) for c, v in row.items()} | {"items": len(row[CONTEXTS[0]])}
-        for name, row in costs.items()
+        for name, row in found.items()
     }
+
+
+def read_shares(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Per edit, the changed tokens' NLL with the departures that name the change as a share of
+    their NLL from the prompt alone: 1 reads nothing, 0 copies perfectly."""
+    return {name: row[CONTEXTS[2]] / row[CONTEXTS[0]] for name, row in scores.items()}
 
 
 def table(scores: dict[str, dict[str, float]]) -> str:

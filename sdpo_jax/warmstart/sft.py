@@ -24,15 +24,14 @@ split (never the held-out split), teaching the two skills Visual-SDPO rests on:
   student.
 
 The answer is written as a chat model writes it: a fenced block, then the end of turn.
-Training ends with the gap that SDPO has to work in, on the held-out split: the execution
-rate, defects and visual score of programs written without feedback, against revisions of
-those same programs written with the feedback on them. The folder it writes (`save_hf`, with
+Training ends with the teacher's lead, on the validation split (`sdpo_jax.warmstart.lead`):
+how far the feedback lowers the cost of what it names, how much better the revisions written
+from it are, and whether teacher and student disagree most where it points. The folder it writes (`save_hf`, with
 the tiny tokenizer) holds a README with the command, the data seed and that table.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import time
@@ -44,7 +43,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from PIL import Image
 from tqdm import tqdm
 
 from render_service import RenderPool, RenderRequest, injections, metrics
@@ -53,49 +51,19 @@ from sdpo_jax import memory_maps
 from sdpo_jax.config import Config, OptimConfig
 from sdpo_jax.data.pipeline import Prompt
 from sdpo_jax.errors import RunError
-from sdpo_jax.loop.batch import completion_mask, stack_microbatches
 from sdpo_jax.loop.rundir import machine
 from sdpo_jax.loop.train_step import completion_logits, make_optimizer, token_logprobs
-from sdpo_jax.method.credit import DOMAIN_LANGUAGES
 from sdpo_jax.method.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.runtime import keep_compiled, load_prompts, split_records
 from sdpo_jax.warmstart.content_edits import EDITS
-from sdpo_jax.warmstart.feedback_gap import gap, table
+from sdpo_jax.warmstart.examples import Example, answer_ids, answer_text, length_groups, make_batch
+from sdpo_jax.warmstart.lead import lead, report
+from sdpo_jax.warmstart.reading import changed_weights, reading_context, readings
 
-KINDS = ("gold", "defective", "revise", "revise_content", "revise_solution")
+KINDS = ("gold", "defective", "revise", "revise_content", "revise_solution", "read")
 OTHER = "other item"  # the attempt that is another train item's gold program
 CONTENT = "content"  # the kind of the content edits' attempts
 RENDER_CHUNK = 64  # requests per progress-bar update while the attempts render
-
-
-@dataclasses.dataclass(frozen=True)
-class Example:
-    """One supervised sequence: an encoded prompt and its images, and the answer's token ids
-    (end of turn included) that the loss is taken on. The images' pixel values are computed
-    when a batch is made (a millisecond each): kept for thousands of examples they would take
-    gigabytes."""
-
-    prompt: dict[str, np.ndarray]  # input_ids, mm_token_type_ids, image_grid_thw
-    images: tuple[Image.Image, ...]
-    answer: np.ndarray
-
-    @classmethod
-    def of(cls, encoded: dict[str, np.ndarray], images, answer: np.ndarray) -> Example:
-        """From an encoding whose images are the first of `images` (a teacher context holds the
-        prompt's images, then the render unless the cap dropped it)."""
-        kept = tuple(images[: len(encoded["image_grid_thw"])])
-        return cls({k: v for k, v in encoded.items() if k != "pixel_values"}, kept, answer)
-
-
-def answer_text(code: str, domain: str) -> str:
-    """A program as the policy writes it: one fenced block in the domain's language."""
-    return f"```{DOMAIN_LANGUAGES[domain][0]}\n{code.rstrip()}\n```"
-
-
-def answer_ids(tokenizer, code: str, domain: str) -> np.ndarray:
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    ids = tokenizer.encode(answer_text(code, domain), add_special_tokens=False)
-    return np.asarray([*ids, end], np.int32)
 
 
 def build_examples(
@@ -176,13 +144,36 @@ def build_examples(
                 solution=prompt.record.gold, reference=reference,
             )  # fmt: skip
             examples["revise_solution"].append(Example.of(context, images, answer))
+    if config.warmstart.read_share:
+        examples["read"] = read_examples(config, encoder, prompts, pool)
+        counts["read"] = {"applied": len(examples["read"]), "detected": len(examples["read"])}
     return examples, counts
 
 
+def read_examples(config: Config, encoder, prompts: Sequence[Prompt], pool) -> list[Example]:
+    """Revisions of fresh content toward its gold program, the loss on the tokens the edit
+    changed (`sdpo_jax.warmstart.reading`)."""
+    found = []
+    for item in tqdm(readings(config, encoder, prompts, pool), desc="reading examples"):
+        answer = answer_ids(encoder.tokenizer, item.prompt.record.gold, "chart")
+        weights = changed_weights(
+            encoder.tokenizer,
+            answer_text(item.attempt, "chart"),
+            answer_text(item.prompt.record.gold, "chart"),
+            len(answer),
+        )
+        context, images = reading_context(encoder, item, config)
+        found.append(Example.of(context, images, answer, weights))
+    return found
+
+
 def draw(rng: np.random.Generator, config: Config, kinds: Sequence[str] = KINDS) -> str:
-    """The kind of the next batch, in the configured mix: a revision (some shown a solution,
-    some of a content edit where `kinds` has those), or writing (some with a defect)."""
+    """The kind of the next batch, in the configured mix: reading (with `read_share`), a
+    revision (some shown a solution, some of a content edit where `kinds` has those), or
+    writing (some with a defect). Without reading the random stream is what it always was."""
     ws = config.warmstart
+    if ws.read_share and "read" in kinds and rng.random() < ws.read_share:
+        return "read"
     if rng.random() < ws.revise_share:
         share = rng.random()
         if share < ws.solution_share:
@@ -192,53 +183,8 @@ def draw(rng: np.random.Generator, config: Config, kinds: Sequence[str] = KINDS)
     return "defective" if rng.random() < ws.defect_share else "gold"
 
 
-# Padded lengths: powers of two and the midpoints between them, so a batch wastes at most a
-# third on padding while the step compiles for a few dozen shapes (fewer live at once where
-# the kernel's memory-map limit is near: see `memory_maps`).
-LADDER = tuple(sorted({b for k in range(6, 13) for b in (1 << k, 3 << (k - 1))}))
-
-
-def padded(length: int) -> int:
-    return next(b for b in LADDER if b >= length)
-
-
-def length_groups(examples: Sequence[Example]) -> dict[tuple[int, int], list[Example]]:
-    """Examples by padded (prompt, answer) lengths: a batch drawn from one group is padded
-    little, and the step compiles once per group."""
-    groups: dict[tuple[int, int], list[Example]] = {}
-    for e in examples:
-        key = (padded(len(e.prompt["input_ids"])), padded(len(e.answer)))
-        groups.setdefault(key, []).append(e)
-    return groups
-
-
-def make_batch(encoder, examples: Sequence[Example]) -> dict:
-    """Prompts left-padded and answers right-padded to `padded` lengths, vision inputs padded
-    to bucket sizes as in the train batch."""
-    lengths = np.array([len(e.answer) for e in examples])
-    width = padded(int(lengths.max()))
-    tokens = np.zeros((len(examples), width), np.int32)
-    for row, e in enumerate(examples):
-        tokens[row, : len(e.answer)] = e.answer
-    prompt_len = padded(max(len(e.prompt["input_ids"]) for e in examples))
-    pixels = lambda e: encoder.image_processor(e.images)["pixel_values"]
-    inputs = stack_microbatches(
-        [e.prompt | {"pixel_values": pixels(e)} for e in examples],
-        encoder.collate,
-        [np.arange(len(examples))],
-        prompt_len,
-        tokens,
-        lengths,
-    )
-    return {
-        "inputs": {k: v[0] for k, v in inputs.items()},
-        "tokens": tokens,
-        "mask": completion_mask(lengths, width).astype(np.float32),
-    }
-
-
 def sft_loss(graphdef, params, batch) -> jax.Array:
-    """Mean negative log-likelihood of the answer tokens."""
+    """Mean negative log-likelihood of the answer tokens, weighted by the batch's mask."""
     model = nnx.merge(graphdef, params)
     logits = completion_logits(model, batch["inputs"], batch["tokens"].shape[1])
     logprobs = token_logprobs(logits, batch["tokens"])
@@ -302,7 +248,7 @@ def train(config: Config, model, encoder, examples: dict[str, list[Example]]) ->
     return losses
 
 
-def readme(config: Config, argv: Sequence[str], scores: dict, counts: dict, info: dict) -> str:
+def readme(config: Config, argv: Sequence[str], measured: dict, counts: dict, info: dict) -> str:
     ws = config.warmstart
     injected = "\n".join(
         f"| {name} | {c['applied']} | {c['detected']} |" for name, c in counts.items()
@@ -318,16 +264,13 @@ split, data seed {config.data.seed}, never the held-out split):
 
 {info["steps"]} steps of {ws.batch} sequences from {ws.init or f"fresh {ws.preset} weights"},
 lr {ws.lr}, defect share {ws.defect_share}, revise share {ws.revise_share} (solution share
-{ws.solution_share}, content share {ws.content_share}), seed {ws.seed};
+{ws.solution_share}, content share {ws.content_share}), read share {ws.read_share}, seed {ws.seed};
 {info["minutes"]:.1f} minutes on {info["machine"]}; final loss {info["final_loss"]:.3f}
 (mean of the last 50 steps).
 
-## Held-out scores ({info["eval_items"]} items, one sample each at temperature 1)
+## The teacher's lead ({info["eval_items"]} validation items, `sdpo_jax.warmstart.lead`)
 
-Written without feedback, then revised with the feedback on that same attempt (the teacher's
-context the trainer builds: the render, the defect list or the error):
-
-{table(scores, config.reward.visual)}
+{report(measured, config.reward.visual) if measured else "Not measured: no item was scored."}
 
 ## Injected defects in the training attempts
 
@@ -350,7 +293,7 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
     domain = "slide_html" if config.data.task == "slide" else config.data.task
     with RenderPool(config.render, registry=metrics.registry(), warm_domains=(domain,)) as pool:
         train_records = split_records(config, "train", pool.render)
-        heldout_records = split_records(config, "heldout", pool.render)
+        validation_records = split_records(config, "validation", pool.render)
         limit = config.warmstart.train_items or len(train_records)
         prompts = load_prompts(config, encoder, [r for r in train_records[:limit] if r.gold])
         if not prompts:
@@ -363,24 +306,23 @@ def warmstart(config: Config, argv: Sequence[str]) -> Path:
         losses = train(config, model, encoder, examples)
         save_hf(model, out, dtype=jnp.bfloat16, source=TINY_FOLDER)
         stored = load_hf(out, dtype=jnp.float32)
-        heldout = load_prompts(config, encoder, heldout_records[: config.warmstart.eval_items])
-        scores = {}
-        if heldout:
-            scores = gap(
-                config, stored, encoder, heldout, pool, teachers={"with feedback": config.teacher},
-                rng=jax.random.key(config.warmstart.seed), num_samples=1, temperature=1.0,
-            )  # fmt: skip
+        validation = load_prompts(
+            config, encoder, validation_records[: config.warmstart.eval_items]
+        )
+        key = jax.random.key(config.warmstart.seed)
+        measured = lead(config, stored, encoder, validation, pool, key) if validation else {}
     info = {
         "steps": config.warmstart.steps,
         "minutes": (time.perf_counter() - began) / 60,
         "machine": machine(),
         "final_loss": float(np.mean(losses[-50:])),
-        "eval_items": len(heldout),
+        "eval_items": len(validation),
     }
-    (out / "README.md").write_text(readme(config, argv, scores, counts, info))
+    (out / "README.md").write_text(readme(config, argv, measured, counts, info))
     (out / "warmstart.json").write_text(
-        json.dumps({"scores": scores, "injections": counts, "losses": losses, **info}, indent=1)
+        json.dumps({"lead": measured, "injections": counts, "losses": losses, **info}, indent=1)
     )
-    print(table(scores, config.reward.visual))
+    if measured:
+        print(report(measured, config.reward.visual))
     print(f"warm-started weights in {out}")
     return out

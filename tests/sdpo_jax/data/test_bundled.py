@@ -13,7 +13,7 @@ from render_service.programs import synthetic
 from render_service.types import Defect, RenderResult
 from sdpo_jax.config import load_config
 from sdpo_jax.data import bundled
-from sdpo_jax.warmstart.sft import answer_ids
+from sdpo_jax.warmstart.examples import answer_ids
 
 
 def png() -> bytes:

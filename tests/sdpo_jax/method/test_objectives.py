@@ -161,6 +161,9 @@ def test_metrics_match_numpy(batch):
     _, m = sd(batch, sampler_logprobs=f32(batch["sampler"]))
     mask = batch["mask"]
     mean = lambda x: (x * mask).sum() / mask.sum()
+    masked = lambda x, where: (x * where).sum() / where.sum()
+    credited = mask * (batch["w"] > 1)
+    assert 0 < credited.sum() < mask.sum()  # the fixture credits some tokens, not all
     lp_s = np_log_softmax(batch["s"])
     p_s, p_t = np.exp(lp_s), np.exp(np_log_softmax(batch["t"]))
     ratio = np.exp(np.take_along_axis(lp_s, batch["y"][..., None], -1)[..., 0] - batch["sampler"])
@@ -168,6 +171,10 @@ def test_metrics_match_numpy(batch):
         "divergence": mean(np_kl(p_s, p_t)),
         "entropy": mean(-(p_s * lp_s).sum(-1)),
         "credited_share": mean(batch["w"] > 1),
+        "divergence_credited": masked(np_kl(p_s, p_t), credited),
+        "divergence_rest": masked(np_kl(p_s, p_t), mask * (batch["w"] <= 1)),
+        "credited_tokens": credited.sum(),
+        "rest_tokens": (mask * (batch["w"] <= 1)).sum(),
         "is_ratio_mean": mean(ratio),
         "is_ratio_max": ratio[mask > 0].max(),
         "is_clip_fraction": mean(ratio > 2.0),

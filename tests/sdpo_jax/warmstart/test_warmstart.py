@@ -1,6 +1,6 @@
 """The warm start: its examples are the trainer's own teacher contexts and injected defects the
 renderer sees, and `python -m sdpo_jax warmstart` runs two steps end to end, writing a folder
-that loads as a model, with its README and held-out table."""
+that loads as a model, with its README and the teacher's lead on the validation split."""
 
 import dataclasses
 import json
@@ -21,18 +21,8 @@ from sdpo_jax.data.records import PromptRecord, user_prompt
 from sdpo_jax.method.teacher import teacher_prompt
 from sdpo_jax.runtime import load_prompts
 from sdpo_jax.warmstart.content_edits import EDITS
-from sdpo_jax.warmstart.sft import (
-    KINDS,
-    OTHER,
-    Example,
-    answer_ids,
-    answer_text,
-    build_examples,
-    draw,
-    initial_model,
-    make_batch,
-    train,
-)
+from sdpo_jax.warmstart.examples import Example, answer_ids, answer_text, make_batch
+from sdpo_jax.warmstart.sft import KINDS, OTHER, build_examples, draw, initial_model, train
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +48,8 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
     items, prompts = chart_prompts(pool, config, encoder, tmp_path)
     examples, counts = build_examples(config, encoder, prompts, pool)
     assert set(examples) == set(KINDS) and not examples["revise_content"]  # no departures
-    assert all(examples[k] for k in KINDS if k != "revise_content")
+    assert not examples["read"]  # no reading share
+    assert all(examples[k] for k in KINDS if k not in ("revise_content", "read"))
     assert len(examples["gold"]) == 2
     # every error injection that applied made its program fail, so each gave a revision
     for injection in injections.for_domain("chart", errors=True):
@@ -166,6 +157,8 @@ def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
             "warmstart.batch=2",
             "warmstart.train_items=2",
             "warmstart.eval_items=2",
+            "warmstart.read_share=0.5",
+            "warmstart.read_per_prompt=1",
             "train.batch_prompts=2",
             "sampling.max_new_tokens=16",
             f"warmstart.out={out}",
@@ -173,14 +166,17 @@ def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
     )
     printed = capsys.readouterr().out
     assert "| without feedback |" in printed and "| with feedback |" in printed
+    assert "### Reading" in printed and "### Where the teacher disagrees" in printed
     model = load_hf(out)
     assert model.config.text.hidden_size == 64  # the tiny preset
     readme = (out / "README.md").read_text()
     assert "python -m sdpo_jax warmstart chart_tiny" in readme and "data seed 0" in readme
     record = json.loads((out / "warmstart.json").read_text())
     assert len(record["losses"]) == 2 and np.all(np.isfinite(record["losses"]))
-    assert set(record["scores"]) == {"without feedback", "with feedback"}
-    # `warmstart.init` continues from that folder; with no held-out item, the table says so
+    assert set(record["lead"]["writing"]) == {"without feedback", "with feedback"}
+    assert set(record["lead"]["reading"]) <= {"retitle", "recolor", "retype"}
+    assert record["injections"]["read"]["applied"] > 0
+    # `warmstart.init` continues from that folder; with no validation item, the lead says so
     again = tmp_path / "again"
     main(["chart_tiny", f"warmstart.init={out}", "warmstart.steps=1", "warmstart.batch=1",
           "warmstart.train_items=2", "warmstart.eval_items=0", f"warmstart.out={again}"])  # fmt: skip
