@@ -13,7 +13,7 @@ import importlib.resources
 import time
 
 from render_service.config import RenderConfig
-from render_service.sandbox import allow_result_types, run_sandboxed
+from render_service.sandbox import run_sandboxed
 from render_service.types import Defect, Element, RenderRequest, RenderResult
 from render_service.web import detectors
 from render_service.web.aesthetics import slide_metrics
@@ -21,8 +21,6 @@ from render_service.web.browser import Browser, PageError
 from render_service.web.layout import Layout
 from render_service.web.tagging import TAG_ATTR, TagLines, tag_html
 from render_service.web.tracing import CssTracer
-
-allow_result_types(TagLines)
 
 
 def _tag(scratch: str, html: str) -> tuple[str, list[TagLines]]:
@@ -74,7 +72,14 @@ class WebRenderer:
         )
         if not outcome.ok:
             return self._error(request, f"the HTML could not be parsed: {outcome.error}")
-        tagged, tags = outcome.value
+        try:  # plain data from the child: the page's text, and three line numbers per tag
+            tagged, tags = outcome.value
+            tags = [
+                TagLines(**{k: int(tag[k]) for k in ("tag", "content", "style_attr")})
+                for tag in tags
+            ]
+        except (TypeError, ValueError, KeyError) as err:
+            return self._error(request, f"the HTML could not be parsed: {err!r}")
         javascript = bool(request.options.get("javascript", self.config.web_javascript))
         timings: dict[str, float] = {}
         try:

@@ -187,4 +187,4 @@ def test_children_keep_regular_files_but_no_pipe_of_the_parent(tmp_path):
             os.close(read_end)
             os.close(write_end)
         assert outcome.ok, outcome.error
-        assert outcome.value == [font.fileno()]
+        assert outcome.value == (font.fileno(),)
