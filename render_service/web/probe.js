@@ -34,6 +34,12 @@
     return { rects, chars };
   };
 
+  const inheritedOpacity = (el) => {
+    let alpha = 1;
+    for (let p = el; p; p = p.parentElement) alpha *= Number(getComputedStyle(p).opacity);
+    return alpha;
+  };
+
   // Hit testing sees only the viewport: scroll a document point into it when it lies outside.
   const hitsAt = (x, y) => {
     if (x < scrollX || y < scrollY || x >= scrollX + innerWidth || y >= scrollY + innerHeight)
@@ -64,6 +70,10 @@
       overflowX: cs.overflowX,
       overflowY: cs.overflowY,
       color: cs.color,
+      // The colour glyphs are painted in: -webkit-text-fill-color wins over color, and the
+      // opacity of the element and every ancestor fades it into what lies beneath.
+      fill: cs.webkitTextFillColor || cs.color,
+      alpha: inheritedOpacity(el),
       background: cs.backgroundColor,
       backgroundImage: cs.backgroundImage !== "none",
       fontSize: parseFloat(cs.fontSize),
