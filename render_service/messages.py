@@ -17,6 +17,7 @@ import struct
 from typing import Any
 
 from render_service.config import RenderConfig
+from render_service.renderers import VERIFIED_DOMAINS
 from render_service.sandbox import SandboxLimits
 from render_service.types import DEFECT_KINDS, Defect, Element, RenderRequest, RenderResult
 
@@ -60,8 +61,11 @@ def read_request(message: dict) -> RenderRequest:
 
 
 def result_message(result: RenderResult, rss_mb: float, retire: bool = False) -> dict:
-    """A worker's answer: the result, its RSS, and whether it must be replaced now."""
-    return {"result": result, "rss_mb": rss_mb, "retire": retire}
+    """A worker's answer: the result (`verified` is the pool's to set), its RSS, and whether
+    the worker must be replaced now."""
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    del fields["verified"]
+    return {"result": fields, "rss_mb": rss_mb, "retire": retire}
 
 
 def read_answer(message: Any, request: RenderRequest, config: RenderConfig):
@@ -86,7 +90,7 @@ def answer_limit(config: RenderConfig, domain: str) -> int:
 
 def read_result(fields: Any, request: RenderRequest, config: RenderConfig) -> RenderResult:
     """A RenderResult for `request` from plain fields, or MessageError saying what is wrong."""
-    names = {f.name for f in dataclasses.fields(RenderResult)}
+    names = {f.name for f in dataclasses.fields(RenderResult)} - {"verified"}
     fields = _map(fields, "result", required={"id", "ok"}, allowed=names)
     if fields["id"] != request.id:
         raise MessageError(f"result.id {str(fields['id'])[:80]!r} answers another request")
@@ -108,6 +112,7 @@ def read_result(fields: Any, request: RenderRequest, config: RenderConfig) -> Re
             for k, v in _map(fields.get("timings", {}), "timings", limit=MAX_TIMINGS).items()
         },
         metrics=_plain(_map(fields.get("metrics", {}), "metrics"), "metrics", 0),
+        verified=request.domain in VERIFIED_DOMAINS,
     )
     if result.image_png is not None:
         check_png(

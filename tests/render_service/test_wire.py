@@ -119,3 +119,11 @@ def test_a_pool_refuses_a_forged_answer_and_keeps_serving(monkeypatch):
     assert after.error == forged.error  # a fresh worker, refused again: one request each
     assert chart.ok, chart.error
     assert isinstance(forged, RenderResult) and forged.image_png is None
+
+
+def test_whether_a_result_was_measured_outside_the_program_is_the_pools_word():
+    chart, _, _ = read(answer())
+    page = messages.read_result({"id": "p", "ok": True}, RenderRequest("p", "web", ""), CONFIG)
+    assert (chart.verified, page.verified) == (False, True)
+    with pytest.raises(messages.MessageError, match="unknown"):
+        read(answer(verified=True))  # a worker cannot claim it
