@@ -242,17 +242,14 @@ def test_pool_keeps_serving_after_hostile_pages():
 
 @pytest.mark.chromium
 def test_html_that_is_slow_to_parse_is_stopped_by_the_limits():
-    import time
-
     from render_service.sandbox import SandboxLimits
 
     limits = SandboxLimits(cpu_seconds=1, wall_seconds=2)
     renderer = WebRenderer(RenderConfig(limits=limits))
     try:
-        start = time.monotonic()
         result = renderer.render(RenderRequest("slow", "web", "<a " * 20000))
-        assert time.monotonic() - start < limits.wall_seconds + 1.5
         assert not result.ok and result.error.startswith("the HTML could not be parsed")
+        assert "CPULimit" in result.error or "Timeout" in result.error  # the limits ended it
         assert renderer.render(RenderRequest("ok", "web", "<p>fine</p>")).ok  # and it goes on
     finally:
         renderer.close()
