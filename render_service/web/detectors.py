@@ -208,7 +208,7 @@ def text_overlaps(layout: Layout) -> list[Finding]:
         size = min(a["fontSize"], b["fontSize"])
         if y1 - y0 < 0.25 * size or x1 - x0 < 0.5 * size:
             continue
-        if a["i"] not in pair["stack"] or b["i"] not in pair["stack"]:
+        if layout.tag_of(a["i"]) not in pair["stack"] or layout.tag_of(b["i"]) not in pair["stack"]:
             continue
         causes = _displacements(layout, a, b)
         if not any(props for _, props in causes):

@@ -362,9 +362,6 @@ OPEN = {
     "mix-blend-mode": "contrast is read from CSS, not from the painted pixels",
     "veil over the text": "contrast is read from CSS, not from the painted pixels",
     "background-clip text": "contrast is read from CSS, not from the painted pixels",
-    "::after over a heading": "pseudo-element text is not measured yet",
-    "::before in near-white": "pseudo-element text is not measured yet",
-    "::after cut off": "pseudo-element text is not measured yet",
 }
 
 
