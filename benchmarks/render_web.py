@@ -103,7 +103,7 @@ def pptx_rates(decks: int) -> dict[str, float]:
     renderer.close()
 
     blobs = [
-        run_sandboxed(build_deck, r.code, 30, limits=config.limits).value["pptx"] for r in requests
+        run_sandboxed(build_deck, r.code, limits=config.limits).value["pptx"] for r in requests
     ]
     for name, uno_python, batch in (
         ("LibreOffice warm (uno bridge), one deck per call", config.pptx_uno_python, 1),

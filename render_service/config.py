@@ -71,3 +71,15 @@ class RenderConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"RenderConfig.{name}={getattr(self, name)!r} is out of range")
+
+    def max_image_pixels(self, domain: str) -> int:
+        """The most pixels a render of `domain` can have: its canvas. A result's PNG is checked
+        against it before anything decodes it."""
+        width, height = self.web_viewport
+        return {
+            "chart": self.chart_max_pixels,  # all of a program's figures together
+            "web": 2 * width * self.web_max_page_height,
+            "slide_html": width * height,
+            # Slides at most twice as tall as wide (pptx/renderer.py refuses taller ones).
+            "slide_pptx": 2 * self.pptx_slide_width_px**2 * self.pptx_max_slides,
+        }.get(domain, 0)

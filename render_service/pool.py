@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from render_service import wire
+from render_service import messages, wire
 from render_service.config import RenderConfig
 from render_service.jail import check_jail, jail_command, warn_unsafe
 from render_service.renderers import RENDERERS, family, no_renderer
@@ -61,6 +61,7 @@ class RenderPool:
             warn_unsafe()
         self.size = self.config.workers or os.cpu_count() or 1
         self._registry = dict(RENDERERS if registry is None else registry)
+        messages.bound_image_decoding(self.config, self._registry)
         self._warm = tuple(d for d in warm_domains if d in self._registry)
         self._queue: queue.Queue = queue.Queue(maxsize=self.config.queue_size)
         self._closed = False
@@ -116,7 +117,7 @@ class RenderPool:
         extra = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         threads = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         env = scrubbed_env({**extra, **threads, "PYTHONPATH": path})
-        command = [sys.executable, "-m", "render_service.worker"]
+        command = [sys.executable, "-P", "-m", "render_service.worker"]  # -P: no cwd on sys.path
         if self.config.sandbox == "bwrap":
             scratch = self.config.scratch_root or "/tmp"
             command = jail_command(command, self.config.scratch_mb, scratch)
@@ -159,7 +160,7 @@ class _Slot:
         worker = self._worker(family(request.domain))
         try:
             return worker.render(request)
-        except Exception as err:  # e.g. options that do not pickle
+        except Exception as err:  # e.g. options that are not plain data
             worker.stop(kill=True)
             return RenderResult(id=request.id, ok=False, error=f"PoolError: {err!r}")
 
@@ -175,21 +176,34 @@ class _Worker:
         self.served = 0
 
     def render(self, request: RenderRequest) -> RenderResult:
+        """The worker's answer, read as untrusted data: a message that is too large or breaks
+        the schema costs this request (an error result) and the worker (replaced)."""
         config = self.pool.config
         try:
             if self.process is None:
                 self.start()
-            wire.send(self.process.stdin.fileno(), request)
+            wire.send(self.process.stdin.fileno(), messages.request_message(request))
             deadline = time.monotonic() + config.limits.wall_seconds + config.worker_grace_seconds
-            result, rss_mb = wire.receive(self.process.stdout.fileno(), deadline)
+            limit = messages.answer_limit(config, request.domain)
+            answer = wire.receive(self.process.stdout.fileno(), deadline, limit)
+            result, rss_mb, retire = messages.read_answer(answer, request, config)
         except (wire.WireClosed, OSError) as err:
             reason = "hung" if isinstance(err, wire.WireTimeout) else "crashed"
             self.stop(kill=True)
             return RenderResult(
                 id=request.id, ok=False, error=f"WorkerError: the render worker {reason}"
             )
+        except (wire.WireError, messages.MessageError) as err:
+            self.stop(kill=True)
+            return RenderResult(
+                id=request.id, ok=False, error=f"WorkerError: the answer was refused: {err}"
+            )
         self.served += 1
-        if self.served >= config.recycle_after_requests or rss_mb > config.recycle_above_rss_mb:
+        if (
+            retire
+            or self.served >= config.recycle_after_requests
+            or rss_mb > config.recycle_above_rss_mb
+        ):
             self.stop()
         return result
 
@@ -201,12 +215,15 @@ class _Worker:
         )
         self.served = 0
         try:
-            wire.send(self.process.stdin.fileno(), (self.pool.config, self.registry, self.warm))
-            status, _ = wire.receive(
-                self.process.stdout.fileno(), time.monotonic() + _STARTUP_SECONDS
+            start = messages.start_message(self.pool.config, self.registry, self.warm)
+            wire.send(self.process.stdin.fileno(), start)
+            ready = wire.receive(
+                self.process.stdout.fileno(), time.monotonic() + _STARTUP_SECONDS, 1 << 20
             )
-            if status != "ready":
-                raise wire.WireClosed(f"worker answered {status!r} instead of ready")
+            messages.read_ready(ready)
+        except (wire.WireError, messages.MessageError) as err:
+            self.stop(kill=True)
+            raise wire.WireClosed(f"the worker did not start: {err}") from None
         except BaseException:
             self.stop(kill=True)
             raise
@@ -234,10 +251,11 @@ class _Worker:
 
 
 def _reap_orphaned_inits() -> None:
-    """Reap jail inits that came to the pool (see `_adopt_orphans`): bubblewrap's outer process
-    exits as soon as the jail's init reports the worker's status, before it reaps that init."""
+    """Reap the service's processes that came to the pool as orphans (see `_adopt_orphans`): a
+    killed bubblewrap leaves its child, the jail's init, and a killed unjailed worker its zygote
+    and the zygote's child. They carry names starting with "render-" (worker.py, zygote.py)."""
     deadline = time.monotonic() + _EXIT_GRACE_SECONDS
-    while orphans := [pid for pid in _children(os.getpid()) if _is_jail_init(pid)]:
+    while orphans := [pid for pid in _children(os.getpid()) if _is_our_orphan(pid)]:
         for pid in orphans:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, os.WNOHANG)
@@ -246,13 +264,12 @@ def _reap_orphaned_inits() -> None:
         time.sleep(0.01)
 
 
-def _is_jail_init(pid: int) -> bool:
-    """bubblewrap's init in a jail leads its own session; its outer process does not."""
+def _is_our_orphan(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            head, _, tail = stat.read().rpartition(")")
-        return head.endswith("(bwrap") and int(tail.split()[3]) == pid
-    except (OSError, IndexError, ValueError):
+            name = stat.read().rpartition(")")[0].split("(", 1)[1]
+        return name.startswith("render-")
+    except (OSError, IndexError):
         return False
 
 

@@ -18,6 +18,12 @@ from render_service.types import RenderRequest, RenderResult
 # namespace, with a browser and its driver connection.
 BROWSER_DOMAINS = frozenset({"web", "slide_html"})
 
+# Domains whose results are measured outside the process that ran the program: pages and HTML
+# slides in Chromium (the page's scripts cannot reach the probe's isolated world), python-pptx
+# decks from the saved file by a second child. Chart code is measured in its own process, so a
+# chart's defects and ChartMimic record are its claims (docs/render_service.md, threat model).
+VERIFIED_DOMAINS = frozenset({"web", "slide_html", "slide_pptx"})
+
 RENDERERS: dict[str, str] = {
     "chart": "render_service.chart.renderer:ChartRenderer",
     "web": "render_service.web.renderer:WebRenderer",

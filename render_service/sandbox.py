@@ -1,22 +1,25 @@
-"""Run one function in a fresh, locked-down child forked from the current (warm) process.
+"""Run one function in a fresh, locked-down child of a warm process.
 
 Why fork: the worker has already imported matplotlib (or python-pptx), so a forked child starts
 rendering in milliseconds, and whatever the model's code does to the interpreter dies with it.
+In a pool worker the child is forked from the worker's zygote (zygote.py), which never held a
+request; its work (the function's name and plain arguments) comes down a pipe. Called outside
+a worker, `run_sandboxed` forks the calling process itself.
 
 Layers, each catching what the one before may miss:
+  * in a jailed worker, a user and mount namespace of its own: an empty tmpfs as scratch and
+    no /proc (isolation.py);
   * resource limits: CPU seconds, address space (headroom over what the warm process already
-    maps), file size, no core dumps;
-  * as root: a fresh network namespace (no interfaces but a downed loopback);
-  * a Python audit hook that refuses sockets, subprocesses, forks, signals, ctypes, writes
-    outside the scratch directory and reads of any process's environment or of other
-    processes' /proc entries; the one unaudited way to spawn (`_posixsubprocess.fork_exec`)
-    is replaced in the child;
-  * a scrubbed environment and the scratch directory as cwd, removed afterwards;
-  * a parent-side watchdog: at the wall limit, or when stdout+stderr exceed their cap, the
-    child's whole process group is SIGKILLed and the child is reaped.
-Ugly but honest: the file and process rules are enforced in Python, not by the kernel. A
-private uid would add kernel enforcement, but here the interpreter's stdlib lives under a
-0700 /root, so a dropped uid could not import anything not already loaded.
+    maps), file size, tasks (`RLIMIT_NPROC`, counted per request in its own user namespace),
+    no core dumps;
+  * a seccomp filter (syscalls.py): the kernel's word, whatever the code does to Python;
+  * a Python audit hook that turns refused actions into friendly errors (sockets,
+    subprocesses, signals, ctypes, writes outside scratch, other processes' /proc entries);
+  * a scrubbed environment and the scratch directory as cwd;
+  * a parent-side watchdog: at the wall limit, or when stdout+stderr or the result exceed
+    their caps, the child's whole process group is SIGKILLed and the child is reaped.
+The child's value comes back as one plain msgpack message (wire.py), read under a cap. The code
+can write that message itself, so a value is a claim: renderers measure what they can outside.
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ import contextlib
 import ctypes
 import dataclasses
 import faulthandler
-import io
+import importlib
 import os
-import pickle
 import resource
 import selectors
 import shutil
@@ -36,14 +38,19 @@ import stat
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+from render_service import wire
 from render_service.generated import GeneratedCodeError, error_report
+from render_service.isolation import isolate
 from render_service.syscalls import deny_dangerous_syscalls
+from render_service.zygote import Zygote
 
 _CLONE_NEWNET = 0x40000000
 _PR_SET_PDEATHSIG = 1
+_SANDBOX_FAILED = 70  # the child's exit status when a layer could not be applied
 _SAFE_ENV = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 _REFUSED_EVENTS = frozenset(
     {
@@ -91,14 +98,6 @@ _PATH_EVENTS = {
     "shutil.copyfile": (1,),
 }
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-# Classes a sandboxed child's result may contain besides plain data (see allow_result_types).
-_RESULT_CLASSES: set[tuple[str, str]] = {
-    ("builtins", "set"),
-    ("builtins", "frozenset"),
-    ("builtins", "bytearray"),
-    ("builtins", "complex"),
-    *(("render_service.types", name) for name in ("Defect", "Element", "RenderResult")),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +109,11 @@ class SandboxLimits:
     memory_mb: int = 2048
     output_bytes: int = 64 * 1024
     file_bytes: int = 64 * 1024 * 1024
+    tasks: int = 32  # threads of the request's child, itself included
+    result_bytes: int = 128 * 1024 * 1024  # the child's value as sent (a deck, an image)
 
     def __post_init__(self):
-        for name in ("cpu_seconds", "wall_seconds", "memory_mb", "output_bytes", "file_bytes"):
+        for name in (f.name for f in dataclasses.fields(self)):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SandboxLimits.{name}={getattr(self, name)}: must be > 0")
 
@@ -129,55 +130,76 @@ class SandboxOutcome:
     elapsed: float = 0.0
 
 
+# The worker's zygote and whether its children isolate themselves (see `use_zygote`).
+_SPAWNER: dict[str, Any] = {}
+
+
+def use_zygote(zygote: Zygote, isolated: bool) -> None:
+    """Fork every later child from `zygote`; `isolated`: in namespaces of its own (a jail)."""
+    _SPAWNER.update(zygote=zygote, isolated=isolated)
+
+
+def start_zygote(isolated: bool) -> Zygote:
+    """Fork this warm process's zygote and use it for every later child."""
+    zygote = Zygote.start(child=_child_of_zygote, let_go=lambda keep: _close_inherited(keep))
+    use_zygote(zygote, isolated)
+    return zygote
+
+
 def run_sandboxed(
     fn: Callable[..., Any], *args: Any, limits: SandboxLimits, scratch_root: str | None = None
 ) -> SandboxOutcome:
-    """Call `fn(scratch_dir, *args)` in a sandboxed child; never raises for what fn does."""
-    scratch = tempfile.mkdtemp(prefix="sandbox-", dir=scratch_root)
-    pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, pickled result
+    """Call `fn(scratch_dir, *args)` in a sandboxed child; never raises for what fn does.
+
+    From a zygote, `fn` must be a module-level function and `args` plain data (they travel as
+    a message); `fn`'s value must be plain data (dataclasses travel as maps) either way."""
+    zygote, isolated = _SPAWNER.get("zygote"), _SPAWNER.get("isolated", False)
+    root = scratch_root or tempfile.gettempdir()
+    scratch = root if isolated else tempfile.mkdtemp(prefix="sandbox-", dir=root)
+    args = wire.unpack(wire.pack(args))  # plain data in either case, as the child reads it
+    job = {"limits": limits, "scratch": scratch, "isolated": isolated}
+    pipes = [os.pipe() for _ in range(4)]  # work in; stdout, stderr, the value out
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
     start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:  # child: never returns
-        _child(fn, args, limits, scratch, [w for _, w in pipes], [r for r, _ in pipes])
-    for _, w in pipes:
+    if zygote is not None:
+        child_ends = [pipes[0][0], *(w for _, w in pipes[1:])]
+        pid = zygote.spawn(child_ends)
+        job.update(fn=f"{fn.__module__}:{fn.__qualname__}", args=args)
+    else:
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            child_ends = [pipes[0][0], *(w for _, w in pipes[1:])]
+            _child(fn, args, child_ends, pipes[0][1], limits, scratch, False)
+    os.close(pipes[0][0])
+    for _, w in pipes[1:]:
         os.close(w)
+    waiter = _ZygoteWait(zygote) if zygote is not None else _ForkWait(pid)
     try:
-        chunks, status, reason = _watch(pid, [r for r, _ in pipes], limits, start)
+        if zygote is not None:
+            with contextlib.suppress(OSError):  # a child that died at once reads nothing
+                wire.send(pipes[0][1], job)
+        os.close(pipes[0][1])
+        chunks, status, reason = _watch(waiter, [r for r, _ in pipes[1:]], limits, start)
     finally:
-        for r, _ in pipes:
+        for r, _ in pipes[1:]:
             os.close(r)
-        _kill_everything(pid)
-        shutil.rmtree(scratch, ignore_errors=True)
+        _kill_everything(pid, waiter if zygote is not None else None)
+        if not isolated:
+            shutil.rmtree(scratch, ignore_errors=True)
     elapsed = time.monotonic() - start
     stdout, stderr = (_decode(c, limits.output_bytes) for c in chunks[:2])
     outcome = dict(stdout=stdout, stderr=stderr, elapsed=elapsed)
     if reason is None and chunks[2]:
         try:
-            ok, value, error = _ResultUnpickler(io.BytesIO(bytes(chunks[2]))).load()
+            ok, value, error = _read_value(bytes(chunks[2]))
             return SandboxOutcome(ok=ok, value=value, error=error, **outcome)
-        except Exception as err:  # a truncated, forged or foreign payload
-            reason = f"Crash: result could not be read ({type(err).__name__})"
+        except (wire.WireError, ValueError) as err:  # a truncated, forged or foreign message
+            reason = f"Crash: result could not be read ({err})"
     if reason is None:
-        reason = _describe_status(status, limits)
+        reason = _describe_status(status, limits, stderr)
     return SandboxOutcome(ok=False, error=reason, **outcome)
-
-
-def allow_result_types(*classes: type) -> None:
-    """Let values of these classes come back from sandboxed children (see _ResultUnpickler)."""
-    _RESULT_CLASSES.update((cls.__module__, cls.__qualname__) for cls in classes)
-
-
-class _ResultUnpickler(pickle.Unpickler):
-    """Model code can write to the result pipe, so the payload is untrusted: unpickling it
-    may only build plain data and the registered result classes, never call anything else."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _RESULT_CLASSES:
-            raise pickle.UnpicklingError(f"{module}.{name} is not an allowed result type")
-        return super().find_class(module, name)
 
 
 def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -185,7 +207,50 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**_SAFE_ENV, **(extra or {})}
 
 
-def _watch(pid: int, fds: list[int], limits: SandboxLimits, start: float):
+def _read_value(data: bytes) -> tuple[bool, Any, str | None]:
+    """(ok, value, error) from the child's one framed message, read as untrusted data."""
+    size = int.from_bytes(data[:8], "big")
+    if len(data) < 8 or size != len(data) - 8:
+        raise ValueError(f"{len(data)} bytes are not one framed message")
+    message = wire.unpack(data[8:])
+    if not isinstance(message, dict) or set(message) != {"ok", "value", "error"}:
+        raise ValueError("not an outcome message")
+    ok, error = message["ok"], message["error"]
+    if not isinstance(ok, bool) or not (error is None or isinstance(error, str)):
+        raise ValueError("not an outcome message")
+    return ok, message["value"], error
+
+
+class _ForkWait:
+    """A child of this process: its status comes from waitpid."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def fileno(self) -> int | None:
+        return None
+
+    def status(self) -> int | None:
+        done, raw = os.waitpid(self.pid, os.WNOHANG)
+        return raw if done else None
+
+
+class _ZygoteWait:
+    """A child of the zygote: its status comes over the zygote's socket."""
+
+    def __init__(self, zygote: Zygote):
+        self.zygote, self.done = zygote, None
+
+    def fileno(self) -> int:
+        return self.zygote.fileno()
+
+    def status(self) -> int | None:
+        if self.done is None:
+            self.done = self.zygote.status(timeout=0)
+        return self.done
+
+
+def _watch(waiter, fds: list[int], limits: SandboxLimits, start: float):
     """Drain the child's pipes until it exits, the wall limit passes or output overflows.
 
     Returns (chunks, wait status, reason); reason is set when the watchdog ended the run. After
@@ -196,84 +261,115 @@ def _watch(pid: int, fds: list[int], limits: SandboxLimits, start: float):
     with selectors.DefaultSelector() as selector:
         for index, fd in enumerate(fds):
             selector.register(fd, selectors.EVENT_READ, index)
+        if waiter.fileno() is not None:
+            selector.register(waiter.fileno(), selectors.EVENT_READ, None)
         status = None
         while True:
             remaining = start + limits.wall_seconds - time.monotonic()
             if remaining <= 0:
                 return chunks, status, f"Timeout: wall-clock limit of {limits.wall_seconds:g} s"
             events = selector.select(timeout=0 if status is not None else min(remaining, 0.05))
+            drained = False
             for key, _ in events:
+                if key.data is None:
+                    continue  # the zygote's answer: read below
                 data = os.read(key.fd, 1 << 16)
                 if not data:
                     selector.unregister(key.fd)
                 chunks[key.data] += data
+                drained = True
             if len(chunks[0]) + len(chunks[1]) > limits.output_bytes:
                 reason = f"OutputLimit: more than {limits.output_bytes} bytes of stdout/stderr"
                 return chunks, status, reason
-            if status is not None and not events:
+            if len(chunks[2]) > limits.result_bytes + 8:
+                reason = f"ResultLimit: a value of more than {limits.result_bytes} bytes"
+                return chunks, status, reason
+            if status is not None and not drained:
                 return chunks, status, None
             if status is None:
-                done, raw = os.waitpid(pid, os.WNOHANG)
-                status = raw if done else None
+                status = waiter.status()
+                if status is not None and waiter.fileno() is not None:
+                    selector.unregister(waiter.fileno())
 
 
-def _child(fn, args, limits, scratch, write_fds, read_fds) -> None:
+def _child_of_zygote(fds: list[int]) -> None:
+    """A child forked from the zygote: its work comes down the first pipe."""
+    code = _SANDBOX_FAILED
+    try:
+        job = wire.receive(fds[0], max_bytes=wire.MAX_MESSAGE_BYTES)
+        module, _, name = job["fn"].partition(":")
+        fn = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        limits = SandboxLimits(**job["limits"])
+        code = None
+    finally:
+        if code is not None:
+            os._exit(code)
+    _child(fn, job["args"], fds, None, limits, job["scratch"], job["isolated"])
+
+
+def _child(fn, args, fds, spare, limits, scratch, isolated) -> None:
     code = 0
     try:
-        for fd in read_fds:
-            os.close(fd)
-        result_fd = _confine(limits, scratch, write_fds)
+        if spare is not None:
+            os.close(spare)  # the parent's end of the work pipe
+        result_fd = _confine(limits, scratch, fds, isolated)
         try:
-            payload = (True, fn(scratch, *args), None)
+            payload = {"ok": True, "value": fn(scratch, *args), "error": None}
         except GeneratedCodeError as err:
-            payload = (False, None, str(err))
+            payload = {"ok": False, "value": None, "error": str(err)}
         except BaseException as err:
-            payload = (False, None, error_report(err))
+            payload = {"ok": False, "value": None, "error": error_report(err)}
         try:
-            data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+            data = wire.frame(payload)
         except Exception as err:
-            data = pickle.dumps((False, None, f"ResultError: value is not picklable ({err})"))
+            error = f"ResultError: the value is not plain data ({err})"
+            data = wire.frame({"ok": False, "value": None, "error": error})
         sys.stdout.flush()
         sys.stderr.flush()
         view = memoryview(data)
         while view:
             view = view[os.write(result_fd, view) :]
     except BaseException:
-        code = 70  # the sandbox itself failed; the parent reports the exit status
+        code = _SANDBOX_FAILED  # the parent reports it, with the reason written to stderr
+        with contextlib.suppress(Exception):
+            os.write(2, traceback.format_exc().encode())
     finally:
         os._exit(code)
 
 
-def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
+def _confine(limits: SandboxLimits, scratch: str, fds: list[int], isolated: bool) -> int:
     """Apply every layer to this (child) process; returns the fd for the result."""
     os.setpgid(0, 0)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # a killed worker takes its child along
     if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(70)
-    out_fd, err_fd, result_fd = write_fds
+        os._exit(_SANDBOX_FAILED)
+    work_fd, out_fd, err_fd, result_fd = fds
     null = os.open(os.devnull, os.O_RDONLY)
-    if null != 0:  # input() gets EOF, never the worker's request pipe
-        os.dup2(null, 0)
-        os.close(null)
+    os.dup2(null, 0)  # input() gets EOF, never the worker's request pipe
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
-    os.close(out_fd)
-    os.close(err_fd)
-    _close_inherited(keep=(0, 1, 2, result_fd))
+    for fd in {null, work_fd, out_fd, err_fd} - {0, 1, 2}:
+        os.close(fd)
+    _close_inherited(keep={0, 1, 2, result_fd})
     sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     faulthandler.disable()  # an inherited handler would dump into the parent's stderr
+    mapped = _vm_size_bytes()
+    if isolated:
+        isolate(scratch, limits.file_bytes)
     os.chdir(scratch)
     if os.geteuid() == 0:
         libc.unshare(_CLONE_NEWNET)  # best effort: the audit hook refuses sockets anyway
     _close_spawn_backdoor()
-    mapped = _vm_size_bytes()
     _set_limit(resource.RLIMIT_AS, mapped + limits.memory_mb * 1024 * 1024)
     cpu = int(limits.cpu_seconds + 0.999)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     _set_limit(resource.RLIMIT_FSIZE, limits.file_bytes)
     _set_limit(resource.RLIMIT_CORE, 0)
+    _set_limit(resource.RLIMIT_NPROC, limits.tasks)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes raise instead of killing
     os.environ.clear()
     os.environ.update(scrubbed_env({"HOME": scratch, "TMPDIR": scratch}))
@@ -285,7 +381,7 @@ def _confine(limits: SandboxLimits, scratch: str, write_fds: list[int]) -> int:
     return result_fd
 
 
-def _close_inherited(keep: tuple[int, ...]) -> None:
+def _close_inherited(keep: set[int]) -> None:
     """Close every inherited descriptor but `keep` and regular files: the worker's pipes to the
     pool, a browser or LibreOffice connection go; the font files the warm worker reads glyphs
     from stay (closing them breaks text drawing), and reveal nothing the view does not."""
@@ -353,12 +449,17 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _kill_everything(pid: int) -> None:
-    """SIGKILL the child's process group (it is its leader) and reap the child."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, 0)
+def _kill_everything(pid: int, zygote_wait=None) -> None:
+    """SIGKILL the child (and its process group, which it leads) and reap it: here, or in the
+    zygote, whose answer is then read so that the next child's is not mistaken for it."""
+    for kill in (os.killpg, os.kill):  # before setpgid the child leads no group yet
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            kill(pid, signal.SIGKILL)
+    if zygote_wait is None:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+    elif zygote_wait.done is None:
+        zygote_wait.done = zygote_wait.zygote.status(timeout=None)
 
 
 def _close_spawn_backdoor() -> None:
@@ -373,9 +474,12 @@ def _close_spawn_backdoor() -> None:
         sys.modules["subprocess"]._fork_exec = refuse
 
 
-def _describe_status(status: int | None, limits: SandboxLimits) -> str:
+def _describe_status(status: int | None, limits: SandboxLimits, stderr: str) -> str:
     if status is None:
         return "Crash: the child vanished without a status"
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == _SANDBOX_FAILED:
+        last = (stderr.strip().splitlines() or ["no reason given"])[-1]
+        return f"Crash: the sandbox could not be set up ({last})"
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         if sig == signal.SIGXCPU:

@@ -9,12 +9,17 @@ reach. Refused with EPERM:
 - ptrace, reading or writing other processes' memory, taking their descriptors;
 - namespaces and mounts: unshare, setns, mount, umount2, pivot_root, chroot;
 - the kernel's keyring, bpf, perf events, userfaultfd, module loading, kexec, reboot, swap;
-- sockets of every family: the worker talks to its child through pipes, not sockets.
+- sockets of every family: the worker talks to its child through pipes, not sockets;
+- io_uring, whose requests the kernel carries out without passing the filter again;
+- signals to any process but this one (kill, tgkill and sigqueue name only its own pid; tkill
+  and pidfds are refused): the jail's init, the worker, the zygote and LibreOffice run as the
+  same user, and a request's kill must cost that request only.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 
 import pyseccomp as seccomp  # here, in the warm worker: finding libseccomp runs ldconfig
 
@@ -27,7 +32,11 @@ DENIED = (
     "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
     "reboot", "swapon", "swapoff",
     "socket", "socketpair",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "tkill", "pidfd_open", "pidfd_send_signal", "process_madvise",
 )  # fmt: skip
+# Signals whose first argument is the target process: allowed for this process only.
+SIGNALS = ("kill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
 
 
 def deny_dangerous_syscalls() -> None:
@@ -38,4 +47,7 @@ def deny_dangerous_syscalls() -> None:
         rules.add_rule(refuse, name)
     rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_THREAD, 0))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    own = os.getpid()
+    for name in SIGNALS:
+        rules.add_rule(refuse, name, seccomp.Arg(0, seccomp.NE, own))
     rules.load()

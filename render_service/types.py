@@ -87,6 +87,10 @@ class RenderResult:
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     # Domain-specific numbers (slide aesthetics, metric records); empty when none apply.
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # True when the image, defects and metrics were measured by a process the program never
+    # controlled; False where they are the program's own report (set by the pool from the
+    # domain, see renderers.VERIFIED_DOMAINS; never read from a worker's answer).
+    verified: bool = False
 
     @property
     def clean(self) -> bool:

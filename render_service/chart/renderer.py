@@ -28,6 +28,7 @@ from render_service.chart.scene import Placed, build_scene
 from render_service.chart.tracing import Tracer, layout_lines, responsible_lines
 from render_service.config import RenderConfig
 from render_service.generated import GeneratedCodeError, error_report
+from render_service.messages import MessageError, read_result
 from render_service.sandbox import run_sandboxed
 from render_service.types import RenderRequest, RenderResult
 
@@ -77,18 +78,25 @@ class ChartRenderer:
         timings = {"sandbox": outcome.elapsed}
         if not outcome.ok:
             return RenderResult(id=request.id, ok=False, error=outcome.error, timings=timings)
-        value = outcome.value
-        value["timings"].update(timings)
-        # A recording child may report a failure together with what it recorded.
-        return RenderResult(id=request.id, ok=value.get("error") is None, **value)
+        # The child's value is a claim, read like any message from a jail (messages.py). A
+        # recording child may report a failure together with what it recorded.
+        value = outcome.value if isinstance(outcome.value, dict) else {}
+        fields = {"id": request.id, "ok": value.get("error") is None, **value}
+        try:
+            result = read_result(fields, request, self.config)
+        except MessageError as err:
+            return RenderResult(id=request.id, ok=False, error=f"Crash: {err}", timings=timings)
+        result.timings.update(timings)
+        return result
 
     def close(self) -> None:
         plt.close("all")
 
 
-def render_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
+def render_chart(scratch: str, code: str, settings: dict) -> dict:
     """In the sandboxed child: run the code, draw its figures, trace and inspect them."""
     del scratch  # the cwd already; the code may write there
+    settings = ChartSettings(**settings)
     start = time.perf_counter()
     plt.close("all")
     capture = FigureCapture()
@@ -106,6 +114,12 @@ def render_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
     executed = time.perf_counter()
     placed, images = _draw(figures, settings, capture)
     drawn = time.perf_counter()
+    width, height = max(i.shape[1] for i in images), sum(i.shape[0] for i in images)
+    if width * height > settings.max_pixels:  # the image is checked against this budget
+        raise GeneratedCodeError(
+            f"FigureTooLarge: {len(figures)} figures stack to {width}x{height} px, over "
+            f"{settings.max_pixels} pixels; draw fewer or smaller figures"
+        )
     image = _stack(images)
     png = encode_png(image)
     encoded = time.perf_counter()

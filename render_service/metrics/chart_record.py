@@ -324,7 +324,7 @@ def figure_layout(fig: Figure) -> list[tuple[int, ...]]:
     return layout
 
 
-def record_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
+def record_chart(scratch: str, code: str, settings: dict) -> dict:
     """In the sandboxed child: hooks first, then the chart renderer's own run and draw.
 
     A program that fails keeps its error (it still did not execute) and carries the record
@@ -334,7 +334,7 @@ def record_chart(scratch: str, code: str, settings: ChartSettings) -> dict:
     try:
         value = render_chart(scratch, code, settings)
     except GeneratedCodeError as err:
-        recorder.draw_current_figure(settings)
+        recorder.draw_current_figure(ChartSettings(**settings))
         return {"error": str(err), "timings": {}, "metrics": {"chartmimic": recorder.record()}}
     value["metrics"] = {"chartmimic": recorder.record()}
     return value

@@ -1,10 +1,13 @@
-"""Run generated python-pptx code in the sandboxed child and describe the deck it made.
+"""Run generated python-pptx code in one sandboxed child; describe the file it saved in another.
 
-The child returns plain data only: the .pptx bytes and, per slide, each shape's box, fill,
-text runs (size, font, bold, color, and the lines that set the color and size) and, per
+`build_deck` runs the code and returns the saved .pptx bytes and the tracer's record (which
+lines set which aspect of which shape). That child ran the code, so both are claims; the record
+only says which lines to blame. `describe_deck` runs in a fresh child that never ran the code
+(forked from the worker's zygote) and reads the saved file itself: per slide, each shape's box,
+fill, text runs (size, font, bold, color, and the lines that set the color and size) and, per
 aspect, the lines that last set it (`trace`); group members are listed in place of groups.
-Colors are resolved here against the deck's theme (`schemeClr` -> the theme's `clrScheme`),
-so the parent never parses the untrusted package.
+Colors are resolved against the deck's theme (`schemeClr` -> the theme's `clrScheme`). So the
+defects are measured from the file, and the worker itself never parses the untrusted package.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import io
 from typing import Any
 
 from lxml import etree
+from pptx import Presentation as open_presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.presentation import Presentation
@@ -28,7 +32,7 @@ DEFAULT_INSETS = (91440, 45720, 91440, 45720)  # left, top, right, bottom in EMU
 _GROUP_XFRM = ("off", "ext", "chOff", "chExt")
 
 
-def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
+def build_deck(scratch: str, code: str) -> dict[str, Any]:
     """Sandbox entry: run `code`, take the presentation it saved (or left in a variable)."""
     tracer = ShapeTracer()
     tracer.install()
@@ -49,20 +53,46 @@ def build_deck(scratch: str, code: str, max_slides: int) -> dict[str, Any]:
             "and save it with prs.save('deck.pptx')"
         )
     prs = decks[-1]
+    buffer = io.BytesIO()
+    original_save(prs, buffer)
+    slides = {_slide_root(slide.element): index for index, slide in enumerate(prs.slides)}
+    record = [
+        [slides[root], shape, {aspect: dict(paths) for aspect, paths in aspects.items()}]
+        for (root, shape), aspects in tracer.record.items()
+        if root in slides
+    ]
+    return {"pptx": buffer.getvalue(), "record": record}
+
+
+def describe_deck(scratch: str, pptx: bytes, record, max_slides: int) -> dict[str, Any]:
+    """Sandbox entry, in a child that never ran the code: the saved deck, described."""
+    del scratch
+    try:
+        prs = open_presentation(io.BytesIO(pptx))
+    except Exception as err:  # not a package python-pptx can open
+        raise GeneratedCodeError(f"BadDeck: the saved file is not a presentation ({err})") from None
     if len(prs.slides) > max_slides:
         raise GeneratedCodeError(
             f"TooManySlides: the deck has {len(prs.slides)} slides, over the limit of {max_slides}"
         )
     if len(prs.slides) == 0:
         raise GeneratedCodeError("EmptyDeck: the presentation has no slides; add one")
-    buffer = io.BytesIO()
-    original_save(prs, buffer)
-    return {"pptx": buffer.getvalue(), **_plain(describe(prs, tracer.record))}
+    if prs.slide_height > 2 * prs.slide_width:  # the image budget (RenderConfig.max_image_pixels)
+        raise GeneratedCodeError(
+            "SlideTooTall: slides may be at most twice as tall as they are wide; set "
+            "prs.slide_height to at most 2 * prs.slide_width"
+        )
+    lines = {(int(slide), int(shape)): aspects for slide, shape, aspects in record}
+    return _plain(describe(prs, lines))
+
+
+def _slide_root(element) -> int:
+    return id(element.getroottree().getroot())
 
 
 def _plain(value):
-    """Built-in types only (python-pptx lengths are int subclasses such as `Emu`): the sandbox
-    unpickles a child's result with an allowlist of classes."""
+    """Built-in types only (python-pptx lengths are int subclasses such as `Emu`): a child's
+    value travels as plain msgpack data."""
     if isinstance(value, dict):
         return {_plain(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -80,10 +110,11 @@ def _plain(value):
 
 
 def describe(prs: Presentation, record) -> dict[str, Any]:
+    """`record`: (slide index, shape id) -> aspect -> element path -> lines."""
     theme = _theme(prs)
     master_bg = _background(prs.slide_master.element, theme) or theme.get("lt1", (255, 255, 255))
     slides = []
-    for slide in prs.slides:
+    for index, slide in enumerate(prs.slides):
         background = (
             _background(slide.element, theme)
             or _background(slide.slide_layout.element, theme)
@@ -91,8 +122,9 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
         )
         shapes = []
         for shape, place in _flattened(slide.shapes, lambda box: box):
-            key = shape_key(shape.element)
-            shapes.append(_shape(shape, theme, record.get(key, {}) if key else {}, prs, place))
+            key = shape_key(shape.element)  # (slide root, shape id): the record's is by index
+            written = record.get((index, key[1]), {}) if key else {}
+            shapes.append(_shape(shape, theme, written, prs, place))
         slides.append({"background": background, "shapes": shapes})
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
 

@@ -1,9 +1,11 @@
 """PptxRenderer (`domain="slide_pptx"`): python-pptx code -> sandboxed deck -> LibreOffice render.
 
-The code runs in the chart renderer's sandbox (forked from this warm worker, limits, no network,
-no writes outside scratch) with shape tracing on; the child returns the .pptx bytes and a plain
-description of every shape. The parent renders the deck (PDF, then one PNG per slide), stacks
-the slides into one image top to bottom, and runs the detectors on the description.
+The code runs in the sandbox (a child forked from the worker's zygote, limits, no network, its
+own scratch) with shape tracing on; that child returns the saved .pptx bytes and the lines that
+set each shape's aspects. Once it is gone, a second sandboxed child, which never ran the code,
+reads the saved file and describes every shape (deck.describe_deck). The worker renders the file
+(PDF, then one PNG per slide), stacks the slides into one image top to bottom, and runs the
+detectors on the description: what the code claimed about its deck counts for nothing but blame.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from PIL import Image
 from render_service.config import RenderConfig
 from render_service.pptx import detectors
 from render_service.pptx.convert import ConversionError, SlideConverter
-from render_service.pptx.deck import build_deck
+from render_service.pptx.deck import build_deck, describe_deck
 from render_service.sandbox import run_sandboxed
 from render_service.types import Defect, Element, RenderRequest, RenderResult
 
@@ -40,20 +42,24 @@ class PptxRenderer:
         start = time.perf_counter()
         if self.converter is None:
             return RenderResult(id=request.id, ok=False, error=self.missing)
-        outcome = run_sandboxed(
-            build_deck,
-            request.code,
-            self.config.pptx_max_slides,
-            limits=self.config.limits,
-            scratch_root=self.config.scratch_root,
-        )
+        sandbox = {"limits": self.config.limits, "scratch_root": self.config.scratch_root}
+        outcome = run_sandboxed(build_deck, request.code, **sandbox)
         timings = {"execute": outcome.elapsed}
+        saved = outcome.value if outcome.ok and isinstance(outcome.value, dict) else {}
+        if outcome.ok and not (isinstance(saved.get("pptx"), bytes) and "record" in saved):
+            outcome = dataclasses.replace(outcome, ok=False, error="Crash: no deck came back")
         if not outcome.ok:
             return RenderResult(id=request.id, ok=False, error=outcome.error, timings=timings)
-        deck = outcome.value
+        described = run_sandboxed(
+            describe_deck, saved["pptx"], saved["record"], self.config.pptx_max_slides, **sandbox
+        )
+        timings["describe"] = described.elapsed
+        if not described.ok:
+            return RenderResult(id=request.id, ok=False, error=described.error, timings=timings)
+        deck = described.value
         mark = time.perf_counter()
         try:
-            (pages,) = self.converter.convert_many([deck["pptx"]])
+            (pages,) = self.converter.convert_many([saved["pptx"]])
         except ConversionError as err:
             return RenderResult(id=request.id, ok=False, error=str(err), timings=timings)
         timings["convert"] = time.perf_counter() - mark

@@ -66,9 +66,7 @@ def slide_metrics(layout: Layout, png: bytes, canvas: tuple[int, int]) -> dict[s
         1
         for m, (i, a) in enumerate(items)
         for j, b in items[m + 1 :]
-        if area(intersection(a, b)) > 4
-        and not layout.is_ancestor(i, j)
-        and not layout.is_ancestor(j, i)
+        if area(intersection(a, b)) > 4 and not layout.encloses(i, j) and not layout.encloses(j, i)
     )
     return {
         "aspect_ratio_compliance": width * height / needed,

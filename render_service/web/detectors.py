@@ -208,7 +208,7 @@ def text_overlaps(layout: Layout) -> list[Finding]:
         size = min(a["fontSize"], b["fontSize"])
         if y1 - y0 < 0.25 * size or x1 - x0 < 0.5 * size:
             continue
-        if a["i"] not in pair["stack"] or b["i"] not in pair["stack"]:
+        if layout.tag_of(a["i"]) not in pair["stack"] or layout.tag_of(b["i"]) not in pair["stack"]:
             continue
         causes = _displacements(layout, a, b)
         if not any(props for _, props in causes):
@@ -286,10 +286,14 @@ def overprinted_lines(layout: Layout) -> list[Finding]:
 def low_contrast(layout: Layout) -> list[Finding]:
     """WCAG AA text contrast (4.5:1, or 3:1 for text of 24px, or 18.66px bold), as axe-core's
     color-contrast rule computes it: the backgrounds painted under the text are composited
-    down to the page canvas; text over a background image cannot be judged and is skipped."""
+    down to the page canvas; text over a background image cannot be judged and is skipped.
+    The text's colour is the one painted: `-webkit-text-fill-color` over `color`, faded by the
+    opacity of the element and its ancestors."""
     findings = []
     for e in layout.text_elements():
-        fg = parse_color(e["color"])
+        fg = parse_color(e["fill"])
+        if fg is not None:
+            fg = (*fg[:3], fg[3] * e["alpha"])
         layers = e.get("layers")
         if fg is None or fg[3] == 0 or not layers or any(layer["image"] for layer in layers):
             continue
@@ -307,7 +311,7 @@ def low_contrast(layout: Layout) -> list[Finding]:
         owner = next(
             (lay["i"] for lay, c in zip(layers, colors) if c[3] > 0 and lay["i"] >= 0), None
         )
-        causes = [(e["i"], ("color",))]
+        causes = [(e["i"], ("color", "-webkit-text-fill-color", "opacity"))]
         if owner is not None:
             causes.append((owner, ("background-color",)))
         findings.append(

@@ -30,7 +30,8 @@ def parse_color(css: str) -> tuple[float, float, float, float] | None:
 
 
 class Layout:
-    """Elements of one rendered page by tag index, in document order."""
+    """Elements of one rendered page by tag index, in document order, then the text of their
+    pseudo-elements (`host`: the element whose `::before`, `::after` or `::marker` it is)."""
 
     def __init__(self, snapshot: dict[str, Any], slide: BBox | None = None):
         """`slide`: the canvas of an HTML slide. A box covering all of it is the slide itself
@@ -39,9 +40,11 @@ class Layout:
         self.snapshot = snapshot
         self.slide = slide
         self.elements: dict[int, dict[str, Any]] = {e["i"]: e for e in snapshot["elements"]}
+        # Laid-out children; a pseudo-element's text is measured as text, not as a row's item.
         self.children: dict[int, list[int]] = {}
         for e in snapshot["elements"]:
-            self.children.setdefault(e["parent"], []).append(e["i"])
+            if "host" not in e:
+                self.children.setdefault(e["parent"], []).append(e["i"])
 
     def ancestors(self, index: int) -> Iterator[dict[str, Any]]:
         parent = self.elements[index]["parent"]
@@ -49,8 +52,17 @@ class Layout:
             yield self.elements[parent]
             parent = self.elements[parent]["parent"]
 
-    def is_ancestor(self, ancestor: int, index: int) -> bool:
-        return any(a["i"] == ancestor for a in self.ancestors(index))
+    def tag_of(self, index: int) -> int:
+        """The tagged element that paints it: itself, or a pseudo-element's host (hit testing
+        reports the host, and the host's markup made it)."""
+        return self.elements[index].get("host", index)
+
+    def encloses(self, outer: int, index: int) -> bool:
+        """Whether `outer`'s own line boxes may span the text of `index`: an ancestor's do, its
+        inline children's text runs inside them; a host's never span its pseudo-elements'."""
+        if self.elements[index].get("host") == outer:
+            return False
+        return any(a["i"] == outer for a in self.ancestors(index))
 
     def paints_box(self, e: dict[str, Any]) -> bool:
         """The element's box itself is visible: an image or control, or a painted background."""

@@ -13,16 +13,15 @@ import importlib.resources
 import time
 
 from render_service.config import RenderConfig
-from render_service.sandbox import allow_result_types, run_sandboxed
+from render_service.sandbox import run_sandboxed
 from render_service.types import Defect, Element, RenderRequest, RenderResult
 from render_service.web import detectors
 from render_service.web.aesthetics import slide_metrics
 from render_service.web.browser import Browser, PageError
 from render_service.web.layout import Layout
+from render_service.web.pseudo import pseudo_text
 from render_service.web.tagging import TAG_ATTR, TagLines, tag_html
 from render_service.web.tracing import CssTracer
-
-allow_result_types(TagLines)
 
 
 def _tag(scratch: str, html: str) -> tuple[str, list[TagLines]]:
@@ -74,7 +73,14 @@ class WebRenderer:
         )
         if not outcome.ok:
             return self._error(request, f"the HTML could not be parsed: {outcome.error}")
-        tagged, tags = outcome.value
+        try:  # plain data from the child: the page's text, and three line numbers per tag
+            tagged, tags = outcome.value
+            tags = [
+                TagLines(**{k: int(tag[k]) for k in ("tag", "content", "style_attr")})
+                for tag in tags
+            ]
+        except (TypeError, ValueError, KeyError) as err:
+            return self._error(request, f"the HTML could not be parsed: {err!r}")
         javascript = bool(request.options.get("javascript", self.config.web_javascript))
         timings: dict[str, float] = {}
         try:
@@ -91,10 +97,9 @@ class WebRenderer:
                 layout, defects = None, ()
                 if self.config.trace:
                     mark = time.perf_counter()
-                    frame = (0.0, 0.0, *map(float, self.canvas)) if self.slide else None
-                    layout = Layout(self.browser.evaluate(page, PROBE, TAG_ATTR), frame)
+                    layout = self.measure(page, len(tags))
                     findings = self.detect(layout)
-                    defects = self._trace(page, tags, findings) if findings else ()
+                    defects = self._trace(page, tags, layout, findings) if findings else ()
                     timings["probe"] = time.perf_counter() - mark
         except (PageError, _TooLarge) as err:
             return self._error(request, str(err))
@@ -135,6 +140,14 @@ class WebRenderer:
         )
         return base64.b64decode(shot["data"]), width, height
 
+    def measure(self, page, tag_count: int) -> Layout:
+        """The probe's facts about the page in the tab, whose `tag_count` start tags are tagged."""
+        cdp, _ = self.browser.devtools(page)
+        found = self.browser.evaluate(
+            page, PROBE, {"attr": TAG_ATTR, "first": tag_count, "pseudo": pseudo_text(cdp)}
+        )
+        return Layout(found, (0.0, 0.0, *map(float, self.canvas)) if self.slide else None)
+
     def detect(self, layout: Layout) -> list[detectors.Finding]:
         width, _ = self.canvas
         return [
@@ -149,7 +162,7 @@ class WebRenderer:
             *detectors.misalignment(layout),
         ]
 
-    def _trace(self, page, tags: list[TagLines], findings) -> list[Defect]:
+    def _trace(self, page, tags: list[TagLines], layout: Layout, findings) -> list[Defect]:
         tracer = CssTracer(
             functools.partial(self.browser.evaluate, page), *self.browser.devtools(page), tags
         )
@@ -157,11 +170,15 @@ class WebRenderer:
         for finding in findings:
             declared = set()
             for index, properties in finding.causes:
-                if properties:  # an element named only as a party: no declaration to look up
+                pseudo = layout.elements[index].get("pseudo")
+                if pseudo is not None:  # its text is made by the rule's `content`
+                    host = layout.tag_of(index)
+                    declared.update(tracer.lines(host, ("content", *properties), pseudo))
+                elif properties:  # an element named only as a party: no declaration to look up
                     declared.update(tracer.lines(index, properties))
             if finding.needs_author_css and not declared:
                 continue
-            elements = {tags[index].tag for index, _ in finding.causes}
+            elements = {tags[layout.tag_of(index)].tag for index, _ in finding.causes}
             defects.append(
                 Defect(
                     kind=finding.kind,
@@ -176,7 +193,12 @@ class WebRenderer:
     @staticmethod
     def _elements(layout: Layout, tags: list[TagLines]) -> tuple[Element, ...]:
         return tuple(
-            Element(id=str(e["i"]), role=e["tag"], bbox=box, source_lines=(tags[e["i"]].tag,))
+            Element(
+                id=str(e["i"]),
+                role=e["tag"],
+                bbox=box,
+                source_lines=(tags[layout.tag_of(e["i"])].tag,),
+            )
             for e in layout.snapshot["elements"]
             if (box := layout.extent(e)) is not None
         )

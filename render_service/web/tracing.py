@@ -5,7 +5,8 @@ rules that match it in cascade order with each declaration's position inside its
 element or `style` attribute; `tagging.TagLines` turns those into lines of the submission.
 The winning declaration for a property is the last one in cascade order (the last `!important`
 one when any is important); inherited properties fall back to the nearest ancestor that sets
-them.
+them. A pseudo-element's declarations are its host's rules for it (`h2::after`), and it inherits
+from its host.
 """
 
 from __future__ import annotations
@@ -92,25 +93,38 @@ class CssTracer:
             found += self._declarations(inline, self._tags[index].style_attr)
         return found
 
-    def lines(self, index: int, properties: tuple[str, ...]) -> tuple[int, ...]:
-        """Lines of the declarations that decide `properties` of tagged element `index`."""
+    def lines(
+        self, index: int, properties: tuple[str, ...], pseudo: str | None = None
+    ) -> tuple[int, ...]:
+        """Lines of the declarations that decide `properties` of tagged element `index`, or of
+        its pseudo-element `pseudo` (`"after"`)."""
         node = self._cdp.send(
             "DOM.querySelector", {"nodeId": self._root, "selector": f'[{TAG_ATTR}="{index}"]'}
         )["nodeId"]
         if not node:
             return ()
         matched = self._cdp.send("CSS.getMatchedStylesForNode", {"nodeId": node})
-        own = self._author_declarations(
+        element = self._author_declarations(
             matched.get("matchedCSSRules", []), matched.get("inlineStyle"), index
         )
-        ancestors = None  # read only when an inherited property is not set on the element
+        own, parents = element, None  # parents: read only when an inherited property is unset
+        if pseudo is not None:
+            own = [
+                declaration
+                for entry in matched.get("pseudoElements", [])
+                if entry.get("pseudoType") == pseudo
+                for declaration in self._author_declarations(entry.get("matches", []), None, index)
+            ]
         found = set()
         for wanted in properties:
             line = _winner(own, wanted)
             if line is None and wanted in INHERITED:
-                ancestors = ancestors if ancestors is not None else self._inherited(matched, index)
+                if parents is None:
+                    parents = ([element] if pseudo is not None else []) + self._inherited(
+                        matched, index
+                    )
                 line = next(
-                    (ln for decls in ancestors if (ln := _winner(decls, wanted)) is not None), None
+                    (ln for decls in parents if (ln := _winner(decls, wanted)) is not None), None
                 )
             if line is not None:
                 found.add(line)

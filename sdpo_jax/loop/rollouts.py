@@ -244,6 +244,8 @@ def rollout_stats(results, parts, sample: SampleOutput, weights: np.ndarray) -> 
         "rollouts/clean_rate": [r.clean for r in results],
         "rollouts/length_mean": lengths,
         "rollouts/defects_per_rollout": [len(r.defects) for r in results],
+        # Results whose defects and metrics are the program's own report (charts, for now).
+        "render/unverified_share": [not r.verified for r in results],
     }
     columns |= {
         f"defects/{kind}": [sum(d.kind == kind for d in r.defects) for r in results]

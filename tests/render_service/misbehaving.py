@@ -21,3 +21,14 @@ class HangingRenderer(CrashingRenderer):
     def render(self, request):
         time.sleep(3600)
         return RenderResult(id=request.id, ok=True)
+
+
+class ForgingRenderer(CrashingRenderer):
+    """A worker taken over by its code: answers with a decompression bomb as a clean render."""
+
+    def render(self, request):
+        from test_attacks import bomb_png
+
+        return RenderResult(
+            id=request.id, ok=True, image_png=bomb_png(13_000, 13_000), width=640, height=480
+        )

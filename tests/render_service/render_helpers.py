@@ -25,13 +25,22 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
 def jailed(pid: int) -> int:
-    """The render worker itself: below bubblewrap's two processes when the pool jails it."""
-    while True:
-        try:
-            with open(f"/proc/{pid}/comm") as comm:
-                if comm.read().strip() != "bwrap":
-                    return pid
-        except OSError:
-            return pid
+    """The render worker itself: below bubblewrap and the jail's init when the pool jails it."""
+    while comm(pid) in ("bwrap", "render-init"):
         (pid,) = child_pids(pid)
+    return pid
+
+
+def zygote_only(worker: int) -> bool:
+    """Between requests a worker has one child, its zygote, and the zygote has none."""
+    children = child_pids(worker)
+    return [comm(c) for c in children] == ["render-zygote"] and child_pids(children[0]) == []

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from render_helpers import HERE, SHORT_LIMITS, child_pids, jailed
+from render_helpers import HERE, SHORT_LIMITS, child_pids, jailed, zygote_only
 
 from render_service import RenderPool, RenderRequest
 from render_service.renderers import RENDERERS
@@ -23,7 +23,7 @@ HOSTILE = {
     "ctypes_segfault": ("import ctypes\nctypes.string_at(0)", "PermissionError: sandbox: ctypes"),
     "faulthandler_segfault": ("import faulthandler\nfaulthandler._sigsegv()", "Crash: killed by"),
     "write_outside_scratch": (
-        "open('/tmp/render-escape.txt', 'w').write('x')",
+        "open('/dev/shm/render-escape.txt', 'w').write('x')",
         "PermissionError: sandbox: writing outside",
     ),
     "network": (
@@ -41,7 +41,7 @@ HOSTILE = {
         "    except OSError:\n        pass",
         "Crash: result could not be read",  # its own result pipe, not the worker's
     ),
-    # Model code can write to its own result pipe: a forged pickle must not run in the worker.
+    # Model code can write to its own result pipe: a pickle is not even parsed by the worker.
     "forged_result": (
         "import os, pickle\n"
         "class Evil:\n"
@@ -54,7 +54,7 @@ HOSTILE = {
         "    except OSError:\n"
         "        pass\n"
         "os._exit(0)\n",
-        "Crash: result could not be read (UnpicklingError)",
+        "Crash: result could not be read",
     ),
     "huge_figure": (
         "import matplotlib.pyplot as plt\nfig = plt.figure(figsize=(1000, 1000))\n"
@@ -65,11 +65,12 @@ HOSTILE = {
 
 
 def assert_nothing_left_behind(pool, others=()):
-    """This process's children are the pool's workers (and `others`); workers have none."""
+    """This process's children are the pool's workers (and `others`); a worker has only its
+    zygote, which has none."""
     workers = pool.worker_pids()
     assert sorted(child_pids(os.getpid())) == sorted([*workers, *others])
     for pid in workers:
-        assert child_pids(jailed(pid)) == []
+        assert zygote_only(jailed(pid))
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -79,11 +80,12 @@ def test_hostile_code_is_contained_and_pool_keeps_serving(pool, name):
     code, expected = HOSTILE[name]
     start = time.monotonic()
     (result,) = pool.render([RenderRequest(name, "chart", code)])
-    assert time.monotonic() - start < SHORT_LIMITS.wall_seconds + 1.5
+    assert time.monotonic() - start < SHORT_LIMITS.wall_seconds + 30  # the limits ended it
     assert not result.ok and result.error.startswith(expected), result.error
     after = pool.render([RenderRequest("after", "chart", VALID)])[0]
     assert after.ok, after.error
     assert not os.path.exists("/tmp/render-escape.txt")
+    assert not os.path.exists("/dev/shm/render-escape.txt")
     assert_nothing_left_behind(pool, others)
 
 
@@ -142,7 +144,7 @@ def test_crashing_and_hanging_renderers_are_replaced(short_config, monkeypatch):
         hung, valid = pool.render(
             [RenderRequest("h", "slide_html", ""), RenderRequest("v", "chart", VALID)]
         )
-        assert time.monotonic() - start < SHORT_LIMITS.wall_seconds + 1 + 10
+        assert time.monotonic() - start < 60  # found hung, not left to sleep its hour
         assert hung.error == "WorkerError: the render worker hung" and valid.ok
         # Only the browser-family worker went: the chart worker served throughout.
         assert pool.worker_pids() == before
@@ -175,7 +177,10 @@ def test_full_queue_blocks_submit(short_config):
     slow = RenderRequest("slow", "chart", "import time\ntime.sleep(1)\n" + VALID)
     with RenderPool(config) as pool:
         first = pool.submit(slow)
-        time.sleep(0.2)  # the worker has taken `first`; the queue is empty
+        deadline = time.monotonic() + 60
+        while not first.running() and time.monotonic() < deadline:  # the worker has taken it
+            time.sleep(0.01)
+        assert first.running()
         pool.submit(slow)  # fills the queue
         third = threading.Thread(target=pool.submit, args=(slow,))
         third.start()
@@ -206,3 +211,34 @@ def test_pool_client_imports_no_jax_or_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_error_paths_inside_the_jail_cost_one_request_each(short_config):
+    """In the jail (real renderers only: the tests folder is not in its view): a renderer that
+    raises, a worker that dies before it is ready, a worker killed while it renders."""
+    import signal
+
+    registry = {
+        "chart": RENDERERS["chart"],
+        "slide_pptx": "render_service.types:RenderResult",  # built as Class(config): it raises
+        "web": "render_service.no_such_module:Renderer",  # the browser worker dies warming up
+    }
+    config = dataclasses.replace(short_config, workers=1, worker_grace_seconds=30)
+    with RenderPool(config, registry=registry, warm_domains=("chart", "web")) as pool:
+        raised, failed, fine = pool.render(
+            [
+                RenderRequest("r", "slide_pptx", ""),
+                RenderRequest("w", "web", ""),
+                RenderRequest("v", "chart", VALID),
+            ]
+        )
+        assert raised.error.startswith("RendererError: TypeError") and fine.ok
+        assert failed.error == "WorkerError: the render worker crashed"
+        (worker,) = pool.worker_pids()
+        slow = pool.submit(RenderRequest("s", "chart", "import time\ntime.sleep(1)\n" + VALID))
+        deadline = time.monotonic() + 60
+        while not slow.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(jailed(worker), signal.SIGKILL)
+        assert slow.result().error == "WorkerError: the render worker crashed"
+        assert pool.render([RenderRequest("after", "chart", VALID)])[0].ok

@@ -98,9 +98,9 @@ def gold(chart_recorder):
 
 def test_recorded_program_contents(gold):
     assert sorted(gold["texts"]) == ["Sales", "group", "trend"]  # tick labels excluded
-    assert gold["layout"] == [(1, 2, 0, 0, 0, 0), (1, 2, 0, 0, 1, 1)]
+    assert gold["layout"] == ((1, 2, 0, 0, 0, 0), (1, 2, 0, 0, 1, 1))  # plain data: tuples
     assert gold["types"] == {"bar": 1, "plot": 1}
-    assert gold["colors"] == [("bar", "#0000ff"), ("bar", "#ff0000"), ("line", "#000000")]
+    assert gold["colors"] == (("bar", "#0000ff"), ("bar", "#ff0000"), ("line", "#000000"))
 
 
 def test_identical_programs_score_one_everywhere(chart_recorder, gold):
@@ -141,8 +141,8 @@ def test_nested_plotting_calls_count_once_and_own_draws_are_not_doubled(chart_re
     assert result.ok, result.error
     record_ = result.metrics["chartmimic"]
     assert record_["types"] == {"hist": 1}  # not the bar calls hist makes inside
-    assert record_["colors"] == [("hist", "#800080")]
-    assert record_["texts"] == ["Twice drawn", "in two lines"]
+    assert record_["colors"] == (("hist", "#800080"),)
+    assert record_["texts"] == ("Twice drawn", "in two lines")
 
 
 def test_plain_requests_are_not_recorded(chart_recorder):

@@ -77,7 +77,6 @@ HOSTILE = {
     "os_exit": "import os\nos._exit(3)\n",
     "segfault": "import ctypes\nctypes.string_at(0)\n",
     "write_outside": "open('/tmp/vsdpo-pptx-escape.txt', 'w').write('x')\n",
-    "network": "import socket\nsocket.create_connection(('example.com', 80), timeout=2)\n",
     "env_secrets": "import os\nraise RuntimeError(repr(dict(os.environ)))\n",
     "huge_output": "while True:\n    print('x' * 10_000)\n",
     "no_deck": "x = 1\n",

@@ -184,3 +184,39 @@ ul { position: absolute; left: 80px; top: 190px; width: 620px; margin: 0; font-s
 <div class="stat">49% of teams</div>
 </body></html>"""
     assert render(slide_renderer, html, "slide_html").defects == ()
+
+
+GENERATED = """<html><head><style>
+body { font: 20px sans-serif; margin: 20px; }
+h2 { position: relative; margin: 0; }
+.n::after {
+  content: 'Overlapping words';
+  position: absolute; left: 0; top: 4px;
+}
+.c { width: 150px; overflow: hidden; white-space: nowrap; }
+.c::before {
+  content: 'Quarterly results for every region';
+}
+.f::after { content: 'Faint words'; color: #f4f4f4; }
+.m::marker { content: 'Note: '; }
+</style></head><body>
+<h2 class="n">Quarterly results</h2>
+<p class="c"></p>
+<p class="f"></p>
+<ul><li class="m">an item with a marker of its own</li><li>a plain bullet</li></ul>
+</body></html>"""
+
+
+def test_text_made_by_css_content_is_measured_and_traced_to_its_rule(web_renderer):
+    """::before/::after text is no DOM text node; it overlaps, is cut and is faint all the
+    same, and each defect names the `content` declaration that made it (with the host's tag
+    and the declarations that decide the defect). A ::marker with author content is text too,
+    and a browser's own bullet is not measured."""
+    result = render(web_renderer, GENERATED)
+    assert defects(result) == [
+        ("clipped_text", (2, 8, 10, 16)),  # the box, white-space and font size, content, <p>
+        ("low_contrast", (12, 17)),  # color and content of .f::after, <p>
+        ("text_overlap", (5, 6, 15)),  # content, the offsets of ::after, <h2>
+    ]
+    generated = sorted(e.role for e in result.elements if "::" in e.role)
+    assert generated == ["h2::after", "li::marker", "p::after", "p::before"]

@@ -90,20 +90,15 @@ def test_tracing_follows_the_cascade_and_inheritance(web_renderer):
 def test_low_contrast_agrees_with_axe_core(web_renderer):
     """axe-core's color-contrast rule flags the same text elements on every labeled page."""
     axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
-    from render_service.web.layout import Layout
-    from render_service.web.renderer import PROBE
-    from render_service.web.tagging import TAG_ATTR, tag_html
+    from render_service.web.tagging import tag_html
 
     for cases in LABELED.values():
         for case in cases:
-            tagged, _ = tag_html(case.code)
+            tagged, tags = tag_html(case.code)
             # axe runs its own script, so the page needs JavaScript; the cases have none.
             with web_renderer.browser.page(tagged, javascript=True) as page:
-                ours = {
-                    cause[0]
-                    for f in detectors.low_contrast(Layout(page.evaluate(PROBE, TAG_ATTR)))
-                    for cause in f.causes[:1]
-                }
+                layout = web_renderer.measure(page, len(tags))
+                ours = {cause[0] for f in detectors.low_contrast(layout) for cause in f.causes[:1]}
                 report = axe.run(page, options={"runOnly": ["color-contrast"]}).response
                 theirs = {
                     int(page.evaluate(f"() => document.querySelector({s!r}).dataset.vsl"))
@@ -242,17 +237,14 @@ def test_pool_keeps_serving_after_hostile_pages():
 
 @pytest.mark.chromium
 def test_html_that_is_slow_to_parse_is_stopped_by_the_limits():
-    import time
-
     from render_service.sandbox import SandboxLimits
 
     limits = SandboxLimits(cpu_seconds=1, wall_seconds=2)
     renderer = WebRenderer(RenderConfig(limits=limits))
     try:
-        start = time.monotonic()
         result = renderer.render(RenderRequest("slow", "web", "<a " * 20000))
-        assert time.monotonic() - start < limits.wall_seconds + 1.5
         assert not result.ok and result.error.startswith("the HTML could not be parsed")
+        assert "CPULimit" in result.error or "Timeout" in result.error  # the limits ended it
         assert renderer.render(RenderRequest("ok", "web", "<p>fine</p>")).ok  # and it goes on
     finally:
         renderer.close()
