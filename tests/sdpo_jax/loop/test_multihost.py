@@ -76,7 +76,11 @@ def train_in_two_processes(run_dir, cache) -> None:
         )
         for index in range(2)
     ]
-    outputs = [child.communicate(timeout=900)[0] for child in children]
+    try:
+        outputs = [child.communicate(timeout=900)[0] for child in children]
+    finally:  # a timeout must not leave the other process (and its render pool) running
+        for child in children:
+            child.kill()
     for index, (child, output) in enumerate(zip(children, outputs)):
         assert child.returncode == 0, f"process {index}:\n{output[-3000:]}"
     assert "done: step 2" in outputs[0] and "done: step 2" not in outputs[1]
