@@ -229,6 +229,7 @@ def test_a_corrupt_record_is_skipped_and_counted(two_steps, tmp_path):
     assert metrics["data/skipped_records"] >= 2  # the unreadable image and the broken line
 
 
+@pytest.mark.slow
 def test_the_held_out_check_runs_before_during_and_after_and_ends_the_run_with_one_line(
     straight,
 ):
