@@ -6,10 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= chart_tiny
 ARGS ?=
-# Tests run in parallel processes (pytest-xdist); PYTEST_ARGS="-n 0 -x" for a serial run.
-PYTEST_ARGS ?= -n auto
+# Tests run in parallel processes (pytest-xdist), a whole file per process (--dist loadfile), so a
+# module's fixtures (a trained run, a render pool) are built once; PYTEST_ARGS="-n 0 -x" for a
+# serial run.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: setup system test lint format train warmstart feedback-gap feedback-reading export tensorboard bench bench-learning eval eval-compare
+.PHONY: setup system test test-fast lint format train warmstart feedback-gap feedback-reading export tensorboard bench bench-learning eval eval-compare
 
 # The JAX build `make setup` installs: cpu, tpu, cuda12 or cuda13; detected when not given
 # (`make setup ACCEL=cuda13` on a host whose driver supports CUDA 13).
@@ -41,6 +43,11 @@ system:
 
 test: setup $(REFERENCES)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite without the tests marked slow (each over ~20 s: training runs, multi-process runs,
+# compiling whole steps); CI runs `make test`, all of them.
+test-fast: setup $(REFERENCES)
+	$(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
 
 lint: setup $(REFERENCES)
 	$(VENV)/bin/ruff check .

@@ -168,6 +168,7 @@ def test_set_adds_a_setting_to_every_run_and_refuses_a_bad_one_in_one_line(tmp_p
         learning.main(["--quick", "--report", "--set", "train.steps=2", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_two_tiny_runs_finish_cache_and_refuse_other_settings(tmp_path, monkeypatch):
     from sdpo_jax.data import bundled
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from tests.models.conftest import logits_of, make_batch, text
@@ -23,6 +24,7 @@ def decode(model, tokens, cache):
     return model.decode(tokens, cache)
 
 
+@pytest.mark.slow
 def test_prefill_then_decode_matches_full_forward(port):
     ids, mask, pixels, grid = make_batch(
         [[*text(4), "img", *text(3, 1)], [*text(2, 2), "img", *text(2, 3)]], [(1, 4, 6), (1, 2, 4)]

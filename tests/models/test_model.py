@@ -31,6 +31,7 @@ def loss_and_grads(model):
     return nnx.value_and_grad(loss)(model)
 
 
+@pytest.mark.slow
 def test_bf16_compute_over_fp32_params(hf_dir, port):
     model = load_hf(hf_dir, dtype=jnp.float32, compute_dtype=jnp.bfloat16)
     kernel = model.language_model.layers.mlp.up_proj.kernel[...]
@@ -48,6 +49,7 @@ def test_bf16_compute_over_fp32_params(hf_dir, port):
     assert np.isfinite(float(value)) and all(g.dtype == jnp.float32 for g in leaves)
 
 
+@pytest.mark.slow
 def test_remat_gives_the_same_gradients(hf_dir, port):
     value, grads = loss_and_grads(port)
     value_r, grads_r = loss_and_grads(load_hf(hf_dir, remat=True))
@@ -107,6 +109,7 @@ def test_the_traced_program_does_not_grow_with_depth():
     assert size(2) == size(6)
 
 
+@pytest.mark.slow
 def test_rollouts_share_one_encoding_of_their_image(port):
     """Rows showing the same image, encoded once and named by `image_index`, give the logits
     of the rows each carrying their own copy; so do trailing filler images and index entries

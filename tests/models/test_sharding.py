@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import numpy as np
+import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec
 
@@ -28,6 +29,7 @@ def test_logical_rules_replicate_what_does_not_divide():
     )
 
 
+@pytest.mark.slow
 def test_sharded_forward_equals_unsharded(hf_dir, port):
     assert len(jax.devices()) == 8
     mesh = sharding.make_mesh(fsdp=4, tensor=2)

@@ -9,6 +9,7 @@ import pytest
 from models.qwen3_vl import verify
 
 
+@pytest.mark.slow
 def test_verify_reports_a_small_difference(hf_dir, capsys):
     assert verify.main(["--hf", str(hf_dir)]) == 0
     out = capsys.readouterr().out

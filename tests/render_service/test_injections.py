@@ -125,6 +125,7 @@ def test_an_injection_changes_only_the_lines_it_names(case):
         ast.parse(injected.code)  # still a program
 
 
+@pytest.mark.slow
 @pytest.mark.chromium
 @pytest.mark.libreoffice
 def test_rendered_injections_show_their_defect_at_their_lines():

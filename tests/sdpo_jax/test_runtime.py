@@ -47,6 +47,7 @@ print(jax.process_index(), jax.process_count(), jax.device_count(), float(total)
 """
 
 
+@pytest.mark.slow
 def test_processes_launched_together_join_into_one_run(tmp_path):
     """Two processes of 4 CPU devices each, told of each other by the JAX_* variables, see 8
     devices and sum an array made of their own rows (gloo); without the variables a process

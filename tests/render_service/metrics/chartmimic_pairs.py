@@ -1,14 +1,11 @@
-"""Chart pairs with the scores ChartMimic's evaluators give them, worked out by hand from the
-official definitions (each pair names the rule it checks).
+"""Chart pairs for ChartMimic parity, each naming the rule of the official evaluators it checks
+(`sim(a, b)` below is the CIEDE2000 colour similarity max(0, 1 - dE / 100)).
 
-A pair is (name, rule, gold program, candidate program, expected scores, candidate executes).
-Expected values are fractions of matched items; `sim(a, b)` is the colour similarity
-max(0, 1 - CIEDE2000 / 100) that ChartMimic uses between two colours.
+A pair is (name, rule, gold program, candidate program, candidate executes). The scores they
+must get are not worked out here: `scripts/official_scores.py` ran ChartMimic's own evaluators
+on every pair and wrote them to official_scores.json. Plain data, importing nothing, so that
+script can read it from the official code's environment.
 """
-
-from matplotlib.colors import to_rgb
-
-from render_service.metrics.color import color_similarity
 
 HEAD = "import matplotlib.pyplot as plt\nimport numpy as np\nfig, ax = plt.subplots()\n"
 BASE = (
@@ -24,29 +21,25 @@ POLAR = (
     'ax.plot([0, 1], [1, 2], color="red")\n'
     'ax.set_title("T")\n'
 )
-ONE = dict(text=1.0, layout=1.0, type=1.0, color=1.0)
-
-
-def sim(a: str, b: str) -> float:
-    return float(color_similarity(to_rgb(a), to_rgb(b)))
 
 
 def titled(body: str) -> str:
     return HEAD + body + 'ax.set_title("T")\n'
 
 
-def f1(precision: float, recall: float) -> float:
-    return 2 * precision * recall / (precision + recall)
-
-
 PAIRS = [
-    ("identical", "the same program scores 1 everywhere", BASE, BASE, ONE, True),
+    (
+        "identical",
+        "the same program scores 1 everywhere",
+        BASE,
+        BASE,
+        True,
+    ),
     (
         "recoloured",
         "colours pair by best assignment within a group: red, sim(green, blue), black of 3",
         BASE,
         BASE.replace('"blue"]', '"green"]'),
-        {**ONE, "color": (2 + sim("green", "blue")) / 3},
         True,
     ),
     (
@@ -54,7 +47,6 @@ PAIRS = [
         "text is a multiset of drawn strings: 1 of 2 match",
         BASE,
         BASE.replace("Sales", "Revenue"),
-        {**ONE, "text": 0.5},
         True,
     ),
     (
@@ -62,7 +54,6 @@ PAIRS = [
         "strings match exactly, case included",
         BASE,
         BASE.replace("Sales", "sales"),
-        {**ONE, "text": 0.5},
         True,
     ),
     (
@@ -79,7 +70,6 @@ PAIRS = [
         "ax = fig.add_subplot(1, 2, 1)\n"
         'ax.bar(["a"], [1], color="red")\n'
         'ax.set_title("Left")\n',
-        dict(text=2 / 3, layout=2 / 3, type=2 / 3, color=2 / 3),
         True,
     ),
     (
@@ -88,7 +78,6 @@ PAIRS = [
         "through the bar hook, so they all match",
         BASE,
         BASE.replace("ax.bar(", "ax.barh("),
-        {**ONE, "type": 0.5},
         True,
     ),
     (
@@ -96,7 +85,6 @@ PAIRS = [
         "step calls plot, and its line comes from the same line maker",
         BASE,
         BASE.replace("ax.plot(", "ax.step("),
-        ONE,
         True,
     ),
     (
@@ -104,7 +92,6 @@ PAIRS = [
         "semilogy calls plot; tick labels are not text",
         BASE,
         BASE.replace("ax.plot(", "ax.semilogy("),
-        ONE,
         True,
     ),
     (
@@ -112,7 +99,6 @@ PAIRS = [
         "loglog calls plot",
         BASE,
         BASE.replace("ax.plot(", "ax.loglog("),
-        ONE,
         True,
     ),
     (
@@ -121,7 +107,6 @@ PAIRS = [
         "and its error bars add a vlines colour: 3 of 4 candidate colours match",
         BASE,
         BASE.replace("ax.plot([0, 1], [2, 3],", "ax.errorbar([0, 1], [2, 3], yerr=[0.1, 0.1],"),
-        {**ONE, "type": 0.5, "color": f1(3 / 4, 1)},
         True,
     ),
     (
@@ -129,7 +114,6 @@ PAIRS = [
         "types count calls: 2 of 3 candidate calls match; colours: 3 of 4",
         BASE,
         BASE + 'ax.plot([0, 1], [1, 1], color="green")\n',
-        {**ONE, "type": f1(2 / 3, 1), "color": f1(3 / 4, 1)},
         True,
     ),
     (
@@ -137,7 +121,6 @@ PAIRS = [
         "a scatter logs only its first face colour",
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=["red", "green", "blue"])\n'),
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=["red", "orange", "purple"])\n'),
-        ONE,
         True,
     ),
     (
@@ -145,7 +128,6 @@ PAIRS = [
         "a scatter logs only its first face colour: sim(orange, red)",
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=["red", "green", "blue"])\n'),
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=["orange", "green", "blue"])\n'),
-        {**ONE, "color": sim("orange", "red")},
         True,
     ),
     (
@@ -153,7 +135,6 @@ PAIRS = [
         "cmap= passed explicitly logs the colormap name; names match or not",
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=[1, 2, 3], cmap="viridis")\n'),
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=[1, 2, 3], cmap="plasma")\n'),
-        {**ONE, "color": 0.0},
         True,
     ),
     (
@@ -161,7 +142,6 @@ PAIRS = [
         "without cmap= the first mapped colour is logged, which never matches a name",
         titled("ax.scatter([1, 2, 3], [1, 2, 3], c=[1, 2, 3])\n"),
         titled('ax.scatter([1, 2, 3], [1, 2, 3], c=[1, 2, 3], cmap="viridis")\n'),
-        {**ONE, "color": 0.0},
         True,
     ),
     (
@@ -169,7 +149,6 @@ PAIRS = [
         "images log their colormap name",
         titled('ax.imshow(np.arange(6).reshape(2, 3), cmap="viridis")\n'),
         titled('ax.imshow(np.arange(6).reshape(2, 3), cmap="magma")\n'),
-        {**ONE, "color": 0.0},
         True,
     ),
     (
@@ -177,7 +156,6 @@ PAIRS = [
         "an image's data is not scored, only its colormap",
         titled('ax.imshow(np.arange(6).reshape(2, 3), cmap="viridis")\n'),
         titled('ax.imshow(np.arange(6).reshape(3, 2), cmap="viridis")\n'),
-        ONE,
         True,
     ),
     (
@@ -185,7 +163,6 @@ PAIRS = [
         "the program runs inside try/except and the figure is saved anyway: scored as drawn",
         BASE,
         BASE + 'raise RuntimeError("after drawing")\n',
-        ONE,
         False,
     ),
     (
@@ -193,7 +170,6 @@ PAIRS = [
         "nothing drawn before the error: every score 0",
         BASE,
         BASE.replace("fig, ax = plt.subplots()\n", 'raise RuntimeError("early")\n'),
-        dict(text=0.0, layout=0.0, type=0.0, color=0.0),
         False,
     ),
     (
@@ -201,7 +177,6 @@ PAIRS = [
         "two types, one colour group",
         titled('ax.fill_between([0, 1, 2], [1, 2, 1], color="red")\n'),
         titled('ax.fill_betweenx([0, 1, 2], [1, 2, 1], color="red")\n'),
-        {**ONE, "type": 0.0},
         True,
     ),
     (
@@ -212,7 +187,6 @@ PAIRS = [
             'ax.fill_between([0, 1, 2], [1, 2, 1], [2, 4, 2], color="blue")\n'
         ),
         titled('ax.stackplot([0, 1, 2], [1, 2, 1], [1, 2, 1], colors=["red", "blue"])\n'),
-        ONE,
         True,
     ),
     (
@@ -220,7 +194,6 @@ PAIRS = [
         "hist is its own type and colour group (the bars it makes inside are not counted)",
         titled('ax.hist([1, 2, 2, 3], bins=3, color="purple")\n'),
         titled('ax.bar([1, 2, 3], [1, 2, 1], color="purple")\n'),
-        {**ONE, "type": 0.0, "color": 0.0},
         True,
     ),
     (
@@ -228,7 +201,6 @@ PAIRS = [
         "a side with no text scores text 0, both empty included",
         HEAD + 'ax.plot([0, 1], [0, 1], color="red")\n',
         HEAD + 'ax.plot([0, 1], [0, 1], color="red")\n',
-        {**ONE, "text": 0.0},
         True,
     ),
     (
@@ -236,7 +208,6 @@ PAIRS = [
         "wedge face colours: red and sim(green, blue) of 2",
         titled('ax.pie([1, 2], colors=["red", "blue"])\n'),
         titled('ax.pie([1, 2], colors=["red", "green"])\n'),
-        {**ONE, "color": (1 + sim("green", "blue")) / 2},
         True,
     ),
     (
@@ -244,7 +215,6 @@ PAIRS = [
         "separate types and separate colour groups",
         titled('ax.axhline(0.5, color="red")\n'),
         titled('ax.axvline(0.5, color="red")\n'),
-        {**ONE, "type": 0.0, "color": 0.0},
         True,
     ),
     (
@@ -252,7 +222,6 @@ PAIRS = [
         "a boxplot logs colours only for filled (patch) boxes: no colours on either side",
         titled("ax.boxplot([[1, 2, 3, 4]])\n"),
         titled("ax.boxplot([[1, 2, 3, 5]])\n"),
-        {**ONE, "color": 0.0},
         True,
     ),
     (
@@ -260,7 +229,6 @@ PAIRS = [
         "a plot on polar axes is its own type and colour group",
         POLAR,
         POLAR.replace('(projection="polar")', "()"),
-        {**ONE, "type": 0.0, "color": 0.0},
         True,
     ),
     (
@@ -268,7 +236,6 @@ PAIRS = [
         "colours are a set: two red bars log red once",
         titled('ax.bar(["a", "b"], [1, 2], color=["red", "red"])\n'),
         titled('ax.bar(["a"], [1], color="red")\n'),
-        ONE,
         True,
     ),
 ]

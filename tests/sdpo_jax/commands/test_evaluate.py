@@ -21,6 +21,7 @@ from sdpo_jax.loop import rundir
 from sdpo_jax.loop.checkpoints import Checkpointer
 from sdpo_jax.loop.train_step import init_state, make_optimizer
 from sdpo_jax.runtime import load_model
+from tests.sdpo_jax.conftest import small_bundled_sets
 
 BAR = """import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(4, 3))
@@ -79,6 +80,7 @@ def report_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_tiny_eval_writes_the_three_reports(report_dir):
     report = json.loads((report_dir / "report.json").read_text())
     assert report["config"] == "chart_tiny"
@@ -105,6 +107,7 @@ def test_tiny_eval_writes_the_three_reports(report_dir):
         assert png.size == (1000, 560)
 
 
+@pytest.mark.slow
 def test_a_record_whose_prompt_does_not_load_is_a_data_problem(report_dir):
     report = json.loads((report_dir / "report.json").read_text())
     (problem,) = report["data_problems"]
@@ -133,6 +136,7 @@ def test_scoring_the_gold_scores_one_and_a_hang_scores_zero(tmp_path):
     assert report["aggregate"]["chart"]["execution_rate"] == 0.5
 
 
+@pytest.mark.slow
 def test_a_checkpoint_is_restored_and_scored(tmp_path, used_params):
     """A run directory holding one checkpoint of perturbed weights: the evaluation names it,
     writes beside it, and generates with the checkpoint's parameters."""
@@ -222,6 +226,7 @@ def test_a_data_folder_in_the_wrong_layout_is_one_line(tmp_path):
     assert "ChartMimic layout" in message and "Design2Code layout" in message
 
 
+@pytest.mark.slow
 def test_compare_prints_both_columns_and_differences(report_dir, tmp_path, capsys):
     better = json.loads((report_dir / "report.json").read_text())
     better["model"] = "trained"
@@ -247,3 +252,38 @@ def test_compare_refuses_what_is_not_a_report(tmp_path):
         eval_compare.main([str(tmp_path), str(tmp_path)])
     message = str(exit_info.value.code)
     assert message.startswith("error: ") and "not an evaluation report" in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("recipe", "benchmark"), [("web_tiny", "Design2Code"), ("slide_tiny", "Slides (HTML)")]
+)
+def test_make_eval_scores_the_shipped_policy_on_bundled_pages(recipe, benchmark, tmp_path):
+    """`make eval CONFIG=<recipe> ARGS="eval.limit=2"` as its recipe runs it (make -n prints the
+    command; the reports go to tmp_path instead of the run folder): the shipped warm start
+    writes two pages of the bundled held-out set, they render, and the reports hold the
+    benchmark's scores, some of them above zero."""
+    import subprocess
+
+    root = Path(__file__).parents[3]
+    printed = subprocess.run(
+        ["make", "-n", "eval", f"CONFIG={recipe}", "ARGS=eval.limit=2"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    (command,) = [line for line in printed.splitlines() if " -m sdpo_jax evaluate " in line]
+    argv = command.split(" -m sdpo_jax evaluate ", 1)[1].split()
+    assert argv == [recipe, "eval.limit=2"]
+    with small_bundled_sets(tmp_path / "cache"):
+        out = evaluate.main([*argv, f"eval.out_dir={tmp_path / 'out'}"])
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["data"].startswith("bundled") and len(report["items"]) == 2
+    aggregate = report["benchmarks"][benchmark]
+    assert aggregate["items"] == 2 and aggregate["execution_rate"] > 0
+    scores = [v for item in report["items"] for v in item["scores"].values() if v is not None]
+    assert scores and all(0.0 <= v <= 1.0 for v in scores) and max(scores) > 0
+    assert f"## {benchmark}" in (out / "report.md").read_text()
+    assert (out / "report.png").stat().st_size > 0

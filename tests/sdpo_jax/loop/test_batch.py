@@ -105,6 +105,7 @@ def test_encode_once_keeps_each_distinct_image_once():
     assert [x.shape for x in empty] == [(0, 1536), (0, 3), (0,)]
 
 
+@pytest.mark.slow
 def test_rollouts_of_a_prompt_share_its_image_and_keep_their_logits():
     """Two prompts with one target image each, 4 rollouts each, and teacher contexts showing the
     target and a render (rollouts 0 and 1 drew the same render): the student's microbatch

@@ -185,6 +185,7 @@ def test_departures_from_the_gold_render_reach_the_teacher(encoder, pool, config
     assert "Compared with the target" not in same
 
 
+@pytest.mark.slow
 def test_the_on_policy_ratio_is_one_at_temperature_below_one(encoder, config, prompt):
     """Sampled at temperature 0.7 with top-k and top-p, the batch's sampler log-probs are those
     of the untransformed model, which the trainer recomputes: every GRPO and IS ratio is 1. The

@@ -4,9 +4,11 @@ Two `python -m sdpo_jax train`-style processes of 4 simulated CPU devices each, 
 JAX_* variables (gloo collectives), run chart_tiny for 2 steps with the recipe's own mesh, data-parallel
 over their 8 devices; this test process runs the same config on its own 8 devices. Each of the two
 samples and renders its own prompt of every global batch with its own render pool, so equal
-parameters mean the global batch held the same prompts, in the same order, with the same
-sampling randomness. The two-process checkpoint then resumes here, in one process, and its
-next step equals the one-process run's. Slow: every run compiles the sampler and the train step
+gradients mean the global batch held the same prompts, in the same order, with the same
+sampling randomness. (Gradients, as AdamW's first moment: parameters after AdamW steps can
+differ by up to the learning rate where a gradient is next to zero, whatever the batch.) The
+two-process checkpoint then resumes here, in one process, and its next step equals the
+one-process run's. Slow: every run compiles the sampler and the train step
 (about 2.5 minutes in all on 2 shared cores, 170 s of CPU).
 """
 
@@ -16,16 +18,13 @@ import socket
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
-from flax import nnx
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sdpo_jax.commands.export import restore_run
 from sdpo_jax.config import load_config
 from sdpo_jax.loop.trainer import resumed_position, train
-from tests.sdpo_jax.conftest import SMALL_SPLITS, small_bundled_sets
+from tests.sdpo_jax.conftest import SMALL_SPLITS, assert_same_gradients, small_bundled_sets
 
 # 2 prompts x 4 samples per step: one prompt per process. Completions of 16 tokens never finish
 # a program, so every render fails fast (a roomy wall limit keeps a loaded machine from turning
@@ -76,7 +75,11 @@ def train_in_two_processes(run_dir, cache) -> None:
         )
         for index in range(2)
     ]
-    outputs = [child.communicate(timeout=900)[0] for child in children]
+    try:
+        outputs = [child.communicate(timeout=900)[0] for child in children]
+    finally:  # a timeout must not leave the other process (and its render pool) running
+        for child in children:
+            child.kill()
     for index, (child, output) in enumerate(zip(children, outputs)):
         assert child.returncode == 0, f"process {index}:\n{output[-3000:]}"
     assert "done: step 2" in outputs[0] and "done: step 2" not in outputs[1]
@@ -97,16 +100,6 @@ def runs(tmp_path_factory):
         yield two, one
 
 
-def params(run_dir, step):
-    model = restore_run(run_dir, step).model
-    return [np.asarray(x) for x in jax.tree.leaves(nnx.state(model, nnx.Param))]
-
-
-def assert_same_params(a_dir, b_dir, step):
-    for a, b in zip(params(a_dir, step), params(b_dir, step), strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-
-
 def scalars(run_dir, tag):
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()
@@ -123,7 +116,7 @@ def checks(run_dir):
 @pytest.mark.slow
 def test_two_processes_train_as_one_process_on_all_their_devices(runs):
     two, one = runs
-    assert_same_params(two, one, 2)
+    assert_same_gradients(two, one, 2)
     for tag in ("loss/total", "reward/mean", "rollouts/length_mean", "optim/grad_norm"):
         np.testing.assert_allclose(scalars(two, tag), scalars(one, tag)[:2], rtol=1e-5)
     assert checks(two) == checks(one)[:2]  # the held-out check: steps 0 and 2, every item
@@ -147,7 +140,7 @@ def test_a_two_process_checkpoint_resumes_in_one_process(runs, tmp_path, capsys)
     capsys.readouterr()
     train_here(resumed, steps=3)
     assert f"resuming chart_tiny in {resumed} from step 2" in capsys.readouterr().out
-    assert_same_params(resumed, one, 3)
+    assert_same_gradients(resumed, one, 3)
 
 
 def test_a_checkpoint_of_other_processes_resumes_at_the_first_batch_none_had_begun():

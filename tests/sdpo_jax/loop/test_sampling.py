@@ -59,6 +59,7 @@ def full_forward_logprobs(model, batch, out, samples):
     return np.asarray(picked)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["text", "image"])
 def test_logprobs_equal_a_full_forward_pass(model, kind):
     batch = text_batch() if kind == "text" else image_batch(model.config)
@@ -103,6 +104,7 @@ def test_same_rng_same_output_and_group_samples_differ(model):
     assert len({tuple(row) for row in group}) == 4
 
 
+@pytest.mark.slow
 def test_rows_stop_at_eos_at_stop_sequences_and_at_the_length_limit(model):
     greedy = generate(
         model,

@@ -54,6 +54,7 @@ def prompts():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("temperature", "pass_mesh"), [(1.0, False), (1.0, True), (0.0, True)])
 def test_sharded_sampler_equals_unsharded(models, unsharded, temperature, pass_mesh):
     _, sharded, mesh = models

@@ -1,5 +1,11 @@
 """The train step on the tiny model: it learns, microbatching is exact, the teacher gets no
-gradient, and the sharded step equals the single-device step."""
+gradient, and the sharded step equals the single-device step.
+
+`setup` is cached: tests that take the same step share its function, so `jax.jit` of it traces
+and compiles once per batch shape for the whole module (jit caches by function). Its state is
+never donated here except through a copy."""
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +73,7 @@ def make_batch(encoder, microbatches, prompts=4, seed=0, renders=True):
     )
 
 
+@functools.cache
 def setup(teacher="live", lr=1e-3, support="topk", sgd=False, beta=0.0):
     """The tiny model's train step. `sgd`: a plain gradient step (params − g) instead of AdamW,
     for tests that compare parameters: Adam divides each gradient by its own magnitude, so a
@@ -87,6 +94,7 @@ def leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+@pytest.mark.slow
 def test_step_lowers_the_loss_on_a_repeated_batch(encoder):
     _, state, step = setup()
     step = jax.jit(step)
@@ -101,6 +109,7 @@ def test_step_lowers_the_loss_on_a_repeated_batch(encoder):
         assert key in metrics
 
 
+@pytest.mark.slow
 def test_four_microbatches_of_one_prompt_equal_one_batch_of_four(encoder):
     """The accumulated gradient equals the full batch's: compared through a plain gradient
     step, params − g (see `setup`)."""
@@ -109,7 +118,6 @@ def test_four_microbatches_of_one_prompt_equal_one_batch_of_four(encoder):
     four = make_batch(encoder, microbatches=4)
     assert one["tokens"].shape == (1, 4 * G, T) and four["tokens"].shape == (4, G, T)
     s1, m1 = jax.jit(step)(state, one)
-    _, state, _ = setup(sgd=True)
     s4, m4 = jax.jit(step)(state, four)
     # Every logged metric too: loss terms were averaged over microbatches (4x too small), the
     # extremes and token means were means of the microbatches' own.
@@ -122,6 +130,7 @@ def test_four_microbatches_of_one_prompt_equal_one_batch_of_four(encoder):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_no_gradient_flows_into_the_teacher(encoder):
     """With an EMA teacher, the gradient with respect to the teacher's parameters is zero."""
     from sdpo_jax.loop.train_step import make_loss
@@ -140,6 +149,7 @@ def test_no_gradient_flows_into_the_teacher(encoder):
     assert any(np.any(g != 0) for g in leaves(grad_student))
 
 
+@pytest.mark.slow
 def test_ema_teacher_moves_towards_the_student(encoder):
     _, state, step = setup(teacher="ema")
     before = leaves(state.ema_params)
@@ -150,14 +160,14 @@ def test_ema_teacher_moves_towards_the_student(encoder):
     np.testing.assert_allclose(after[0], 0.95 * before[0] + 0.05 * params[0], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_sharded_step_equals_the_single_device_step(encoder):
     batch = make_batch(encoder, microbatches=2)
     _, state, step = setup(sgd=True)
     single, m_single = jax.jit(step)(state, batch)
-    _, state, step = setup(sgd=True)
     mesh = make_mesh(data=2, fsdp=2, tensor=2)
     sharded_step = jit_train_step(step, state, batch, mesh)
-    sharded, m_sharded = sharded_step(state, batch)
+    sharded, m_sharded = sharded_step(jax.tree.map(jnp.copy, state), batch)  # donated
     assert len(jax.tree.leaves(sharded.params)[0].sharding.device_set) == 8
     for key in ("loss/total", "loss/sd", "loss/grpo", "optim/grad_norm"):
         np.testing.assert_allclose(
@@ -177,12 +187,14 @@ def test_on_a_mesh_a_batch_without_renders_follows_one_with_them(encoder):
     assert "pixel_values" in rendered["teacher"] and "pixel_values" not in failed["teacher"]
     _, state, step = setup()
     steps = CompiledSteps(step, make_mesh(data=8))
+    state = jax.tree.map(jnp.copy, state)  # donated
     for batch in (rendered, failed, rendered):
         state, metrics = steps(state, batch)
         assert np.isfinite(float(metrics["loss/total"]))
     assert len(steps.jitted) == 2 and int(state.step) == 3
 
 
+@pytest.mark.slow
 def test_reference_kl_starts_at_zero_and_grows_as_the_policy_moves(encoder):
     """beta > 0 keeps the starting weights frozen as the reference: on the first step the
     policy is the reference (KL 0, the loss of beta = 0); after updates the KL is positive and
@@ -207,6 +219,7 @@ def test_reference_kl_starts_at_zero_and_grows_as_the_policy_moves(encoder):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_rows_left_out_of_the_distillation_give_no_sd_loss(encoder):
     """SDPO's mask: rows marked not distilled add nothing to L_SD (all out: L_SD = 0), while the
     GRPO term still sees every row."""
@@ -214,7 +227,6 @@ def test_rows_left_out_of_the_distillation_give_no_sd_loss(encoder):
     _, state, step = setup()
     _, full = jax.jit(step)(state, batch)
     none = dict(batch, sd_mask=np.zeros_like(batch["sd_mask"]))
-    _, state, step = setup()
     _, masked = jax.jit(step)(state, none)
     assert float(full["loss/sd"]) > 0 and float(masked["loss/sd"]) == 0.0
     np.testing.assert_allclose(float(masked["loss/grpo"]), float(full["loss/grpo"]), rtol=1e-5)
@@ -255,6 +267,7 @@ def test_the_total_loss_weighs_the_two_terms(encoder, grpo_weight, sd_weight, be
     np.testing.assert_allclose(float(total), expected, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_fsdp_splits_the_rows_across_devices(encoder):
     """On 8 devices with FSDP each device computes its own rows: the compiled step's
     temporaries per device are a fraction of the single-device step's (holding every row's

@@ -63,6 +63,7 @@ def test_an_edit_with_nothing_to_change_gives_none(name):
     assert EDITS[name]("ax.bar(", DONOR, random.Random(0)) is None  # does not parse
 
 
+@pytest.mark.slow
 def test_edited_bundled_charts_run_and_the_departures_name_the_change():
     items = synthetic.items("chart", 12, seed=3)
     record = RECORDS["chartmimic"]

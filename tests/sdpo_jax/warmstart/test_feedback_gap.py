@@ -13,6 +13,7 @@ from sdpo_jax.warmstart import feedback_gap
 ROWS = ["without feedback", "with feedback, render shown", "with feedback, render hidden"]
 
 
+@pytest.mark.slow
 def test_rows_and_visual_parts_of_the_shipped_chart_policy(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(bundled, "SPLITS", {"train": 2, "validation": 2, "heldout": 2})

@@ -27,6 +27,7 @@ def test_the_changed_tokens_are_those_the_edit_touched():
         assert ("bar" if "bar" in old else "b4") in shown and "City" not in shown
 
 
+@pytest.mark.slow
 def test_it_prints_the_cost_under_each_context(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(bundled, "SPLITS", {"train": 2, "validation": 4, "heldout": 2})

@@ -69,6 +69,7 @@ def test_examples_are_gold_injected_and_revisions_from_the_trainers_context(pool
     assert batch["inputs"]["pixel_values"].shape[0] >= 3 * 48  # at least the targets (48 patches)
 
 
+@pytest.mark.slow
 def test_programs_dropped_near_the_map_limit_leave_the_training_unchanged(
     pool, tmp_path, monkeypatch
 ):
@@ -145,6 +146,7 @@ def test_content_revisions_are_drawn_only_where_there_are_some():
     assert share == pytest.approx(ws.revise_share * ws.content_share, abs=0.03)
 
 
+@pytest.mark.slow
 def test_two_warm_start_steps_end_to_end(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(bundled, "SPLITS", {"train": 4, "validation": 2, "heldout": 2})
