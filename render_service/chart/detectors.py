@@ -18,7 +18,7 @@ from matplotlib.patches import Patch
 from render_service import geometry
 from render_service.chart import tracing
 from render_service.chart.scene import Item, Scene
-from render_service.contrast import contrast_ratio, over
+from render_service.contrast import contrast_ratio, crop, edge, over
 from render_service.types import BBox, Defect
 
 # Texts that matplotlib positions from their axes: they move when the axes are placed.
@@ -544,15 +544,10 @@ def _axes_background(ax) -> tuple:
 def _behind_text(scene: Scene, item: Item) -> tuple | None:
     """The colour behind a text as drawn: the median of its box's edge pixels, where glyphs
     rarely reach. Whatever lies behind (axes, legend frame, text box, image cell) counts."""
-    height, width = scene.pixels.shape[:2]
-    x0, y0, x1, y1 = (round(v) for v in item.bbox)
-    x0, x1 = max(x0, 0), min(x1, width)
-    y0, y1 = max(y0, 0), min(y1, height)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    box = crop(scene.pixels, item.bbox)
+    if box is None:
         return None  # off the image: reported as off_canvas, nothing to compare
-    box = scene.pixels[y0:y1, x0:x1]
-    ring = np.concatenate([box[0], box[-1], box[1:-1, 0], box[1:-1, -1]])
-    return tuple(np.median(ring, axis=0) / 255.0)
+    return tuple(np.median(edge(box), axis=0) / 255.0)
 
 
 def _mark_colors(artist, role: str) -> list[tuple]:

@@ -78,11 +78,11 @@ class _BlockMixin:
         javascript = bool(request.options.get("javascript", self.config.web_javascript))
         try:  # the same page as the render above: same JavaScript setting
             with self.browser.page(request.code, javascript=javascript) as page:
-                original, _, _ = self._screenshot(page)
+                original, _, _ = self.screenshot(page)
                 texts = self.browser.evaluate(page, RECOLOR, PALETTE)
-                first, _, _ = self._screenshot(page)
+                first, _, _ = self.screenshot(page)
                 self.browser.evaluate(page, RECOLOR, shifted(PALETTE))
-                second, _, _ = self._screenshot(page)
+                second, _, _ = self.screenshot(page)
         except PageError as err:
             return RenderResult(id=request.id, ok=False, error=str(err))
         blocks = find_blocks(original, first, second, texts)

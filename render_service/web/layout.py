@@ -1,7 +1,8 @@
 """The probe's snapshot of a rendered page, with the geometry questions every detector asks.
 
 `probe.js` gathers facts in the browser in one call; this module answers, in plain Python,
-which elements paint something, what clips them, and what their colors are.
+which elements paint something, what clips them, and what their colors are. The screenshot
+comes along, for what only its pixels can tell.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 from render_service.geometry import area, intersection, union
 from render_service.types import BBox
@@ -33,11 +36,13 @@ class Layout:
     """Elements of one rendered page by tag index, in document order, then the text of their
     pseudo-elements (`host`: the element whose `::before`, `::after` or `::marker` it is)."""
 
-    def __init__(self, snapshot: dict[str, Any], slide: BBox | None = None):
-        """`slide`: the canvas of an HTML slide. A box covering all of it is the slide itself
+    def __init__(self, snapshot: dict[str, Any], pixels: np.ndarray, slide: BBox | None = None):
+        """`pixels`: the page's screenshot (RGB, document pixels from the top-left corner).
+        `slide`: the canvas of an HTML slide. A box covering all of it is the slide itself
         (the usual `.slide { overflow: hidden }` wrapper), so what it cuts is off the canvas,
         not clipped inside the page."""
         self.snapshot = snapshot
+        self.pixels = pixels
         self.slide = slide
         self.elements: dict[int, dict[str, Any]] = {e["i"]: e for e in snapshot["elements"]}
         # Laid-out children; a pseudo-element's text is measured as text, not as a row's item.

@@ -80,6 +80,10 @@
     lineHeight: parseFloat(cs.lineHeight) || 0, // 0: "normal"
     margins: [cs.marginTop, cs.marginRight, cs.marginBottom, cs.marginLeft].map(parseFloat),
     transformed: cs.transform !== "none",
+    // It changes the colours of all it paints, its text included.
+    repaints: Number(cs.opacity) < 1 || cs.filter !== "none" || cs.mixBlendMode !== "normal",
+    // Hit testing passes through it: where it is drawn is not known from the hit stack.
+    hittable: cs.pointerEvents !== "none",
     textRects,
   });
 
@@ -122,7 +126,7 @@
 
   // What is painted beneath each text, at the centre of its first line: the backgrounds from
   // the text's own element (a pseudo-element's own first) down to the first opaque one
-  // (untagged elements included).
+  // (untagged elements included); and the tagged elements painted above it there.
   const painter = (e) => e.host ?? e.i;
   for (const e of elements) {
     if (!e.rendered || !e.textRects.length) continue;
@@ -130,6 +134,8 @@
     const hits = hitsAt((x0 + x1) / 2, (y0 + y1) / 2);
     const own = hits.findIndex((el) => indexOf.get(el) === painter(e));
     if (own < 0) continue;
+    e.above = hits.slice(0, own).filter((el) => indexOf.has(el) && !hits[own].contains(el))
+      .map((el) => indexOf.get(el));
     const beneath = hits.slice(own).map((el) => {
       const cs = getComputedStyle(el);
       return { i: indexOf.has(el) ? indexOf.get(el) : -1, color: cs.backgroundColor,

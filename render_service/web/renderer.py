@@ -10,7 +10,11 @@ from __future__ import annotations
 import base64
 import functools
 import importlib.resources
+import io
 import time
+
+import numpy as np
+from PIL import Image
 
 from render_service.config import RenderConfig
 from render_service.sandbox import run_sandboxed
@@ -92,12 +96,12 @@ class WebRenderer:
                         f"page has {nodes:,} elements, over the {self.config.web_max_dom_nodes:,} "
                         "limit (RenderConfig.web_max_dom_nodes); send a smaller page"
                     )
-                png, width, height = self._screenshot(page)
+                png, width, height = self.screenshot(page)
                 timings["screenshot"] = time.perf_counter() - start - timings["load"]
                 layout, defects = None, ()
                 if self.config.trace:
                     mark = time.perf_counter()
-                    layout = self.measure(page, len(tags))
+                    layout = self.measure(page, len(tags), png)
                     findings = self.detect(layout)
                     defects = self._trace(page, tags, layout, findings) if findings else ()
                     timings["probe"] = time.perf_counter() - mark
@@ -105,7 +109,7 @@ class WebRenderer:
             return self._error(request, str(err))
         metrics = {}
         if self.slide and layout is not None:
-            metrics = slide_metrics(layout, png, self.canvas)
+            metrics = slide_metrics(layout, self.canvas)
         timings["total"] = time.perf_counter() - start
         return RenderResult(
             id=request.id,
@@ -119,7 +123,7 @@ class WebRenderer:
             metrics=metrics,
         )
 
-    def _screenshot(self, page) -> tuple[bytes, int, int]:
+    def screenshot(self, page) -> tuple[bytes, int, int]:
         viewport_w, viewport_h = self.canvas
         if self.slide:
             width, height = viewport_w, viewport_h
@@ -140,13 +144,15 @@ class WebRenderer:
         )
         return base64.b64decode(shot["data"]), width, height
 
-    def measure(self, page, tag_count: int) -> Layout:
-        """The probe's facts about the page in the tab, whose `tag_count` start tags are tagged."""
+    def measure(self, page, tag_count: int, png: bytes) -> Layout:
+        """The probe's facts about the page in the tab, whose `tag_count` start tags are
+        tagged, with its screenshot `png`."""
         cdp, _ = self.browser.devtools(page)
         found = self.browser.evaluate(
             page, PROBE, {"attr": TAG_ATTR, "first": tag_count, "pseudo": pseudo_text(cdp)}
         )
-        return Layout(found, (0.0, 0.0, *map(float, self.canvas)) if self.slide else None)
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        return Layout(found, pixels, (0.0, 0.0, *map(float, self.canvas)) if self.slide else None)
 
     def detect(self, layout: Layout) -> list[detectors.Finding]:
         width, _ = self.canvas

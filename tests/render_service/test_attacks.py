@@ -300,6 +300,10 @@ def test_a_request_cannot_start_thousands_of_tasks(pool):
 
 PAGE = "<html><body style='background:#fff;font:20px sans-serif'>{}</body></html>"
 NEAR_WHITE = '<p style="color:#f4f4f4">Quarterly results</p>'
+OVER = (
+    "<style>.n{{position:relative;margin:0}}.o{{position:absolute;left:0;top:0;margin:0}}</style>"
+    "<div class='n'><h2 style='margin:0'>Quarterly results</h2>{}</div>"
+)
 CUT = "<style>.n{{width:150px;overflow:hidden;white-space:nowrap}}{}</style><p class='n'>{}</p>"
 # What is painted differs from what `color` says, or the text is no DOM text node at all.
 HIDING = {
@@ -335,12 +339,25 @@ HIDING = {
         NEAR_WHITE,
         "low_contrast",
     ),
+    "oklch colour": (
+        '<p style="color:oklch(0.97 0 0)">Quarterly results</p>',
+        NEAR_WHITE,
+        "low_contrast",
+    ),
+    "pointer-events none, faint": (
+        '<p style="color:#f4f4f4;pointer-events:none">Quarterly results</p>',
+        NEAR_WHITE,
+        "low_contrast",
+    ),
+    "pointer-events none, overlapping": (
+        OVER.format("<h2 class='o' style='pointer-events:none'>Overlapping words</h2>"),
+        OVER.format("<h2 class='o'>Overlapping words</h2>"),
+        "text_overlap",
+    ),
     "::after over a heading": (
         "<style>.n{position:relative;margin:0}.n::after{content:'Overlapping words';"
         "position:absolute;left:0;top:0}</style><h2 class='n'>Quarterly results</h2>",
-        "<style>.n{position:relative;margin:0}.o{position:absolute;left:0;top:0;margin:0}"
-        "</style><div class='n'><h2 style='margin:0'>Quarterly results</h2>"
-        "<h2 class='o'>Overlapping words</h2></div>",
+        OVER.format("<h2 class='o'>Overlapping words</h2>"),
         "text_overlap",
     ),
     "::before in near-white": (
@@ -356,26 +373,11 @@ HIDING = {
 }
 
 
-# Still open: what they paint is not what the probe measures (docs/render_service.md).
-OPEN = {
-    "filter": "contrast is read from CSS, not from the painted pixels",
-    "mix-blend-mode": "contrast is read from CSS, not from the painted pixels",
-    "veil over the text": "contrast is read from CSS, not from the painted pixels",
-    "background-clip text": "contrast is read from CSS, not from the painted pixels",
-}
-
-
 @pytest.mark.chromium
 @pytest.mark.parametrize(
     ("hidden", "control", "kind"),
-    [
-        pytest.param(
-            *case,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=OPEN[name])] if name in OPEN else [],
-        )
-        for name, case in HIDING.items()
-    ],
+    HIDING.values(),
+    ids=HIDING,
 )
 def test_web_pages_cannot_hide_their_defects(web_pool, hidden, control, kind):
     """Class 7: each page paints what its flagged control paints."""

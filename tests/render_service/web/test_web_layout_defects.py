@@ -220,3 +220,37 @@ def test_text_made_by_css_content_is_measured_and_traced_to_its_rule(web_rendere
     ]
     generated = sorted(e.role for e in result.elements if "::" in e.role)
     assert generated == ["h2::after", "li::marker", "p::after", "p::before"]
+
+
+REPAINTED = """<html><head><style>
+body { font: 20px sans-serif; margin: 20px; }
+.filtered { color: #222;
+  filter: brightness(7); }
+.box { position: relative; }
+.veil { position: absolute; inset: 0;
+  background: rgba(255, 255, 255, 0.94); }
+</style></head><body>
+<p class="filtered">Quarterly results</p>
+<div class="box"><p>Regional results</p><div class="veil"></div></div>
+</body></html>"""
+
+
+def test_text_painted_fainter_than_its_css_is_judged_by_its_pixels(web_renderer):
+    """A filter and a veil painted over dark text: the screenshot shows near-white text. Each
+    defect names what repainted it (the filter, the veil's background) besides the text."""
+    assert defects(render(web_renderer, REPAINTED)) == [
+        ("low_contrast", (3, 4, 9)),  # color, filter, <p>
+        ("low_contrast", (7, 10)),  # the veil's background, <p> and the veil's <div>
+    ]
+
+
+@pytest.mark.parametrize("size", [7, 9, 11, 14])
+def test_antialiased_thin_text_is_not_low_contrast(web_renderer, size):
+    """#767676 on white is 4.54:1. Thin small glyphs never cover a whole pixel, so the
+    screenshot shows them fainter (at 11px ExtraLight, about 3:1): that is antialiasing, not
+    another colour, and CSS decides."""
+    html = (
+        f"<p style=\"font: 200 {size}px 'DejaVu Sans'; color: #767676\">"
+        "Quarterly results, illustrated</p>"
+    )
+    assert render(web_renderer, html).defects == ()

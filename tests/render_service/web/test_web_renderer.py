@@ -97,7 +97,8 @@ def test_low_contrast_agrees_with_axe_core(web_renderer):
             tagged, tags = tag_html(case.code)
             # axe runs its own script, so the page needs JavaScript; the cases have none.
             with web_renderer.browser.page(tagged, javascript=True) as page:
-                layout = web_renderer.measure(page, len(tags))
+                png, _, _ = web_renderer.screenshot(page)
+                layout = web_renderer.measure(page, len(tags), png)
                 ours = {cause[0] for f in detectors.low_contrast(layout) for cause in f.causes[:1]}
                 report = axe.run(page, options={"runOnly": ["color-contrast"]}).response
                 theirs = {
