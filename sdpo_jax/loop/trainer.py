@@ -150,8 +150,11 @@ def train(config: Config, argv: list[str] | None = None) -> dict[str, float]:
     with contextlib.ExitStack() as stack:
         run = Run(config, argv, stack)
         monitor = stack.enter_context(Monitor(run))
-        if config.eval.quick_before and not run.start:  # a resumed run keeps the first's
-            monitor.heldout("before", run.start, run.heldout())
+        if not run.start and config.eval.quick_before:
+            monitor.heldout("before", 0, run.heldout())
+        elif run.start and run.start < steps and monitor.check_due(run.start):
+            # A resumed run keeps the first "before" and redoes the check it dropped here.
+            monitor.heldout("during", run.start, run.heldout())
         try:
             pending = run.generate(run.start)
             for step in range(run.start, steps):

@@ -110,15 +110,20 @@ def checks(run_dir):
     import json
 
     lines = (run_dir / "heldout.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+    # Scores only: step 2 ends the two-step run ("after") and not the three-step one ("during").
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in ("seconds", "check")}
+        for line in lines
+    ]
 
 
 @pytest.mark.slow
 def test_two_processes_train_as_one_process_on_all_their_devices(runs):
     two, one = runs
     assert_same_gradients(two, one, 2)
+    # Gloo sums across the processes in another order than one process does: ~2e-5 apart.
     for tag in ("loss/total", "reward/mean", "rollouts/length_mean", "optim/grad_norm"):
-        np.testing.assert_allclose(scalars(two, tag), scalars(one, tag)[:2], rtol=1e-5)
+        np.testing.assert_allclose(scalars(two, tag), scalars(one, tag)[:2], rtol=1e-4)
     assert checks(two) == checks(one)[:2]  # the held-out check: steps 0 and 2, every item
 
 
