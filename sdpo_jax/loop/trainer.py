@@ -19,8 +19,9 @@ With `eval.quick_items`, the run scores that many held-out items before the firs
 after the last one (sampled as in training, with the same key every time) and ends with one
 line: held-out reward before -> after. `eval.quick_every=N` scores them every N steps as well,
 for curves; `eval.quick_before=false` skips the check before the first step. Each check is a
-line of `<run_dir>/heldout.jsonl`: the step, the training seconds so far (checks excluded) and
-the scores.
+line of `<run_dir>/heldout.jsonl`: the step, the training seconds so far (checks excluded),
+which check it was and the scores. A resumed run keeps the checks before the step it resumes
+from, its "before" included, and makes the others again.
 """
 
 from __future__ import annotations
