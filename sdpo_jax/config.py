@@ -129,9 +129,11 @@ class TeacherConfig:
     feedback has nothing to teach (it ran, no defect, and no sibling solution is shown).
     `max_context_tokens` caps the teacher's context before the completion (0: no cap): the
     feedback's tail is cut while its header and first item fit beside the demonstration, else
-    the demonstration goes, then the render image; the completion is never cut. `departures` (charts) adds how the render departs from the target on
-    ChartMimic's measures (plot calls, panels, text, colours), read from the gold program's
-    render; a policy learns to revise from it only if its warm start was shown it."""
+    the demonstration goes, then the render image; the completion is never cut. `departures`
+    adds how the render departs from the gold program's render: on ChartMimic's measures for
+    charts (plot calls, panels, text, colours), on Design2Code's text blocks for web pages and
+    HTML slides (blocks lacking or extra, text, placement, colour); a policy learns to revise
+    from it only if its warm start was shown it."""
 
     weights: Literal["live", "ema"] = "live"
     ema_rate: float = _field(0.05, lo=0.0, hi=1.0)
@@ -415,11 +417,11 @@ def validate(config: Config, *, weights: bool = True) -> None:
             "warmstart.read_share reads the departures of charts, which reward.visual="
             f"{visual!r} does not make; use it with a chart recipe or leave it at 0"
         )
-    if config.teacher.departures and visual != "chartmimic":
+    if config.teacher.departures and visual not in ("chartmimic", "design2code", "slide"):
         raise ConfigError(
-            "teacher.departures compares the ChartMimic records of a render and of the gold "
-            f"program, which reward.visual={visual!r} does not make; use it with "
-            "reward.visual=chartmimic (charts) or leave it off"
+            "teacher.departures compares the ChartMimic records or Design2Code blocks of a "
+            f"render and of the gold program, which reward.visual={visual!r} does not make; use "
+            "it with reward.visual=chartmimic, design2code or slide, or leave it off"
         )
     cap, prompt = config.teacher.max_context_tokens, config.data.max_prompt_tokens
     if cap and cap < prompt + CONTEXT_MARGIN:

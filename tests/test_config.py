@@ -143,9 +143,10 @@ def test_cross_field_checks():
         load_config("chart_tiny", ["data.source=chartmimic"])
     with pytest.raises(ConfigError, match=r"reward\.visual='design2code' does not score chart"):
         load_config("chart_tiny", ["reward.visual=design2code"])
-    with pytest.raises(ConfigError, match=r"teacher\.departures .* reward\.visual='slide'"):
-        load_config("slide_tiny", ["teacher.departures=true"])
-    assert load_config("chart_tiny", ["teacher.departures=true"]).teacher.departures
+    with pytest.raises(ConfigError, match=r"teacher\.departures .* reward\.visual='ssim'"):
+        load_config("chart_tiny", ["teacher.departures=true", "reward.visual=ssim"])
+    for recipe in ("chart_tiny", "web_tiny", "slide_tiny"):
+        assert load_config(recipe, ["teacher.departures=true"]).teacher.departures
     with pytest.raises(ConfigError, match=r"teacher\.max_context_tokens=300 leaves no room"):
         load_config("chart_tiny", ["teacher.max_context_tokens=300"])
     assert (

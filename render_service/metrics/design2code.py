@@ -1,4 +1,5 @@
-"""Design2Code's visual scores from the text blocks of a candidate and a reference page.
+"""Design2Code's visual scores from the text blocks of a candidate and a reference page, and
+the departures (`departures`): the same matching told as sentences a writer can act on.
 
 Blocks come from `web_blocks` ({"text", "bbox" in px, "color"} plus the page size); boxes are
 normalised by each page's own size, as Design2Code does with screenshots of different heights.
@@ -35,6 +36,9 @@ MIN_TEXT_SIMILARITY = 0.5
 MERGE_GAIN = 0.05
 CONTEXT_BONUS, CONTEXT_WINDOW = 0.1, 1
 DESIGN2CODE_METRICS = ("block_match", "text", "position", "color", "clip")
+# What `departures` names: a block whose centre moved by more than this share of the page (a
+# position score below 0.95), text whose colour similarity is below this (ΔE00 above 10).
+MOVED, RECOLORED = 0.05, 0.9
 
 
 def design2code_scores(
@@ -51,13 +55,20 @@ def design2code_scores(
     return scores
 
 
-def _block_scores(ours: list[dict], theirs: list[dict]) -> dict[str, float]:
-    if not ours or not theirs:
-        return {}
+def _matching(ours: list[dict], theirs: list[dict]):
+    """Steps 2 and 3: (our blocks, their blocks, both as merged, the matched pairs (i, j),
+    the text ratios)."""
     ours, theirs = _merge_greedily(ours, theirs)
     ratios = _ratios(ours, theirs)
     rows, cols = linear_sum_assignment(_with_context(-ratios))
     pairs = [(i, j) for i, j in zip(rows, cols) if ratios[i, j] >= MIN_TEXT_SIMILARITY]
+    return ours, theirs, pairs, ratios
+
+
+def _block_scores(ours: list[dict], theirs: list[dict]) -> dict[str, float]:
+    if not ours or not theirs:
+        return {}
+    ours, theirs, pairs, ratios = _matching(ours, theirs)
     if not pairs:
         return {}
     area = lambda block: block["box"][2] * block["box"][3]
@@ -74,6 +85,67 @@ def _block_scores(ours: list[dict], theirs: list[dict]) -> dict[str, float]:
         "position": float(np.mean([1 - shift for shift in shifts])),
         "color": float(np.mean(colors)),
     }
+
+
+def departures(candidate_blocks: dict | None, reference_blocks: dict, limit: int = 6) -> list[str]:
+    """How a page departs from the reference page on Design2Code's four block measures, one
+    sentence per measure it loses on, naming the blocks by their (lowercased) text, up to
+    `limit` each: blocks the target has and yours lacks (or the other way), text that reads
+    otherwise, blocks moved by more than `MOVED` of the page, text coloured otherwise (colour
+    similarity below `RECOLORED`). Empty when the two agree; a page without blocks (or that
+    failed) is taken to show none."""
+    ours = _normalised(candidate_blocks) if candidate_blocks else []
+    theirs = _normalised(reference_blocks)
+    pairs, ratios = [], None
+    if ours and theirs:
+        ours, theirs, pairs, ratios = _matching(ours, theirs)
+    matched_ours, matched_theirs = {i for i, _ in pairs}, {j for _, j in pairs}
+    lines = []
+    if lacked := [b["text"] for j, b in enumerate(theirs) if j not in matched_theirs]:
+        lines.append(f"text in the target that yours lacks: {_listed(map(repr, lacked), limit)}")
+    if extra := [b["text"] for i, b in enumerate(ours) if i not in matched_ours]:
+        lines.append(f"text in yours that the target lacks: {_listed(map(repr, extra), limit)}")
+    reworded = [(i, j) for i, j in pairs if ratios[i, j] < 1.0]
+    if reworded:
+        said = (f"{theirs[j]['text']!r} reads {ours[i]['text']!r}" for i, j in reworded)
+        lines.append(f"text that reads otherwise in yours: {_listed(said, limit)}")
+    moved = [
+        (i, j) for i, j in pairs if np.max(np.abs(_center(ours[i]) - _center(theirs[j]))) > MOVED
+    ]
+    if moved:
+        said = (
+            f"{theirs[j]['text']!r} at {_place(theirs[j])} in the target, {_place(ours[i])} in yours"
+            for i, j in moved
+        )
+        lines.append(f"blocks placed otherwise (centre, share of the page): {_listed(said, limit)}")
+    if pairs:
+        similar = color_similarity(
+            np.array([ours[i]["color"] for i, _ in pairs]) / 255,
+            np.array([theirs[j]["color"] for _, j in pairs]) / 255,
+        )
+        recolored = [pair for pair, sim in zip(pairs, similar) if sim < RECOLORED]
+        if recolored:
+            said = (
+                f"{theirs[j]['text']!r} {_hex(theirs[j])} in the target, {_hex(ours[i])} in yours"
+                for i, j in recolored
+            )
+            lines.append(f"text coloured otherwise: {_listed(said, limit)}")
+    return lines
+
+
+def _listed(items, limit: int) -> str:
+    items = list(items)
+    more = len(items) - limit
+    return "; ".join(items[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def _place(block: dict) -> str:
+    x, y = _center(block)
+    return f"({x:.2f}, {y:.2f})"
+
+
+def _hex(block: dict) -> str:
+    return "#" + "".join(f"{round(c):02x}" for c in block["color"][:3])
 
 
 def _ratios(ours: list[dict], theirs: list[dict]) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from render_service.metrics.chartmimic import departures
+from render_service.metrics import chartmimic, design2code
 from render_service.types import RenderResult
 from sdpo_jax.config import TeacherConfig
 from sdpo_jax.data.pipeline import Prompt, letterbox, template_messages
@@ -33,14 +33,19 @@ from sdpo_jax.method.credit import DOMAIN_LANGUAGES
 from sdpo_jax.method.rewards import RECORDS
 
 ELLIPSIS = " …"
+# How a render departs from the gold render, by the record its visual score reads.
+DEPARTURES = {
+    RECORDS["chartmimic"]: chartmimic.departures,  # ChartMimic's four measures
+    RECORDS["design2code"]: design2code.departures,  # Design2Code's blocks (web, slides)
+}
 
 
 def feedback_text(
     result: RenderResult, config: TeacherConfig, reference: RenderResult | None = None
 ) -> str:
     """The defect list or the execution error as the teacher reads it, then (with
-    `config.departures` and a chart record on both sides) how the render departs from the
-    reference render of the gold program."""
+    `config.departures` and a ChartMimic record or Design2Code blocks in the reference) how the
+    render departs from the reference render of the gold program."""
     if not result.ok:
         error = (result.error or "unknown error").strip()
         return config.error.format(error=error[: config.max_error_chars])
@@ -54,10 +59,12 @@ def feedback_text(
             for d in ranked
         ]
         text = "\n".join([config.defects_header, *items])
-    record = RECORDS["chartmimic"]
-    if not (config.departures and reference is not None and record in reference.metrics):
+    if not (config.departures and reference is not None):
         return text
-    found = departures(result.metrics.get(record), reference.metrics[record])
+    record = next((r for r in DEPARTURES if r in reference.metrics), None)
+    if record is None:
+        return text
+    found = DEPARTURES[record](result.metrics.get(record), reference.metrics[record])
     return (
         "\n".join([text, config.departures_header, *(f"- {d}" for d in found)]) if found else text
     )

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from render_service.metrics.color import color_similarity
-from render_service.metrics.design2code import design2code_scores
+from render_service.metrics.design2code import departures, design2code_scores
 from render_service.metrics.web_blocks import PALETTE, SHIFT, TOLERANCE, find_blocks
 from render_service.types import RenderRequest
 
@@ -142,3 +142,76 @@ def test_double_render_finds_the_text_blocks_of_a_known_page(block_renderer):
         x0, y0, x1, y1 = block["bbox"]
         assert 20 <= x0 < x1 <= 340 and 20 <= y0 < y1 <= 200  # inside the body's margin box
     assert design2code_scores(found, found, clip=1.0)["final"] == 1.0
+
+
+# A page of 100 x 200 px: a heading, a paragraph, a footer.
+TARGET = page(
+    ("quarterly report", (10, 10, 90, 30), (51, 51, 51)),
+    ("revenue grew this year", (10, 40, 90, 60), (200, 30, 30)),
+    ("contact us", (10, 170, 60, 190), (0, 0, 0)),
+)
+
+
+def changed(**blocks):
+    """TARGET with some blocks replaced (a value of None drops the block)."""
+    kept = {b["text"]: (b["text"], b["bbox"], b["color"]) for b in TARGET["blocks"]}
+    for name, block in blocks.items():
+        kept[name.replace("_", " ")] = block
+    return page(*(block for block in kept.values() if block is not None))
+
+
+def test_departures_name_each_change_of_a_page_and_nothing_else():
+    """Each change to the target is one line naming the block by its text: missing, reworded,
+    moved, recoloured; the page itself departs in nothing."""
+    assert departures(TARGET, TARGET) == []
+    assert departures(changed(contact_us=None), TARGET) == [
+        "text in the target that yours lacks: 'contact us'"
+    ]
+    reworded = changed(quarterly_report=("annual report", (10, 10, 90, 30), (51, 51, 51)))
+    assert departures(reworded, TARGET) == [
+        "text that reads otherwise in yours: 'quarterly report' reads 'annual report'"
+    ]
+    unrelated = changed(quarterly_report=("zzz", (10, 10, 90, 30), (51, 51, 51)))
+    assert departures(unrelated, TARGET) == [
+        "text in the target that yours lacks: 'quarterly report'",
+        "text in yours that the target lacks: 'zzz'",
+    ]
+    moved = changed(contact_us=("contact us", (10, 100, 60, 120), (0, 0, 0)))
+    assert departures(moved, TARGET) == [
+        "blocks placed otherwise (centre, share of the page): 'contact us' at (0.35, 0.90) in "
+        "the target, (0.35, 0.55) in yours"
+    ]
+    recolored = changed(
+        revenue_grew_this_year=("revenue grew this year", (10, 40, 90, 60), (30, 30, 200))
+    )
+    assert departures(recolored, TARGET) == [
+        "text coloured otherwise: 'revenue grew this year' #c81e1e in the target, #1e1ec8 in yours"
+    ]
+    # A page that failed shows no block; a page within the tolerances departs in nothing.
+    assert departures(None, TARGET) == [
+        "text in the target that yours lacks: 'quarterly report'; 'revenue grew this year'; "
+        "'contact us'"
+    ]
+    nudged = changed(contact_us=("contact us", (12, 172, 62, 192), (10, 10, 10)))
+    assert departures(nudged, TARGET) == []
+
+
+@pytest.mark.chromium
+def test_departures_of_rendered_pages_name_the_edit(block_renderer):
+    """Rendered in Chromium: a heading reworded and a paragraph recoloured are named, with the
+    target's own text, and nothing else is."""
+    edited = KNOWN_PAGE.replace("Quarterly report", "Monthly report").replace(
+        "rgb(200, 30, 30)", "rgb(30, 30, 200)"
+    )
+    found = [
+        block_renderer.render(RenderRequest(name, "web", code, options={"blocks": True}))
+        for name, code in (("target", KNOWN_PAGE), ("edited", edited))
+    ]
+    assert all(result.ok for result in found)
+    target, ours = (result.metrics["blocks"] for result in found)
+    assert departures(target, target) == []
+    assert departures(ours, target) == [
+        "text that reads otherwise in yours: 'quarterly report' reads 'monthly report'",
+        "text coloured otherwise: 'revenue grew this year' #c81e1e in the target, #1e1ec8 in "
+        "yours; '12%' #c81e1e in the target, #1e1ec8 in yours",
+    ]

@@ -203,3 +203,17 @@ def test_departures_from_the_target_follow_the_defects_when_asked():
     same = RenderResult("s", ok=True, metrics={"chartmimic": gold}, defects=RENDERED.defects)
     assert feedback_text(same, asked, reference) == feedback_text(RENDERED, CONFIG)
     assert feedback_text(FAILED, asked, reference) == feedback_text(FAILED, CONFIG)
+
+
+def test_a_page_departs_from_the_target_by_its_text_blocks():
+    """Web pages and HTML slides: the departures come from Design2Code's blocks."""
+    block = {"text": "quarterly report", "bbox": (10, 10, 90, 30), "color": (51, 51, 51)}
+    gold = {"width": 100, "height": 200, "blocks": [block]}
+    drawn = {"width": 100, "height": 200, "blocks": [block | {"text": "annual report"}]}
+    result = RenderResult("r", ok=True, image_png=png("red"), metrics={"blocks": drawn})
+    reference = RenderResult("ref", ok=True, metrics={"blocks": gold})
+    assert feedback_text(result, TeacherConfig(departures=True), reference).splitlines() == [
+        CONFIG.no_defects,
+        "Compared with the target:",
+        "- text that reads otherwise in yours: 'quarterly report' reads 'annual report'",
+    ]
