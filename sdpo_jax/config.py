@@ -417,7 +417,7 @@ def validate(config: Config, *, weights: bool = True) -> None:
             "warmstart.read_share reads the departures of charts, which reward.visual="
             f"{visual!r} does not make; use it with a chart recipe or leave it at 0"
         )
-    if config.teacher.departures and visual not in ("chartmimic", "design2code", "slide"):
+    if config.teacher.departures and visual not in DEPARTED_SCORES:
         raise ConfigError(
             "teacher.departures compares the ChartMimic records or Design2Code blocks of a "
             f"render and of the gold program, which reward.visual={visual!r} does not make; use "
@@ -435,6 +435,8 @@ def validate(config: Config, *, weights: bool = True) -> None:
 # Presets that may start from fresh weights (the tiny family); the others need model.path.
 FRESH_PRESETS = ("tiny", "mini")
 # The tasks each visual score can judge.
+# The visual scores whose records a render's departures from the gold render are read from.
+DEPARTED_SCORES = ("chartmimic", "design2code", "slide")
 VISUAL_TASKS = {
     "ssim": ("chart", "web", "slide"),
     "chartmimic": ("chart",),

@@ -1,7 +1,11 @@
-"""Content edits: a gold chart program changed in one thing ChartMimic scores.
+"""Content edits: a gold program changed in one thing its benchmark scores.
+
+Charts (`EDITS`, what ChartMimic scores): a title or axis label, a mark's colour, a plot call.
+Web pages and HTML slides (`PAGE_EDITS`, what Design2Code's blocks score): a heading's or a
+paragraph's words, a text colour.
 
 The warm start revises such attempts toward the gold program with `teacher.departures` on.
-The edited program still runs, and the prompt image (128 x 96) cannot show a title's words:
+The edited program still runs, and the small prompt image cannot show a title's words:
 the departures, which name the change, are what the loss on the changed tokens can be lowered
 from. (An edit can cause a defect too, as bars turned horizontal can crowd their labels.) These
 attempts teach the policy to read what the feedback says, not only that there is some.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import ast
 import difflib
 import random
+import re
 from collections.abc import Callable
 
 from render_service.injections import replace_segment
@@ -106,6 +111,52 @@ EDITS: dict[str, Callable[[str, str, random.Random], str | None]] = {
     "recolor": recolor,
     "retype": retype,
 }
+
+
+# An element's own text (no markup inside), and a text colour declaration in CSS.
+_HEADING = re.compile(r"<(h[1-6])(\s[^<>]*)?>([^<>]+)</\1>")
+_WORDS = re.compile(r"<(p|li)(\s[^<>]*)?>([^<>]+)</\1>")
+_TEXT_COLOR = re.compile(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{3,6})\b")
+
+
+def _swap_match(code: str, donor: str, rng: random.Random, pattern: re.Pattern, group: int):
+    """One `pattern` match's `group` in `code` replaced by a different value from `donor`."""
+    ours = list(pattern.finditer(code))
+    values = {m.group(group) for m in ours}
+    options = sorted({m.group(group) for m in pattern.finditer(donor)} - values)
+    if not ours or not options:
+        return None
+    chosen = rng.choice(ours)
+    start, end = chosen.span(group)
+    return code[:start] + rng.choice(options) + code[end:]
+
+
+def retitle_page(code: str, donor: str, rng: random.Random) -> str | None:
+    """A heading takes the words of one of the donor's: a block that reads otherwise."""
+    return _swap_match(code, donor, rng, _HEADING, 3)
+
+
+def reword_page(code: str, donor: str, rng: random.Random) -> str | None:
+    """A paragraph or list item takes the words of one of the donor's."""
+    return _swap_match(code, donor, rng, _WORDS, 3)
+
+
+def recolor_page(code: str, donor: str, rng: random.Random) -> str | None:
+    """A CSS text colour takes one of the donor's: blocks coloured otherwise."""
+    return _swap_match(code, donor, rng, _TEXT_COLOR, 1)
+
+
+PAGE_EDITS: dict[str, Callable[[str, str, random.Random], str | None]] = {
+    "retitle": retitle_page,
+    "reword": reword_page,
+    "recolor": recolor_page,
+}
+EDIT_NAMES = frozenset(EDITS) | frozenset(PAGE_EDITS)
+
+
+def edits_for(domain: str) -> dict[str, Callable[[str, str, random.Random], str | None]]:
+    """The content edits of a render domain's programs (none for python-pptx decks)."""
+    return {"chart": EDITS, "web": PAGE_EDITS, "slide_html": PAGE_EDITS}.get(domain, {})
 
 
 def changed_tokens(tokenizer, before: str, after: str) -> list[int]:

@@ -16,7 +16,8 @@ negative log-likelihood per token, under four contexts:
 
 A policy that reads its context pays less in each row below the first. One that does not pays
 the same in all four: its teacher has nothing to pass on about what the benchmark scores.
-Charts only: the departures compare ChartMimic records.
+Charts, web pages and HTML slides: the departures compare ChartMimic records or Design2Code
+blocks.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ import numpy as np
 
 from render_service import RenderPool, RenderRequest, metrics
 from render_service.metrics.scoring import scoring_options
-from sdpo_jax.config import Config
+from sdpo_jax.config import DEPARTED_SCORES, Config
+from sdpo_jax.data.records import TASK_DOMAINS
 from sdpo_jax.errors import RunError
 from sdpo_jax.loop.rollouts import References
 from sdpo_jax.loop.train_step import completion_logits, token_logprobs
 from sdpo_jax.method.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.runtime import load_model, load_prompts, split_records
-from sdpo_jax.warmstart.content_edits import EDITS, changed_tokens
+from sdpo_jax.warmstart.content_edits import changed_tokens, edits_for
 from sdpo_jax.warmstart.examples import Example, answer_ids, answer_text, make_batch
 
 CONTEXTS = (
@@ -56,33 +58,38 @@ def nll(model, encoder, context: dict, images, answer: np.ndarray, positions) ->
 def measure(config: Config) -> dict[str, dict[str, float]]:
     """{edit: {context: mean NLL per changed token, "items": how many items it applied to}} for
     the config's policy on its quick split."""
-    if config.reward.visual != "chartmimic":
-        raise RunError("feedback_reading compares ChartMimic records: run it on a chart recipe")
+    if config.reward.visual not in DEPARTED_SCORES:
+        raise RunError(
+            f"feedback_reading compares the records of reward.visual="
+            f"{', '.join(DEPARTED_SCORES)}: run it on a chart, web or slide recipe"
+        )
     model, encoder = load_model(config.model, seed=config.train.seed, mesh=None, rules=None)
-    with RenderPool(config.render, registry=metrics.registry(), warm_domains=("chart",)) as pool:
+    domain = TASK_DOMAINS[config.data.task]
+    with RenderPool(config.render, registry=metrics.registry(), warm_domains=(domain,)) as pool:
         records = split_records(config, config.eval.quick_split, pool.render)
         prompts = load_prompts(config, encoder, records[: config.eval.quick_items or None])
         return costs(config, model, encoder, prompts, pool)
 
 
 def costs(config: Config, model, encoder, prompts, pool) -> dict[str, dict[str, float]]:
-    """The table `measure` makes, for `prompts` (chart prompts, at least 2) and a live pool."""
+    """The table `measure` makes, for `prompts` (of one domain, at least 2) and a live pool."""
     tokenizer, size = encoder.tokenizer, config.data.letterbox
     teacher = dataclasses.replace(config.teacher, departures=True)
     plain = dataclasses.replace(teacher, departures=False)
     if len(prompts) < 2:
         raise RunError(f"content edits need 2 {config.eval.quick_split} items of {config.name}")
-    references = References(pool, "chartmimic")
+    domain = prompts[0].record.domain
+    references = References(pool, config.reward.visual)
     references.submit([p.record for p in prompts])
     edits = [
         (name, i, edit(p.record.gold, prompts[(i + 1) % len(prompts)].record.gold,
                        random.Random(f"{config.train.seed}:{p.record.id}:{name}")))
-        for name, edit in EDITS.items()
+        for name, edit in edits_for(domain).items()
         for i, p in enumerate(prompts)
     ]  # fmt: skip
     edits = [(name, i, code) for name, i, code in edits if code is not None]
     requests = [
-        scoring_options(RenderRequest(f"{name}-{i}", "chart", code)) for name, i, code in edits
+        scoring_options(RenderRequest(f"{name}-{i}", domain, code)) for name, i, code in edits
     ]
     results = pool.render(requests)
     found: dict[str, dict[str, list[float]]] = {}
@@ -91,10 +98,8 @@ def costs(config: Config, model, encoder, prompts, pool) -> dict[str, dict[str, 
         if feedback_text(result, teacher, reference) == feedback_text(result, plain):
             continue  # failed to run, or the departures say nothing
         gold = prompt.record.gold
-        answer = answer_ids(tokenizer, gold, "chart")
-        positions = changed_tokens(
-            tokenizer, answer_text(code, "chart"), answer_text(gold, "chart")
-        )
+        answer = answer_ids(tokenizer, gold, domain)
+        positions = changed_tokens(tokenizer, answer_text(code, domain), answer_text(gold, domain))
         images = [*prompt.images, render_image(result, size)]
         contexts = {
             CONTEXTS[0]: (prompt.encoded, prompt.images),

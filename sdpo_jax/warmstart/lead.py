@@ -21,7 +21,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from sdpo_jax.config import Config
+from sdpo_jax.config import DEPARTED_SCORES, Config
 from sdpo_jax.loop.heldout import attempt
 from sdpo_jax.loop.rollouts import References, train_batch
 from sdpo_jax.loop.train_step import combine_microbatches, make_loss
@@ -57,7 +57,7 @@ def disagreement(config: Config, model, encoder, prompts, pool, rng: jax.Array) 
 
 
 def lead(config: Config, model, encoder, prompts, pool, rng: jax.Array) -> dict:
-    """The three measures on `prompts` (reading for charts only)."""
+    """The three measures on `prompts` (reading where departures exist: charts, pages)."""
     teachers = {"with feedback": config.teacher}
     writing = feedback_gap.gap(
         config, model, encoder, prompts, pool, teachers=teachers, rng=rng, num_samples=1,
@@ -67,7 +67,7 @@ def lead(config: Config, model, encoder, prompts, pool, rng: jax.Array) -> dict:
         "writing": writing,
         "disagreement": disagreement(config, model, encoder, prompts, pool, rng),
     }
-    if config.reward.visual == "chartmimic" and len(prompts) >= 2:
+    if config.reward.visual in DEPARTED_SCORES and len(prompts) >= 2:
         measured["reading"] = feedback_reading.costs(config, model, encoder, prompts, pool)
     return measured
 

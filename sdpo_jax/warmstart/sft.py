@@ -55,7 +55,7 @@ from sdpo_jax.loop.rundir import machine
 from sdpo_jax.loop.train_step import completion_logits, make_optimizer, token_logprobs
 from sdpo_jax.method.teacher import feedback_text, render_image, teacher_prompt
 from sdpo_jax.runtime import keep_compiled, load_prompts, split_records
-from sdpo_jax.warmstart.content_edits import EDITS
+from sdpo_jax.warmstart.content_edits import EDIT_NAMES, edits_for
 from sdpo_jax.warmstart.examples import Example, answer_ids, answer_text, length_groups, make_batch
 from sdpo_jax.warmstart.lead import lead, report
 from sdpo_jax.warmstart.reading import changed_weights, reading_context, readings
@@ -80,7 +80,7 @@ def build_examples(
         if departures and len(prompts) > 1:  # a whole other chart, to revise toward this one
             donor = prompts[(index + 1) % len(prompts)].record.gold
             attempts.append((index, OTHER, donor))
-            for name, edit in EDITS.items():  # or this one changed in one scored property
+            for name, edit in edits_for(domain).items():  # or this one changed in one property
                 edited = edit(gold, donor, random.Random(f"{seed}:{prompt.record.id}:{name}"))
                 if edited is not None:
                     attempts.append((index, name, edited))
@@ -111,7 +111,7 @@ def build_examples(
     ):
         prompt, answer = prompts[index], answers[index]
         reference = golds[index] if departures else None
-        if name in EDITS:
+        if name in EDIT_NAMES:
             kind = CONTENT
         else:
             kind = name if name in ("gold", OTHER) else injections.INJECTIONS[name].kind

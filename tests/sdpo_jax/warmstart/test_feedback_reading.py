@@ -28,10 +28,11 @@ def test_the_changed_tokens_are_those_the_edit_touched():
 
 
 @pytest.mark.slow
-def test_it_prints_the_cost_under_each_context(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("recipe", ["chart_tiny", "web_tiny"])
+def test_it_prints_the_cost_under_each_context(recipe, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(bundled, "SPLITS", {"train": 2, "validation": 4, "heldout": 2})
-    main(["chart_tiny", "model.path=none", "eval.quick_split=validation", "render.workers=1"])
+    main([recipe, "model.path=none", "eval.quick_split=validation", "render.workers=1"])
     printed = capsys.readouterr().out
     rows = {line.split(" | ")[0].strip("| "): line for line in printed.splitlines()}
     for context in CONTEXTS:
@@ -41,6 +42,6 @@ def test_it_prints_the_cost_under_each_context(tmp_path, capsys, monkeypatch):
     assert counts and all(0 < n <= 4 for n in counts)
 
 
-def test_a_recipe_without_chart_records_is_refused_in_one_line():
-    with pytest.raises(SystemExit, match=r"^error: feedback_reading compares ChartMimic records"):
-        main(["slide_tiny", "model.path=none"])
+def test_a_score_without_records_is_refused_in_one_line():
+    with pytest.raises(SystemExit, match=r"^error: feedback_reading compares the records of"):
+        main(["chart_tiny", "model.path=none", "reward.visual=ssim"])

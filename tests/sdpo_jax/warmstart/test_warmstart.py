@@ -31,14 +31,15 @@ def pool():
         yield pool
 
 
-def chart_prompts(pool, config, encoder, tmp_path):
-    items = synthetic.items("chart", 2, seed=5)
+def chart_prompts(pool, config, encoder, tmp_path, task="chart"):
+    items = synthetic.items(task, 2, seed=5)
     records = []
     for item in items:
         image = tmp_path / f"{item.id}.png"
-        image.write_bytes(pool.render([RenderRequest(item.id, "chart", item.code)])[0].image_png)
+        rendered = pool.render([RenderRequest(item.id, item.domain, item.code)])[0]
+        image.write_bytes(rendered.image_png)
         prompt = user_prompt(str(image), item.instruction)
-        records.append(PromptRecord(item.id, "chart", prompt, str(image), item.code))
+        records.append(PromptRecord(item.id, task, prompt, str(image), item.code))
     return items, load_prompts(config, encoder, records)
 
 
@@ -126,6 +127,23 @@ def test_with_departures_revisions_read_how_an_attempt_departs_from_the_gold_ren
     assert len(examples["revise_solution"]) == solved
     golds = {tuple(e.answer) for e in examples["gold"]}
     assert all(tuple(e.answer) in golds for e in examples["revise_content"])
+
+
+@pytest.mark.slow
+@pytest.mark.chromium
+def test_with_departures_page_revisions_name_the_blocks_that_differ(pool, tmp_path):
+    """Web pages: the other item's page and the content edits (a heading, a paragraph, a text
+    colour) are revised from contexts that name the blocks by their text."""
+    config = load_config("web_tiny", ["model.path=none", "teacher.departures=true"])
+    encoder = ChatEncoder.tiny()
+    _, prompts = chart_prompts(pool, config, encoder, tmp_path, task="web")
+    examples, counts = build_examples(config, encoder, prompts, pool)
+    assert counts[OTHER]["detected"] == 2 and examples["revise_content"]
+    told = [encoder.tokenizer.decode(e.prompt["input_ids"]) for e in examples["revise_content"]]
+    lines = ("- text that reads otherwise in yours: ", "- text in the target that yours lacks: ")
+    assert all("Compared with the target:" in c for c in told)
+    assert any(line in c for c in told for line in lines)
+    assert any("- text coloured otherwise: " in c for c in told)
 
 
 def test_content_revisions_are_drawn_only_where_there_are_some():
