@@ -297,7 +297,7 @@ def _same_scores(points: list[dict]) -> bool:
 def _arm_summary(curves: dict[int, list[dict]], consistent: bool = True) -> dict:
     seeds = sorted(curves)
     final = {key: [curves[s][-1][key] for s in seeds] for key in curves[seeds[0]][-1]}
-    numbers = {k: v for k, v in final.items() if k not in ("step", "split")}
+    numbers = {k: v for k, v in final.items() if k not in ("step", "split", "check")}
     steps = [p["step"] for p in curves[seeds[0]]]
     return {
         "seeds": seeds,
