@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 Box = tuple[float, float, float, float]
 
 
@@ -50,3 +52,19 @@ def contains(outer: Box, inner: Box) -> bool:
 def outside(box: Box, frame: Box) -> tuple[float, float, float, float]:
     """How far `box` reaches past each side of `frame`: left, top, right, bottom."""
     return (frame[0] - box[0], frame[1] - box[1], box[2] - frame[2], box[3] - frame[3])
+
+
+def overlap_depth(a, b) -> float:
+    """How deep two convex polygons (corner arrays, n x 2) overlap: the least overlap of their
+    shadows over every edge normal of either (separating axis theorem); <= 0 when apart. For
+    rotated text, whose axis-aligned boxes meet long before the glyph boxes do."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    depth = np.inf
+    for polygon in (a, b):
+        edges = np.roll(polygon, -1, axis=0) - polygon
+        normals = np.column_stack([-edges[:, 1], edges[:, 0]])
+        normals = normals / np.maximum(np.hypot(*normals.T), 1e-12)[:, None]
+        pa, pb = a @ normals.T, b @ normals.T
+        overlap = np.minimum(pa.max(0), pb.max(0)) - np.maximum(pa.min(0), pb.min(0))
+        depth = min(depth, float(overlap.min()))
+    return depth

@@ -229,23 +229,33 @@ def figure_too_small(code: str, rng: random.Random):
 
 
 def unclipped_artist(code: str, rng: random.Random):
-    """A line drawn with clip_on=False under a y limit it exceeds: it leaves the axes. Under
-    tight_layout the stray line also squeezes the plots, so their texts may collide."""
-    calls = [c for c in _single_line(_calls(code, "plot")) if _receiver(c) and len(c.args) >= 2]
-    calls = [c for c in calls if _number_list(c.args[1])]
+    """Data drawn with clip_on=False under a y limit it exceeds: it leaves the axes. Every
+    family of data artist the programs draw: a line, scatter bubbles (drawn large), a filled
+    area. Under tight_layout the stray artist also squeezes the plots, so their texts may
+    collide."""
+    calls = [
+        c
+        for name in ("plot", "scatter", "fill_between")
+        for c in _single_line(_calls(code, name))
+        if _receiver(c) and len(c.args) >= 2 and _number_list(c.args[1])
+    ]
     call = _pick(rng, calls)
     if call is None:
         return None
     values = [e.value for e in call.args[1].elts]
     top = max(1, round(min(values) + (max(values) - min(values)) * 0.4))
-    code = replace_segment(code, call, _with_keywords(call, clip_on="False"))
+    keywords = {"clip_on": "False"}
+    if isinstance(call.func, ast.Attribute) and call.func.attr == "scatter":
+        keywords["s"] = str(rng.choice((600, 1200, 2000)))
+    code = replace_segment(code, call, _with_keywords(call, **keywords))
     code, limit = _insert_after(code, call.lineno, f"{_receiver(call)}.set_ylim(0, {top})")
     return code, (call.lineno, limit)
 
 
 def misaligned_panels(code: str, rng: random.Random):
     """One of the panels placed by hand (add_axes / plt.axes with a [left, bottom, width,
-    height] list) nudged up or down by about 1% of the figure: its edges almost, but not
+    height] list) nudged by one to four hundredths of the figure across the line it shares
+    with a neighbour (up or down in a row, sideways in a column): its edges almost, but not
     quite, line up with its neighbour's."""
     calls = [
         c
@@ -257,8 +267,18 @@ def misaligned_panels(code: str, rng: random.Random):
         return None
     call = rng.choice(calls)
     edited = ast.parse(ast.unparse(call), mode="eval").body
-    bottom = edited.args[0].elts[1]
-    bottom.value = round(bottom.value + rng.choice((-1, 1)) * rng.choice((0.012, 0.015)), 3)
+    mine = [e.value for e in call.args[0].elts]
+    # Across the line the panels share: the bottom in a row, the left edge in a column.
+    shared = [
+        index
+        for index in (0, 1)
+        if any(c is not call and c.args[0].elts[index].value == mine[index] for c in calls)
+    ]
+    if not shared:
+        return None
+    edge = edited.args[0].elts[rng.choice(shared)]
+    step = rng.choice((0.012, 0.015, 0.025, 0.04))
+    edge.value = round(edge.value + rng.choice((-1, 1)) * step, 3)
     return replace_segment(code, call, ast.unparse(edited)), (call.lineno,)
 
 

@@ -14,6 +14,7 @@ from matplotlib.collections import Collection, LineCollection, PathCollection, P
 from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path as MplPath
 
 from render_service import geometry
 from render_service.chart import tracing
@@ -34,16 +35,23 @@ TEXT_CONTRAST = 3.0
 MARK_CONTRAST = 1.25
 # Edges that share a grid line may differ by pixel snapping, not more.
 ALIGN_PX = 2.0
-# Free-standing axes whose edges are this close (share of the figure) were meant to line up.
-NEAR_ALIGN_SHARE = 0.02
+# Panels of one row or column whose edges are this close (share of the figure) were meant to
+# line up: a few hundredths off is a slip of the hand; a deliberate offset (a side panel
+# centred on its neighbour) is larger.
+NEAR_ALIGN_SHARE = 0.05
 # The least hidden data worth reporting: one marker, 5 px of line, a 5x5 px piece of a bar.
 HIDDEN_LINE_PX, HIDDEN_MARKERS, HIDDEN_AREA_PX = 5.0, 1, 25.0
+# Filled areas and patches under a legend are measured on a grid this fine (px).
+AREA_GRID_PX = 2.0
 # A text whose box reaches this far into another axes' plot area collides with it (a glyph's
 # box has about this much padding around the ink).
 INTO_AXES_PX = 3.0
 # Data drawn with clip_on=False may sit on the plot's edge (markers on a spine); past this
 # share of its samples outside the plot area it runs out of it.
 UNCLIPPED_SHARE = 0.05
+# A mark drawn on the plot's edge pokes past it by its radius: a default scatter marker (6 pt)
+# is about 4 px at 100 dpi, so only outlines farther out than this are outside.
+UNCLIPPED_REACH_PX = 5.0
 # Texts whose boxes add up to more than this share of their figure are too many for it: the
 # figure is too small. Readable charts stay under a fifth (labels, ticks, titles, legend).
 CRAMPED_SHARE = 0.3
@@ -228,7 +236,22 @@ def _overlapping_pairs(items: list[Item]):
         boxes[:, None, 1], boxes[None, :, 1]
     )
     hits = np.triu((width > TOUCH_PX) & (height > TOUCH_PX), k=1)
-    return list(zip(*np.nonzero(hits)))
+    pairs = zip(*np.nonzero(hits))
+    return [(i, j) for i, j in pairs if _turned_boxes_meet(items[i], items[j])]
+
+
+def _turned_boxes_meet(a: Item, b: Item) -> bool:
+    """Whether texts whose hulls meet also meet as turned boxes (True if neither is turned)."""
+    if a.corners is None and b.corners is None:
+        return True
+    return geometry.overlap_depth(_corners(a), _corners(b)) > TOUCH_PX
+
+
+def _corners(item: Item) -> np.ndarray:
+    if item.corners is not None:
+        return item.corners
+    x0, y0, x1, y1 = item.bbox
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=float)
 
 
 # --- clipping, overflow, off canvas ---------------------------------------------------------
@@ -340,15 +363,17 @@ def _edges(scene: Scene, item: Item) -> str:
 def unclipped_data(scene: Scene) -> list[Defect]:
     """Data drawn with clip_on=False that runs out of its plot area: over the titles, past the
     figure's edge. Matplotlib clips data to its axes unless told not to, so the limits (or the
-    data) are wrong for what is drawn."""
+    data) are wrong for what is drawn. Lines and bars are sampled along their length; patches,
+    filled areas and scatter marks along their outlines, at their drawn size, and only when
+    placed in data coordinates (a patch placed in axes coordinates outside is a decoration)."""
     defects = []
     for data in scene.data:
-        if data.artist.get_clip_on() or data.axes is None:
+        if data.artist.get_clip_on() or data.axes is None or hasattr(data.axes, "_colorbar"):
             continue
         samples = _samples(scene, data)
         if not len(samples):
             continue
-        box = geometry.shrink(_axes_box(scene, data), -TOUCH_PX)
+        box = geometry.shrink(_axes_box(scene, data), -UNCLIPPED_REACH_PX)
         outside = 1.0 - float(np.mean(_inside(samples, box)))
         if outside > UNCLIPPED_SHARE:
             lines = _merge(data.lines, tracing.limit_lines(data.axes))
@@ -366,8 +391,9 @@ def unclipped_data(scene: Scene) -> list[Defect]:
 
 
 def _samples(scene: Scene, data: Item) -> np.ndarray:
-    """Image points along a line, at a scatter's points, or a bar's corners; none for other
-    artists (matplotlib draws some decorations unclipped on purpose: colorbar dividers)."""
+    """Image points along a line, around each scatter mark, along a bar's or a patch's or a
+    filled area's outline; none for other artists (matplotlib draws some decorations unclipped
+    on purpose: colorbar dividers)."""
     artist = data.artist
     if isinstance(artist, Line2D):
         points = _to_image(scene, data, artist.get_transform().transform(artist.get_xydata()))
@@ -375,12 +401,39 @@ def _samples(scene: Scene, data: Item) -> np.ndarray:
         drawn = artist.get_linestyle() not in ("None", "", " ", "none")
         return _densify(points) if drawn and len(points) > 1 else points
     if isinstance(artist, PathCollection):
-        offsets = artist.get_offset_transform().transform(artist.get_offsets())
-        return _to_image(scene, data, offsets)
+        return _marks_outline(scene, data)
     if data.role == "bar":
         x0, y0, x1, y1 = data.bbox
-        return np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], dtype=float)
+        return _densify(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]))
+    if _in_data_coordinates(data) and isinstance(artist, Patch | PolyCollection):
+        return np.concatenate([_densify(ring) for ring in _outlines(scene, data)] or [[]])
     return np.empty((0, 2))
+
+
+def _in_data_coordinates(data: Item) -> bool:
+    return data.artist.get_transform().contains_branch(data.axes.transData)
+
+
+def _outlines(scene: Scene, data: Item) -> list[np.ndarray]:
+    """A patch's or a filled area's outlines as closed image-pixel polygons."""
+    artist = data.artist
+    paths = [artist.get_path()] if isinstance(artist, Patch) else artist.get_paths()
+    transform = artist.get_transform()
+    rings = [ring for path in paths for ring in path.to_polygons(transform, closed_only=False)]
+    return [_to_image(scene, data, ring) for ring in rings if len(ring) > 1]
+
+
+def _marks_outline(scene: Scene, data: Item) -> np.ndarray:
+    """Eight points around each scatter mark at its drawn radius (sizes are areas in pt²)."""
+    artist = data.artist
+    centres = _to_image(scene, data, artist.get_offset_transform().transform(artist.get_offsets()))
+    dpi = scene.figures[data.figure].figure.dpi
+    sizes = np.broadcast_to(np.asarray(artist.get_sizes(), dtype=float), (len(centres),))
+    radii = np.sqrt(sizes) / 2 * dpi / 72
+    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    ring = np.column_stack([np.cos(angles), np.sin(angles)])
+    points = (centres[:, None, :] + radii[:, None, None] * ring[None]).reshape(-1, 2)
+    return points[np.all(np.isfinite(points), axis=1)]
 
 
 # --- legend covering data -------------------------------------------------------------------
@@ -446,7 +499,25 @@ def _hidden(scene: Scene, data: Item, box: BBox) -> tuple[float, str]:
         )
         if covered >= HIDDEN_AREA_PX:
             return covered / max(geometry.area(data.bbox), 1), f"{covered:.0f} px² of {_kind(data)}"
+    elif isinstance(artist, Patch | PolyCollection) and _in_data_coordinates(data):
+        covered = _area_under(_outlines(scene, data), geometry.intersection(box, axes_box))
+        if covered >= HIDDEN_AREA_PX:
+            whole = _area_under(_outlines(scene, data), axes_box)
+            return covered / max(whole, 1), f"{covered:.0f} px² of {_kind(data)}"
     return 0.0, ""
+
+
+def _area_under(rings: list[np.ndarray], box: BBox) -> float:
+    """Pixels of `box` inside any of the polygons, counted on a 2 px grid."""
+    if box[2] - box[0] < AREA_GRID_PX or box[3] - box[1] < AREA_GRID_PX:
+        return 0.0
+    xs = np.arange(box[0] + AREA_GRID_PX / 2, box[2], AREA_GRID_PX)
+    ys = np.arange(box[1] + AREA_GRID_PX / 2, box[3], AREA_GRID_PX)
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    inside = np.zeros(len(grid), dtype=bool)
+    for ring in rings:
+        inside |= MplPath(ring).contains_points(grid)
+    return float(inside.sum()) * AREA_GRID_PX**2
 
 
 def _densify(points: np.ndarray) -> np.ndarray:
@@ -573,21 +644,38 @@ def _mark_colors(artist, role: str) -> list[tuple]:
 
 
 def misalignment(scene: Scene) -> list[Defect]:
-    """Grid cells whose shared edges differ, and free axes whose edges nearly line up."""
+    """Grid cells whose shared edges differ, and panels placed by hand whose edges nearly line
+    up with a row or column neighbour's."""
+    panels = _panels(scene)
+    return [*_grid_misalignment(panels), *_near_misses(scene, panels)]
+
+
+def _panels(scene: Scene) -> list[Item]:
+    """Framed, free-aspect axes that show their edges; insets and twins left out (a twin shares
+    its host's box: one of them is kept)."""
+    axes = [
+        item
+        for item in scene.axes
+        if item.role == "axes" and item.artist.get_aspect() == "auto" and item.artist.axison
+    ]
+    kept = []
+    for a in axes:
+        if any(b.bbox == a.bbox for b in kept):
+            continue
+        if not any(b.bbox != a.bbox and geometry.contains(b.bbox, a.bbox) for b in axes):
+            kept.append(a)
+    return kept
+
+
+def _grid_misalignment(axes: list[Item]) -> list[Defect]:
     defects = []
-    axes = [
-        item for item in scene.axes if item.role == "axes" and item.artist.get_aspect() == "auto"
-    ]
-    axes = [
-        a for a in axes if not any(b is not a and geometry.contains(b.bbox, a.bbox) for b in axes)
-    ]
     edges: dict[tuple, list[tuple[Item, float]]] = defaultdict(list)
     for item in axes:
-        spec = item.artist.get_subplotspec()
-        if spec is None:
+        grid = _grid(item)
+        if grid is None:
             continue
-        spec = spec.get_topmost_subplotspec()  # a colorbar may have split the cell
-        grid, rows, cols = id(spec.get_gridspec()), spec.rowspan, spec.colspan
+        spec = item.artist.get_subplotspec().get_topmost_subplotspec()
+        rows, cols = spec.rowspan, spec.colspan
         x0, y0, x1, y1 = item.bbox
         edges[(grid, "top", f"row {rows.start + 1}", rows.start)].append((item, y0))
         edges[(grid, "bottom", f"row {rows.stop}", rows.stop)].append((item, y1))
@@ -599,7 +687,7 @@ def misalignment(scene: Scene) -> list[Defect]:
         if len(found) < 2 or not off:
             continue
         if len(off) == len(found):  # no majority: blame the ones moved after they were made
-            moved = [(i, v) for i, v in off if i.lines != tracing.made_lines(i.artist)]
+            moved = [(i, v) for i, v in off if _moved(i)]
             off = moved or off
         spread = max(v for _, v in found) - min(v for _, v in found)
         lines = _lines([item for item, _ in off])
@@ -612,37 +700,95 @@ def misalignment(scene: Scene) -> list[Defect]:
                 lines,
             )
         )
-    free = [item for item in axes if item.artist.get_subplotspec() is None]
-    reported = set()
-    for a in free:
-        for b in axes:
-            if b is a or a.figure != b.figure or (id(b), id(a)) in reported:
+    return defects
+
+
+def _grid(item: Item) -> int | None:
+    """The grid (by id) a subplot's cell belongs to; None for axes placed by hand."""
+    spec = item.artist.get_subplotspec()
+    # A colorbar may have split the cell: the topmost spec is the cell that was asked for.
+    return None if spec is None else id(spec.get_topmost_subplotspec().get_gridspec())
+
+
+def _moved(item: Item) -> bool:
+    return item.lines != tracing.made_lines(item.artist)
+
+
+SIDES = (("left", 0, "column"), ("top", 1, "row"), ("right", 2, "column"), ("bottom", 3, "row"))
+
+
+def _near_misses(scene: Scene, axes: list[Item]) -> list[Defect]:
+    """Panels in one row (their heights mostly overlap) or one column whose edge is a few pixels
+    up to NEAR_ALIGN_SHARE of the figure off the neighbour's: meant to line up, and missed. The
+    panel off the edge most of its row or column shares is blamed; with no majority, the one
+    placed by hand or moved, else both. Cells of one grid are the grid rule's."""
+    off: dict[tuple[int, ...], dict] = {}
+    for i, a in enumerate(axes):
+        for b in axes[i + 1 :]:
+            if a.figure != b.figure or (_grid(a) is not None and _grid(a) == _grid(b)):
                 continue
             placed = scene.figures[a.figure]
-            for side, index, size in (
-                ("left", 0, placed.width),
-                ("top", 1, placed.height),
-                ("right", 2, placed.width),
-                ("bottom", 3, placed.height),
-            ):
+            for side, index, line in SIDES:
+                if not _same(line, a.bbox, b.bbox):
+                    continue
                 gap = abs(a.bbox[index] - b.bbox[index])
-                if ALIGN_PX < gap <= NEAR_ALIGN_SHARE * size:
-                    reported.add((id(a), id(b)))
-                    # Two hand-placed panels: either may be the one off the line.
-                    both = b.artist.get_subplotspec() is None
-                    lines = _merge(a.lines, b.lines) if both else a.lines
-                    defects.append(
-                        Defect(
-                            "misalignment",
-                            gap / (NEAR_ALIGN_SHARE * size),
-                            geometry.union((a.bbox, b.bbox)),
-                            f"axes {side} edges nearly line up ({gap:.0f} px apart)"
-                            + _at(lines, "placed"),
-                            lines,
-                        )
-                    )
-                    break
+                size = placed.height if line == "row" else placed.width
+                if not ALIGN_PX < gap <= NEAR_ALIGN_SHARE * size:
+                    continue
+                blamed = _off_the_line(axes, a, b, index, line)
+                found = off.setdefault(
+                    tuple(id(p) for p in blamed),
+                    {"blamed": blamed, "mates": {}, "sides": {}, "share": 0.0, "line": line},
+                )
+                found["mates"].update({id(a): a, id(b): b})
+                found["sides"][side] = max(found["sides"].get(side, 0.0), gap)
+                found["share"] = max(found["share"], gap / (NEAR_ALIGN_SHARE * size))
+    defects = []
+    for found in off.values():
+        lines = _lines(found["blamed"])
+        sides = " and ".join(found["sides"])
+        gap = max(found["sides"].values())
+        if len(found["blamed"]) == 1:
+            what = f"axes {sides} edges {gap:.0f} px off the {found['line']} it is in"
+        else:
+            what = f"axes in one {found['line']} have {sides} edges {gap:.0f} px apart"
+        defects.append(
+            Defect(
+                "misalignment",
+                min(1.0, found["share"]),
+                geometry.union(item.bbox for item in found["mates"].values()),
+                what + _at(lines, "placed"),
+                lines,
+            )
+        )
     return defects
+
+
+def _same(line: str, a: BBox, b: BBox) -> bool:
+    """Whether two panels share a row (heights overlapping by half the shorter) or a column."""
+    low, high = (1, 3) if line == "row" else (0, 2)
+    shared = min(a[high], b[high]) - max(a[low], b[low])
+    return shared >= 0.5 * min(a[high] - a[low], b[high] - b[low])
+
+
+def _off_the_line(axes: list[Item], a: Item, b: Item, index: int, line: str) -> list[Item]:
+    """Which of two near-miss panels is off: the one fewer row/column mates agree with."""
+
+    def agree(item: Item) -> int:
+        return sum(
+            1
+            for c in axes
+            if c is not a
+            and c is not b
+            and c.figure == item.figure
+            and _same(line, c.bbox, item.bbox)
+            and abs(c.bbox[index] - item.bbox[index]) <= ALIGN_PX
+        )
+
+    if agree(a) != agree(b):
+        return [b] if agree(a) > agree(b) else [a]
+    by_hand = [p for p in (a, b) if _grid(p) is None or _moved(p)]
+    return by_hand if len(by_hand) == 1 else [a, b]
 
 
 # --- layout warnings -----------------------------------------------------------------------

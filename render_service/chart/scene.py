@@ -45,6 +45,9 @@ class Item:
     group: str = ""  # items laid out together: one axis's tick labels, one legend's texts
     axes: Axes | None = None
     figure: int = 0
+    # A rotated text's own box (4 image-pixel corners); its `bbox` holds the rotated box's
+    # axis-aligned hull, which meets a neighbour's long before the glyphs do.
+    corners: np.ndarray | None = None
 
     @property
     def text(self) -> str:
@@ -132,7 +135,8 @@ def _collect_figure(scene: Scene, index: int, fig: Figure) -> None:
         blame = tracing.responsible_lines(artist) if lines is None else lines
         trace = lines if role == "tick_label" else (tracing.lines_of(artist) or blame)
         bbox = scene.to_pixels(index, extent)
-        bucket.append(Item(artist, role, bbox, blame, trace, group, axes, index))
+        corners = _rotated_corners(artist, renderer, bbox) if role in TEXT_ROLES else None
+        bucket.append(Item(artist, role, bbox, blame, trace, group, axes, index, corners))
 
     suptitles = [getattr(fig, n, None) for n in ("_suptitle", "_supxlabel", "_supylabel")]
     for text in suptitles:
@@ -178,6 +182,23 @@ def _collect_legend(scene: Scene, add, legend, ax) -> None:
     add(scene.legends, legend, "legend", lines, group, ax)
     for text in [*legend.get_texts(), legend.get_title()]:
         add(scene.texts, text, "legend_text", tracing.lines_of(text) or lines, group, ax)
+
+
+def _rotated_corners(text, renderer, hull: BBox) -> np.ndarray | None:
+    """The corners of a text's box turned by its rotation, about the hull's centre (the hull of
+    a turned rectangle is centred on it); None when the text is not turned."""
+    angle = text.get_rotation() % 90
+    if min(angle, 90 - angle) < 1:
+        return None
+    turned = text.get_rotation()
+    text.set_rotation(0)
+    upright = text.get_window_extent(renderer)
+    text.set_rotation(turned)
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * [upright.width / 2, upright.height / 2]
+    theta = np.deg2rad(turned)  # counter-clockwise on screen, so clockwise with y pointing down
+    rotation = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
+    centre = np.array([(hull[0] + hull[2]) / 2, (hull[1] + hull[3]) / 2])
+    return centre + half @ rotation.T
 
 
 def _offsets_extent(artist):

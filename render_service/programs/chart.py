@@ -76,11 +76,27 @@ fig.tight_layout()
 
 
 def placed_axes(rng: random.Random) -> str:
-    """Two panels placed by hand with add_axes, their edges on the same lines."""
+    """Two panels placed by hand, their edges on the same lines: side by side with
+    fig.add_axes, or stacked with plt.axes and a shared x axis."""
     k = rng.randint(3, 5)
     n = rng.randint(5, 7)
-    bottom, height = rng.choice((0.15, 0.18)), rng.choice((0.65, 0.68))
     first, second = rng.sample(PALETTE, 2)
+    if rng.random() < 0.5:
+        # Room for a nudge of 0.04 either way (misaligned_panels) inside the figure.
+        left, width = rng.choice((0.13, 0.15)), rng.choice((0.76, 0.78))
+        return f"""import matplotlib.pyplot as plt
+
+plt.figure(figsize=(7, 6))
+upper = plt.axes([{left}, 0.56, {width}, 0.36])
+upper.plot({list(range(n))}, {_values(rng, n)}, color={first!r}, marker='o')
+upper.set_title({_title(rng)!r})
+upper.set_ylabel({_word(rng)!r})
+lower = plt.axes([{left}, 0.1, {width}, 0.36], sharex=upper)
+lower.bar({list(range(n))}, {_values(rng, n)}, color={second!r})
+lower.set_ylabel({_word(rng)!r})
+lower.set_xlabel('Week')
+"""
+    bottom, height = rng.choice((0.15, 0.18)), rng.choice((0.65, 0.68))
     return f"""import matplotlib.pyplot as plt
 
 fig = plt.figure(figsize=(10, 4))

@@ -1,5 +1,7 @@
 """The shared WCAG contrast and box arithmetic every detector uses."""
 
+import math
+
 import pytest
 
 from render_service import geometry
@@ -34,3 +36,27 @@ def test_boxes():
     assert geometry.shrink(a, 1) == (1, 1, 9, 9) and geometry.shrink(a, -1) == (-1, -1, 11, 11)
     assert geometry.contains(geometry.union([a, b]), b) and not geometry.contains(a, b)
     assert geometry.outside((-2, 0, 12, 10), a) == (2, 0, 2, 0)
+
+
+def test_overlap_depth_of_turned_boxes():
+    square = [(0, 0), (10, 0), (10, 10), (0, 10)]
+    assert geometry.overlap_depth(square, [(8, 3), (18, 3), (18, 13), (8, 13)]) == 2
+    assert geometry.overlap_depth(square, [(12, 0), (20, 0), (20, 10), (12, 10)]) == -2
+    # Labels 100 x 12 px turned 35 degrees, side by side: their axis-aligned hulls overlap, but
+    # the labels themselves are (spacing x sin 35) apart across, less their 12 px height.
+    theta = math.radians(35)
+    along, across = (math.cos(theta), -math.sin(theta)), (math.sin(theta), math.cos(theta))
+
+    def label(x):
+        corners = ((-50, -6), (50, -6), (50, 6), (-50, 6))
+        return [
+            (x + a * along[0] + b * across[0], a * along[1] + b * across[1]) for a, b in corners
+        ]
+
+    def hull(points):
+        xs, ys = zip(*points)
+        return (min(xs), min(ys), max(xs), max(ys))
+
+    assert geometry.overlaps(hull(label(0)), hull(label(40)))
+    assert geometry.overlap_depth(label(0), label(40)) == pytest.approx(12 - 40 * math.sin(theta))
+    assert geometry.overlap_depth(label(0), label(15)) == pytest.approx(12 - 15 * math.sin(theta))

@@ -37,6 +37,26 @@ left.bar(['North', 'South', 'East'], [23, 45, 12], color='#1f77b4')
 right = fig.add_axes([0.58, 0.15, 0.38, 0.7])
 right.plot([1, 2, 3], [4, 6, 5], color='#d62728')
 """
+SCATTER = """import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.scatter([1, 6, 5, 4, 3, 9], [14, 19, 28, 90, 38, 87], color='#0b5e6b')
+ax.set_title('Museum Visits 2019')
+"""
+AREA = """import matplotlib.pyplot as plt
+
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.fill_between([0, 1, 2, 3, 4, 5], [37, 11, 53, 31, 95, 71], color='#8c564b', alpha=0.4)
+ax.set_title('Museum Visits 2019')
+"""
+COLUMN = """import matplotlib.pyplot as plt
+
+plt.figure(figsize=(7, 6))
+upper = plt.axes([0.13, 0.56, 0.78, 0.36])
+upper.plot([0, 1, 2, 3], [4, 6, 5, 7], marker='o')
+lower = plt.axes([0.13, 0.1, 0.78, 0.36], sharex=upper)
+lower.bar([0, 1, 2, 3], [3, 1, 4, 2])
+"""
 PAGE = """<!DOCTYPE html>
 <html>
 <head>
@@ -143,6 +163,26 @@ def test_rendered_injections_show_their_defect_at_their_lines():
                 d.kind == injection.kind and set(d.source_lines) & set(injected.lines)
                 for d in result.defects
             ), (injection.name, result.defects)
+
+
+# Every family an injection covers: each way real code draws data that can leave its axes,
+# each way hand-placed panels share an edge (a row of add_axes, a column of plt.axes).
+FAMILIES = [
+    ("unclipped_artist", LINES, "line 'A' runs out"),
+    ("unclipped_artist", SCATTER, "scatter runs out"),
+    ("unclipped_artist", AREA, "filled area runs out"),
+    ("misaligned_panels", PANELS, " row "),
+    ("misaligned_panels", COLUMN, " column "),
+]
+
+
+@pytest.mark.parametrize("name, program, family", FAMILIES, ids=[f[2].strip() for f in FAMILIES])
+def test_each_family_an_injection_covers_shows_its_defect(name, program, family, chart_renderer):
+    injected = INJECTIONS[name].apply(program, random.Random(3))
+    result = chart_renderer.render(RenderRequest(name, "chart", injected.code))
+    found = [d for d in result.defects if d.kind == injected.kind]
+    assert any(set(d.source_lines) & set(injected.lines) for d in found), result.defects
+    assert any(family in d.message for d in found), [d.message for d in found]
 
 
 def test_css_rules_and_inject_pick_among_what_applies():
