@@ -23,7 +23,7 @@ from pptx.opc.constants import RELATIONSHIP_TYPE as RT
 from pptx.presentation import Presentation
 
 from render_service.generated import GeneratedCodeError, exec_generated
-from render_service.pptx.trace import ShapeTracer, element_path, shape_key
+from render_service.pptx.trace import BACKGROUND, ShapeTracer, element_path, shape_key
 
 A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
@@ -125,7 +125,14 @@ def describe(prs: Presentation, record) -> dict[str, Any]:
             key = shape_key(shape.element)  # (slide root, shape id): the record's is by index
             written = record.get((index, key[1]), {}) if key else {}
             shapes.append(_shape(shape, theme, written, prs, place))
-        slides.append({"background": background, "shapes": shapes})
+        painted = record.get((index, BACKGROUND), {}).get("fill", {})
+        slides.append(
+            {
+                "background": background,
+                "background_lines": sorted({line for lines in painted.values() for line in lines}),
+                "shapes": shapes,
+            }
+        )
     return {"width": prs.slide_width, "height": prs.slide_height, "slides": slides}
 
 

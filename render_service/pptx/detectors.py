@@ -263,11 +263,11 @@ def _overflow_lines(shape) -> set[int]:
     return _run_lines(shape, "size_lines") or _lines(shape, "text")
 
 
-def low_contrast(shapes, background) -> list[Defect]:
+def low_contrast(shapes, background, background_lines=()) -> list[Defect]:
     """WCAG AA (4.5:1; 3:1 from 18pt, or 14pt bold) between each run's color and what is
     under it: the shape's own fill, else the topmost filled shape below that covers most of
     where the text is drawn (`text_area`: a text box may reach past the panel its text sits
-    on), else the slide background."""
+    on), else the slide background (set at `background_lines`, if the code set it)."""
     findings = []
     for index, shape in enumerate(shapes):
         if shape["box"] is None or shape["text"] is None:
@@ -297,10 +297,10 @@ def low_contrast(shapes, background) -> list[Defect]:
                         worst = (ratio, need)
         if worst is None:
             continue
-        # the faint runs' colors and the fill under them; where neither was set, the shape
+        # the faint runs' colors and what is under them (a fill, or the slide's background);
+        # where the code set neither, the shape
         lines = _run_lines(shape, "color_lines", faint)
-        if under_shape is not None:
-            lines |= _lines(under_shape, "fill")
+        lines |= _lines(under_shape, "fill") if under_shape is not None else set(background_lines)
         lines = lines or _lines(shape, "create")
         findings.append(
             Defect(

@@ -77,7 +77,7 @@ class PptxRenderer:
         defects, elements = [], []
         for index, slide in enumerate(deck["slides"]):
             shapes = slide["shapes"]
-            found = self.detect(shapes, slide["background"], deck["width"], deck["height"])
+            found = self.detect(slide, deck["width"], deck["height"])
             offset = index * slide_h
             defects += [
                 dataclasses.replace(
@@ -110,13 +110,14 @@ class PptxRenderer:
         )
 
     @staticmethod
-    def detect(shapes, background, width: int, height: int) -> list[Defect]:
-        """Defects of one slide, boxes in its EMU."""
+    def detect(slide, width: int, height: int) -> list[Defect]:
+        """Defects of one described slide, boxes in its EMU."""
+        shapes = slide["shapes"]
         return [
             *detectors.off_slide(shapes, width, height),
             *detectors.overlaps(shapes),
             *detectors.text_overflow(shapes),
-            *detectors.low_contrast(shapes, background),
+            *detectors.low_contrast(shapes, slide["background"], slide["background_lines"]),
         ]
 
     def close(self) -> None:

@@ -92,10 +92,17 @@ def element_path(element) -> str:
     return "/".join(reversed(steps))
 
 
+# The shape id recorded for a slide's own background (shape ids start at 1).
+BACKGROUND = 0
+
+
 def shape_key(element) -> tuple[int, int] | None:
-    """(id of the slide root element, shape id) of the innermost shape holding `element`."""
+    """(id of the slide root element, shape id) of the innermost shape holding `element`;
+    `BACKGROUND` for the slide's background (`p:bg`)."""
     node = element
     while node is not None and _local(node.tag) not in _SHAPE_TAGS:
+        if _local(node.tag) == "bg":
+            return id(node.getroottree().getroot()), BACKGROUND
         node = node.getparent()
     if node is None:
         return None

@@ -141,14 +141,17 @@ def page_overflow(layout: Layout, width: float) -> list[Finding]:
 
 def _overflow_causes(e: dict, width: float) -> tuple[str, ...]:
     """What makes an element reach past the viewport: its own size when the box alone is
-    wider than the page, a line of its text that runs past its box, or else where it is put."""
+    wider than the page (its width or minimum width, or, where the content would fit, the
+    padding around it), a line of its text that runs past its box, or else where it is put (a
+    flex item's basis pushes the items after it along)."""
     box = e["box"]
     causes: tuple[str, ...] = ()
     if box[2] - box[0] > width + EPS:
-        causes += ("width", "min-width")
+        content_fits = box[2] - box[0] - e.get("paddingX", 0) <= width + EPS
+        causes += ("padding-left", "padding-right") if content_fits else ("width", "min-width")
     if any(r[2] > box[2] + EPS for r in e["textRects"]):
         causes += TEXT_WIDTH
-    return causes or MOVES_X
+    return causes or (*MOVES_X, "flex-basis")
 
 
 def off_canvas(layout: Layout, canvas: BBox, whole_canvas: bool) -> list[Finding]:

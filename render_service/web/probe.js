@@ -79,6 +79,7 @@
     fontWeight: Number(cs.fontWeight) || 400,
     lineHeight: parseFloat(cs.lineHeight) || 0, // 0: "normal"
     margins: [cs.marginTop, cs.marginRight, cs.marginBottom, cs.marginLeft].map(parseFloat),
+    paddingX: (parseFloat(cs.paddingLeft) || 0) + (parseFloat(cs.paddingRight) || 0),
     transformed: cs.transform !== "none",
     // It changes the colours of all it paints, its text included.
     repaints: Number(cs.opacity) < 1 || cs.filter !== "none" || cs.mixBlendMode !== "normal",

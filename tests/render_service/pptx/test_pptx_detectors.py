@@ -98,6 +98,14 @@ title.text_frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(0x10, 0x20, 0x4
 """,
         {"low_contrast": {9, 13}},
     ),
+    "dark_text_on_a_dark_slide_background": (
+        """slide.background.fill.solid()
+slide.background.fill.fore_color.rgb = RGBColor(0x1A, 0x1A, 0x1A)
+box = slide.shapes.add_textbox(Inches(1), Inches(1), Inches(8), Inches(1))
+box.text_frame.text = "Default dark text"
+""",
+        {"low_contrast": {8}},
+    ),
     "white_title_in_box_taller_than_banner": (
         """banner = slide.shapes.add_shape(1, 0, 0, prs.slide_width, Inches(1.2))
 banner.fill.solid()
