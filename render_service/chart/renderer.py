@@ -96,7 +96,12 @@ class ChartRenderer:
 def render_chart(scratch: str, code: str, settings: dict) -> dict:
     """In the sandboxed child: run the code, draw its figures, trace and inspect them."""
     del scratch  # the cwd already; the code may write there
-    settings = ChartSettings(**settings)
+    return drawn_chart(code, ChartSettings(**settings))[0]
+
+
+def drawn_chart(code: str, settings: ChartSettings):
+    """(the result, the scene or None): the scene's figures stay drawn for a caller in the
+    same child that looks at them again (the pixel oracle)."""
     start = time.perf_counter()
     plt.close("all")
     capture = FigureCapture()
@@ -125,16 +130,18 @@ def render_chart(scratch: str, code: str, settings: dict) -> dict:
     encoded = time.perf_counter()
     result = dict(image_png=png, width=image.shape[1], height=image.shape[0])
     timings = {"execute": executed - start, "draw": drawn - executed, "encode": encoded - drawn}
+    scene = None
     if settings.trace:
         warned = [(message, (line,) if line else ()) for message, line in capture.warnings]
         try:
             scene = build_scene(placed, warned, image)
             result.update(defects=tuple(detect(scene)), elements=scene.elements())
         except Exception as err:  # an artist the inspection does not know must not fail a render
+            scene = None
             result["metrics"] = {"inspect_error": f"{type(err).__name__}: {err}"}
         timings["inspect"] = time.perf_counter() - encoded
     result["timings"] = timings
-    return result
+    return result, scene
 
 
 def _draw(figures, settings: ChartSettings, capture: FigureCapture):
